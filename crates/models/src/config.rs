@@ -1,0 +1,133 @@
+//! Model configurations: each builds a [`Net`] with a fixed architecture description.
+
+use crate::net::{Arch, LayerKind, LayerSpec, Net};
+use crate::ModelError;
+use burn::prelude::Device;
+use serde::{Deserialize, Serialize};
+
+/// The model families of the study.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// Fully connected ReLU network 784-h1-...-10.
+    Mlp {
+        /// Hidden widths, default [256, 128].
+        #[serde(default = "default_mlp_hidden")]
+        hidden: Vec<usize>,
+    },
+    /// LeNet-style CNN: two conv3x3+ReLU+maxpool2 blocks, then two linear layers.
+    Cnn {
+        /// Channels of the two conv layers, default [8, 16].
+        #[serde(default = "default_cnn_channels")]
+        channels: [usize; 2],
+        /// Width of the hidden linear layer, default 64.
+        #[serde(default = "default_cnn_hidden")]
+        hidden: usize,
+    },
+    /// MLP with a stem, `depth` blocks `x + relu(W x + b)` (identity skips) and a head.
+    ResMlp {
+        /// Block width, default 128.
+        #[serde(default = "default_width")]
+        width: usize,
+        /// Number of residual blocks, default 4.
+        #[serde(default = "default_depth")]
+        depth: usize,
+    },
+    /// The residual MLP's twin without skips: blocks `relu(W x + b)`, same depth and width.
+    PlainMlp {
+        /// Block width, default 128.
+        #[serde(default = "default_width")]
+        width: usize,
+        /// Number of blocks, default 4.
+        #[serde(default = "default_depth")]
+        depth: usize,
+    },
+}
+
+fn default_mlp_hidden() -> Vec<usize> {
+    vec![256, 128]
+}
+fn default_cnn_channels() -> [usize; 2] {
+    [8, 16]
+}
+fn default_cnn_hidden() -> usize {
+    64
+}
+fn default_width() -> usize {
+    128
+}
+fn default_depth() -> usize {
+    4
+}
+
+impl ModelConfig {
+    /// Short name used in run ids, CSV rows and figures.
+    pub fn name(&self) -> String {
+        match self {
+            ModelConfig::Mlp { hidden } => {
+                format!("mlp-{}", hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"))
+            }
+            ModelConfig::Cnn { channels, hidden } => format!("cnn-{}-{}-{}", channels[0], channels[1], hidden),
+            ModelConfig::ResMlp { width, depth } => format!("resmlp-{width}x{depth}"),
+            ModelConfig::PlainMlp { width, depth } => format!("plainmlp-{width}x{depth}"),
+        }
+    }
+
+    /// Checks sizes are positive and small enough to build.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |what: &str| Err(ModelError::Config(format!("{what} must be between 1 and 4096")));
+        let ok = |v: usize| (1..=4096).contains(&v);
+        match self {
+            ModelConfig::Mlp { hidden } if hidden.iter().any(|&h| !ok(h)) => bad("mlp hidden widths"),
+            ModelConfig::Cnn { channels, hidden } if !channels.iter().all(|&c| ok(c)) || !ok(*hidden) => {
+                bad("cnn channels and hidden")
+            }
+            ModelConfig::ResMlp { width, depth } | ModelConfig::PlainMlp { width, depth }
+                if !ok(*width) || !(1..=64).contains(depth) =>
+            {
+                Err(ModelError::Config("width must be 1..=4096 and depth 1..=64".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The layer-by-layer architecture this config describes.
+    pub fn arch(&self) -> Arch {
+        let lin = |name: String, d_in, d_out, relu, residual| LayerSpec {
+            name,
+            kind: LayerKind::Linear { d_in, d_out, relu, residual },
+        };
+        let mut layers = Vec::new();
+        match self {
+            ModelConfig::Mlp { hidden } => {
+                let widths: Vec<usize> = std::iter::once(784).chain(hidden.iter().copied()).chain([10]).collect();
+                for (i, w) in widths.windows(2).enumerate() {
+                    let last = i + 2 == widths.len();
+                    layers.push(lin(format!("fc{}", i + 1), w[0], w[1], !last, false));
+                }
+            }
+            ModelConfig::Cnn { channels, hidden } => {
+                let [c1, c2] = *channels;
+                layers.push(LayerSpec { name: "conv1".into(), kind: LayerKind::Conv { c_in: 1, c_out: c1, side_in: 28 } });
+                layers.push(LayerSpec { name: "conv2".into(), kind: LayerKind::Conv { c_in: c1, c_out: c2, side_in: 13 } });
+                layers.push(lin("fc1".into(), c2 * 5 * 5, *hidden, true, false));
+                layers.push(lin("fc2".into(), *hidden, 10, false, false));
+            }
+            ModelConfig::ResMlp { width, depth } | ModelConfig::PlainMlp { width, depth } => {
+                let residual = matches!(self, ModelConfig::ResMlp { .. });
+                layers.push(lin("stem".into(), 784, *width, true, false));
+                for b in 0..*depth {
+                    layers.push(lin(format!("block{}", b + 1), *width, *width, true, residual));
+                }
+                layers.push(lin("head".into(), *width, 10, false, false));
+            }
+        }
+        Arch { layers }
+    }
+
+    /// Builds the network on `device` with weights drawn from `seed` (same seed, same
+    /// weights on every backend).
+    pub fn init(&self, device: &Device, seed: u64) -> Net {
+        Net::new(self.arch(), device, seed)
+    }
+}

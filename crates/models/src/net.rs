@@ -1,0 +1,298 @@
+//! The one network type: a chain of conv and linear layers, run stage by stage.
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// What one quantizable layer computes, after its weight product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerKind {
+    /// 3x3 valid convolution, ReLU, 2x2 max-pool.
+    Conv {
+        /// Input channels.
+        c_in: usize,
+        /// Output channels.
+        c_out: usize,
+        /// Input height and width.
+        side_in: usize,
+    },
+    /// `y = x W + b`, then ReLU if `relu`, then `y + x` if `residual`.
+    Linear {
+        /// Input features.
+        d_in: usize,
+        /// Output features.
+        d_out: usize,
+        /// Whether a ReLU follows.
+        relu: bool,
+        /// Whether an identity skip adds the layer input.
+        residual: bool,
+    },
+}
+
+/// One layer of an architecture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSpec {
+    /// Stable name (`fc1`, `conv2`, `block3`).
+    pub name: String,
+    /// What it computes.
+    pub kind: LayerKind,
+}
+
+/// The ordered layers of a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arch {
+    /// Layers in forward order.
+    pub layers: Vec<LayerSpec>,
+}
+
+/// A layer weight of either rank, so quantizers can treat every layer alike.
+#[derive(Debug, Clone)]
+pub enum Weight {
+    /// Linear weight `[d_in, d_out]`.
+    Linear(Tensor<2>),
+    /// Conv weight `[c_out, c_in, 3, 3]`.
+    Conv(Tensor<4>),
+}
+
+/// What quantization code needs to know about a layer, in forward order.
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    /// Stable name.
+    pub name: String,
+    /// Number of weights (without bias).
+    pub weight_count: usize,
+    /// Number of input values per example.
+    pub input_count: usize,
+    /// Whether an identity skip passes around this layer.
+    pub residual: bool,
+}
+
+/// A network of conv and linear layers; MLP, CNN and residual MLP are all `Net`s.
+#[derive(Module, Debug)]
+pub struct Net {
+    convs: Vec<Conv2d>,
+    linears: Vec<Linear>,
+    pool: MaxPool2d,
+    #[module(skip)]
+    arch: Arch,
+}
+
+fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+}
+
+impl Net {
+    /// Builds the network with PyTorch-style uniform(±1/sqrt(fan_in)) weights and biases
+    /// drawn from `seed`, identical on every backend.
+    pub fn new(arch: Arch, device: &Device, seed: u64) -> Net {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut convs, mut linears) = (Vec::new(), Vec::new());
+        for l in &arch.layers {
+            match l.kind {
+                LayerKind::Conv { c_in, c_out, .. } => {
+                    let mut c = Conv2dConfig::new([c_in, c_out], [3, 3]).init(device);
+                    let b = 1.0 / ((c_in * 9) as f32).sqrt();
+                    let w = uniform(&mut rng, c_out * c_in * 9, b);
+                    c.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [c_out, c_in, 3, 3]), device));
+                    let bias = Tensor::from_data(TensorData::new(uniform(&mut rng, c_out, b), [c_out]), device);
+                    c.bias = Some(Param::from_tensor(bias));
+                    convs.push(c);
+                }
+                LayerKind::Linear { d_in, d_out, .. } => {
+                    let mut f = LinearConfig::new(d_in, d_out).init(device);
+                    let b = 1.0 / (d_in as f32).sqrt();
+                    let w = uniform(&mut rng, d_in * d_out, b);
+                    f.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device));
+                    let bias = Tensor::from_data(TensorData::new(uniform(&mut rng, d_out, b), [d_out]), device);
+                    f.bias = Some(Param::from_tensor(bias));
+                    linears.push(f);
+                }
+            }
+        }
+        Net { convs, linears, pool: MaxPool2dConfig::new([2, 2]).init(), arch }
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    /// Number of quantizable layers.
+    pub fn n_layers(&self) -> usize {
+        self.arch.layers.len()
+    }
+
+    /// The quantizable layers in forward order.
+    pub fn layers(&self) -> Vec<LayerInfo> {
+        self.arch
+            .layers
+            .iter()
+            .map(|l| match l.kind {
+                LayerKind::Conv { c_in, c_out, side_in } => LayerInfo {
+                    name: l.name.clone(),
+                    weight_count: c_out * c_in * 9,
+                    input_count: c_in * side_in * side_in,
+                    residual: false,
+                },
+                LayerKind::Linear { d_in, d_out, residual, .. } => {
+                    LayerInfo { name: l.name.clone(), weight_count: d_in * d_out, input_count: d_in, residual }
+                }
+            })
+            .collect()
+    }
+
+    /// Position of layer `k` among the convs or the linears.
+    fn slot(&self, k: usize) -> usize {
+        let conv = matches!(self.arch.layers[k].kind, LayerKind::Conv { .. });
+        self.arch.layers[..k].iter().filter(|l| matches!(l.kind, LayerKind::Conv { .. }) == conv).count()
+    }
+
+    /// The weight of layer `k`.
+    pub fn weight(&self, k: usize) -> Weight {
+        let s = self.slot(k);
+        match self.arch.layers[k].kind {
+            LayerKind::Conv { .. } => Weight::Conv(self.convs[s].weight.val()),
+            LayerKind::Linear { .. } => Weight::Linear(self.linears[s].weight.val()),
+        }
+    }
+
+    /// Replaces the weight of layer `k` (shapes must match; used to build quantized copies).
+    pub fn set_weight(&mut self, k: usize, w: Weight) {
+        let s = self.slot(k);
+        match w {
+            Weight::Conv(t) => self.convs[s].weight = Param::from_tensor(t),
+            Weight::Linear(t) => self.linears[s].weight = Param::from_tensor(t),
+        }
+    }
+
+    /// Turns a batch of flattened 28x28 images `[B, 784]` into the first stage's input.
+    pub fn input(&self, x: Tensor<2>) -> Tensor<4> {
+        let b = x.dims()[0];
+        match self.arch.layers.first().map(|l| &l.kind) {
+            Some(LayerKind::Conv { .. }) => x.reshape([b, 1, 28, 28]),
+            _ => x.reshape([b, 1, 1, 784]),
+        }
+    }
+
+    /// Runs layer `k` on its input `x` (the previous stage's output) with weight `w`
+    /// (the layer's own when `None`); returns the next layer's input.
+    pub fn stage(&self, k: usize, x: Tensor<4>, w: Option<&Weight>) -> Tensor<4> {
+        let s = self.slot(k);
+        let b = x.dims()[0];
+        match self.arch.layers[k].kind {
+            LayerKind::Conv { .. } => {
+                let c = &self.convs[s];
+                let weight = match w {
+                    Some(Weight::Conv(t)) => t.clone(),
+                    _ => c.weight.val(),
+                };
+                let y = conv2d(x, weight, c.bias.as_ref().map(|p| p.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+                let y = self.pool.forward(relu(y));
+                let next_is_linear = matches!(self.arch.layers.get(k + 1).map(|l| &l.kind), Some(LayerKind::Linear { .. }));
+                if next_is_linear {
+                    let [_, c, h, w] = y.dims();
+                    y.reshape([b, 1, 1, c * h * w])
+                } else {
+                    y
+                }
+            }
+            LayerKind::Linear { d_in, d_out, relu: act, residual } => {
+                let f = &self.linears[s];
+                let x2: Tensor<2> = x.reshape([b, d_in]);
+                let weight = match w {
+                    Some(Weight::Linear(t)) => t.clone(),
+                    _ => f.weight.val(),
+                };
+                let mut y = x2.clone().matmul(weight);
+                if let Some(bias) = &f.bias {
+                    y = y + bias.val().unsqueeze::<2>();
+                }
+                if act {
+                    y = relu(y);
+                }
+                if residual {
+                    y = y + x2;
+                }
+                y.reshape([b, 1, 1, d_out])
+            }
+        }
+    }
+
+    /// Turns the last stage's output into logits `[B, 10]`.
+    pub fn logits(&self, y: Tensor<4>) -> Tensor<2> {
+        let b = y.dims()[0];
+        y.reshape([b, 10])
+    }
+
+    /// Full-precision forward pass from flattened images to logits.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut h = self.input(x);
+        for k in 0..self.n_layers() {
+            h = self.stage(k, h, None);
+        }
+        self.logits(h)
+    }
+
+    /// All parameters by stable name (`convs.0.weight`, `linears.1.bias`, ...) with shapes
+    /// and values, in a fixed order: what checkpoints and the safetensors export contain.
+    pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        let mut out = Vec::new();
+        let mut push = |name: String, dims: Vec<usize>, data: TensorData| {
+            out.push((name, dims, data.try_to_vec::<f32>().unwrap_or_default()));
+        };
+        for (i, c) in self.convs.iter().enumerate() {
+            let w = c.weight.val();
+            push(format!("convs.{i}.weight"), w.dims().to_vec(), w.into_data());
+            if let Some(b) = &c.bias {
+                push(format!("convs.{i}.bias"), b.val().dims().to_vec(), b.val().into_data());
+            }
+        }
+        for (i, f) in self.linears.iter().enumerate() {
+            let w = f.weight.val();
+            push(format!("linears.{i}.weight"), w.dims().to_vec(), w.into_data());
+            if let Some(b) = &f.bias {
+                push(format!("linears.{i}.bias"), b.val().dims().to_vec(), b.val().into_data());
+            }
+        }
+        out
+    }
+
+    /// Replaces every parameter from `named` (as produced by [`Net::named_tensors`]);
+    /// returns a description of the first missing or mis-shaped tensor.
+    pub fn load_named(mut self, named: &[(String, Vec<usize>, Vec<f32>)], device: &Device) -> Result<Net, String> {
+        let expected = self.named_tensors();
+        if expected.len() != named.len() {
+            return Err(format!("has {} tensors, the model has {}", named.len(), expected.len()));
+        }
+        for ((en, ed, _), (name, dims, data)) in expected.iter().zip(named) {
+            if en != name || ed != dims || data.len() != dims.iter().product::<usize>() {
+                return Err(format!("tensor `{name}` {dims:?} does not fit the model's `{en}` {ed:?}"));
+            }
+        }
+        let mut it = named.iter();
+        let mut next = || it.next().map(|(_, d, v)| (d.clone(), v.clone())).unwrap_or_default();
+        let t1 = |(d, v): (Vec<usize>, Vec<f32>)| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [d[0]]), device));
+        for c in &mut self.convs {
+            let (d, v) = next();
+            c.weight = Param::from_tensor(Tensor::from_data(TensorData::new(v, [d[0], d[1], d[2], d[3]]), device));
+            if c.bias.is_some() {
+                c.bias = Some(t1(next()));
+            }
+        }
+        for f in &mut self.linears {
+            let (d, v) = next();
+            f.weight = Param::from_tensor(Tensor::from_data(TensorData::new(v, [d[0], d[1]]), device));
+            if f.bias.is_some() {
+                f.bias = Some(t1(next()));
+            }
+        }
+        Ok(self)
+    }
+}
