@@ -1,0 +1,179 @@
+//! Layer plans: per quantizable layer, a bit width and rounding for its weight and input.
+
+use crate::QuantError;
+use serde::{Deserialize, Serialize};
+
+/// How values are mapped to integer codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rounding {
+    /// Round to nearest, ties to even.
+    Nearest,
+    /// Round toward minus infinity.
+    Floor,
+    /// Round toward plus infinity.
+    Ceil,
+    /// floor(x + u), u ~ U[0, 1) from a seeded generator: unbiased in expectation.
+    Stochastic,
+}
+
+impl Rounding {
+    /// The three deterministic modes the paper searches over.
+    pub const SEARCHED: [Rounding; 3] = [Rounding::Nearest, Rounding::Floor, Rounding::Ceil];
+
+    /// One-letter code used in compact plan strings (`N`, `F`, `C`, `S`).
+    pub fn letter(self) -> char {
+        match self {
+            Rounding::Nearest => 'N',
+            Rounding::Floor => 'F',
+            Rounding::Ceil => 'C',
+            Rounding::Stochastic => 'S',
+        }
+    }
+}
+
+/// Which tensors of a layer are quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// Weight and input share bits and rounding (the paper's setting).
+    #[default]
+    Both,
+    /// Only the weight (analysis).
+    WeightOnly,
+    /// Only the input (analysis).
+    InputOnly,
+}
+
+/// The choice for one layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    /// Bit width: 2..=8 or 16; 32 leaves the layer in full precision.
+    pub bits: u32,
+    /// Rounding mode.
+    pub rounding: Rounding,
+    /// What is quantized.
+    #[serde(default)]
+    pub target: Target,
+}
+
+/// Checks a bit width is one of the supported ones.
+pub fn check_bits(bits: u32) -> Result<u32, QuantError> {
+    if (2..=8).contains(&bits) || bits == 16 || bits == 32 { Ok(bits) } else { Err(QuantError::Bits(bits)) }
+}
+
+/// One choice per quantizable layer, in forward order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Per-layer choices.
+    pub layers: Vec<Choice>,
+}
+
+impl Plan {
+    /// Every layer at `bits` with `rounding` on weight and input.
+    pub fn uniform(n: usize, bits: u32, rounding: Rounding) -> Plan {
+        Plan { layers: vec![Choice { bits, rounding, target: Target::Both }; n] }
+    }
+
+    /// A plan from per-layer roundings at one bit width.
+    pub fn from_roundings(bits: u32, r: &[Rounding]) -> Plan {
+        Plan { layers: r.iter().map(|&rounding| Choice { bits, rounding, target: Target::Both }).collect() }
+    }
+
+    /// Full precision everywhere.
+    pub fn full_precision(n: usize) -> Plan {
+        Plan::uniform(n, 32, Rounding::Nearest)
+    }
+
+    /// Compact code, e.g. `8N-8F-8C` (bits and rounding letter per layer; `w`/`i` suffix
+    /// marks weight-only / input-only; `fp` a full-precision layer).
+    pub fn code(&self) -> String {
+        self.layers
+            .iter()
+            .map(|c| {
+                if c.bits == 32 {
+                    return "fp".to_string();
+                }
+                let t = match c.target {
+                    Target::Both => "",
+                    Target::WeightOnly => "w",
+                    Target::InputOnly => "i",
+                };
+                format!("{}{}{t}", c.bits, c.rounding.letter())
+            })
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    /// Average bits per weight, weighted by each layer's weight count.
+    pub fn average_bits(&self, weight_counts: &[usize]) -> f64 {
+        let total: usize = weight_counts.iter().sum();
+        self.layers.iter().zip(weight_counts).map(|(c, &n)| c.bits as f64 * n as f64).sum::<f64>() / total.max(1) as f64
+    }
+
+    /// Model bytes: each layer's weights at its bit width (plus one f32 scale per quantized layer).
+    pub fn model_bytes(&self, weight_counts: &[usize]) -> f64 {
+        self.layers
+            .iter()
+            .zip(weight_counts)
+            .map(|(c, &n)| n as f64 * c.bits as f64 / 8.0 + if c.bits < 32 { 4.0 } else { 0.0 })
+            .sum()
+    }
+
+    /// JSON text of the plan.
+    pub fn to_json(&self) -> Result<String, QuantError> {
+        serde_json::to_string(self).map_err(|e| QuantError::Serde(e.to_string()))
+    }
+
+    /// Parses a plan from JSON and checks every bit width.
+    pub fn from_json(s: &str) -> Result<Plan, QuantError> {
+        let p: Plan = serde_json::from_str(s).map_err(|e| QuantError::Serde(e.to_string()))?;
+        p.check()
+    }
+
+    /// TOML text of the plan.
+    pub fn to_toml(&self) -> Result<String, QuantError> {
+        toml::to_string(self).map_err(|e| QuantError::Serde(e.to_string()))
+    }
+
+    /// Parses a plan from TOML and checks every bit width.
+    pub fn from_toml(s: &str) -> Result<Plan, QuantError> {
+        let p: Plan = toml::from_str(s).map_err(|e| QuantError::Serde(e.to_string()))?;
+        p.check()
+    }
+
+    fn check(self) -> Result<Plan, QuantError> {
+        for c in &self.layers {
+            check_bits(c.bits)?;
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialization_round_trips_and_rejects_bad_bits() {
+        let mut p = Plan::from_roundings(4, &[Rounding::Nearest, Rounding::Floor, Rounding::Ceil]);
+        p.layers[1].target = Target::InputOnly;
+        p.layers[2].bits = 32;
+        assert_eq!(p.code(), "4N-4Fi-fp");
+        assert_eq!(Plan::from_json(&p.to_json().unwrap()).unwrap(), p);
+        assert_eq!(Plan::from_toml(&p.to_toml().unwrap()).unwrap(), p);
+        let bad = p.to_json().unwrap().replace("\"bits\":4", "\"bits\":9");
+        assert!(Plan::from_json(&bad).unwrap_err().to_string().contains("bit width 9"));
+        assert!(Plan::from_json("{\"layers\":[],\"x\":1}").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        let p = Plan::uniform(2, 8, Rounding::Nearest);
+        assert_eq!(p.average_bits(&[100, 300]), 8.0);
+        assert_eq!(p.model_bytes(&[100, 300]), 408.0);
+        assert_eq!(Plan::full_precision(1).model_bytes(&[10]), 40.0);
+    }
+}

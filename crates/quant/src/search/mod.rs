@@ -1,0 +1,195 @@
+//! Search strategies over per-layer rounding at one bit width. Every strategy scores plans
+//! on the calibration set it is given, and only on that.
+
+pub mod mixed;
+pub mod taylor;
+
+use crate::eval::{EvalSet, Evaluator};
+use crate::{Choice, Plan, QuantError, Rounding, Target};
+use burn::prelude::*;
+use mpq_models::{Metrics, metrics};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A plan with its calibration score.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The plan.
+    pub plan: Plan,
+    /// Calibration loss and accuracy.
+    pub calib: Metrics,
+}
+
+/// The outcome of a search: the chosen plan and what it cost.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The plan with the lowest calibration loss the strategy saw.
+    pub best: Evaluated,
+    /// Full-plan evaluations performed.
+    pub evaluations: usize,
+}
+
+/// Largest exhaustive search allowed (3^L configs).
+pub const EXHAUSTIVE_LIMIT: usize = 3usize.pow(9);
+
+/// Every configuration of an exhaustive search, in lexicographic order (layer 0 slowest).
+#[derive(Debug, Clone)]
+pub struct Exhaustive {
+    /// All 3^L plans with calibration scores.
+    pub configs: Vec<Evaluated>,
+    /// Layer stages computed (the cost prefix reuse saves).
+    pub stage_evals: usize,
+}
+
+impl Exhaustive {
+    /// The config with the lowest calibration loss.
+    pub fn best(&self) -> Found {
+        let best = self.configs.iter().min_by(|a, b| a.calib.loss.total_cmp(&b.calib.loss)).cloned();
+        Found { best: best.unwrap_or_else(|| Evaluated { plan: Plan { layers: vec![] }, calib: Metrics { loss: f64::NAN, acc: 0.0 } }), evaluations: self.configs.len() }
+    }
+}
+
+fn choice(bits: u32, rounding: Rounding) -> Choice {
+    Choice { bits, rounding, target: Target::Both }
+}
+
+fn decode(mut i: usize, n: usize) -> Vec<Rounding> {
+    let mut r = vec![Rounding::Nearest; n];
+    for k in (0..n).rev() {
+        r[k] = Rounding::SEARCHED[i % 3];
+        i /= 3;
+    }
+    r
+}
+
+struct Dfs<'a, 'b> {
+    ev: &'a Evaluator<'b>,
+    set: &'a EvalSet,
+    bits: u32,
+    prefix: Vec<Rounding>,
+    out: Vec<Evaluated>,
+    stage_evals: usize,
+    progress: &'a mut dyn FnMut(usize, usize),
+    total: usize,
+}
+
+impl Dfs<'_, '_> {
+    fn visit(&mut self, k: usize, hs: &[Tensor<4>]) -> Result<(), QuantError> {
+        for r in Rounding::SEARCHED {
+            let next: Vec<Tensor<4>> = hs.iter().map(|h| self.ev.step(k, h.clone(), choice(self.bits, r))).collect();
+            self.stage_evals += 1;
+            self.prefix.push(r);
+            if k + 1 == self.ev.n_layers() {
+                let logits: Vec<f32> = next
+                    .into_iter()
+                    .flat_map(|h| self.ev.net.logits(h).into_data().try_to_vec::<f32>().unwrap_or_default())
+                    .collect();
+                let plan = Plan::from_roundings(self.bits, &self.prefix);
+                let calib = metrics::score(&logits, &self.set.labels, 1.0);
+                if !calib.loss.is_finite() {
+                    return Err(QuantError::NonFinite { plan: plan.code(), loss: calib.loss });
+                }
+                self.out.push(Evaluated { plan, calib });
+                (self.progress)(self.out.len(), self.total);
+            } else {
+                self.visit(k + 1, &next)?;
+            }
+            self.prefix.pop();
+        }
+        Ok(())
+    }
+}
+
+/// Scores all 3^L rounding configs at `bits`. With `reuse`, configs sharing their first k
+/// layers share the activations after layer k (depth-first enumeration); without it every
+/// config is run from the input (the naive baseline the speed-up is measured against).
+pub fn exhaustive(
+    ev: &Evaluator,
+    bits: u32,
+    set: &EvalSet,
+    reuse: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Exhaustive, QuantError> {
+    let n = ev.n_layers();
+    let total = 3u128.pow(n as u32);
+    if total > EXHAUSTIVE_LIMIT as u128 {
+        return Err(QuantError::TooMany { layers: n, configs: total, limit: EXHAUSTIVE_LIMIT });
+    }
+    let total = total as usize;
+    if reuse {
+        let inputs: Vec<Tensor<4>> = set.batches.iter().map(|x| ev.net.input(x.clone())).collect();
+        let mut d = Dfs { ev, set, bits, prefix: vec![], out: Vec::with_capacity(total), stage_evals: 0, progress, total };
+        d.visit(0, &inputs)?;
+        return Ok(Exhaustive { configs: d.out, stage_evals: d.stage_evals });
+    }
+    let mut configs = Vec::with_capacity(total);
+    for i in 0..total {
+        let plan = Plan::from_roundings(bits, &decode(i, n));
+        let calib = ev.score(&plan, set)?;
+        configs.push(Evaluated { plan, calib });
+        progress(i + 1, total);
+    }
+    Ok(Exhaustive { configs, stage_evals: total * n })
+}
+
+/// Greedy coordinate descent from all-nearest: each pass tries every rounding of every
+/// layer with the others fixed and keeps improvements; stops after a pass with no change.
+pub fn greedy(ev: &Evaluator, bits: u32, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
+    let n = ev.n_layers();
+    let mut cur = vec![Rounding::Nearest; n];
+    let mut best = ev.score(&Plan::from_roundings(bits, &cur), set)?;
+    let mut evaluations = 1;
+    for _ in 0..max_passes.max(1) {
+        let mut changed = false;
+        for k in 0..n {
+            for r in Rounding::SEARCHED {
+                if r == cur[k] {
+                    continue;
+                }
+                let mut trial = cur.clone();
+                trial[k] = r;
+                let m = ev.score(&Plan::from_roundings(bits, &trial), set)?;
+                evaluations += 1;
+                if m.loss < best.loss - 1e-12 {
+                    best = m;
+                    cur = trial;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok(Found { best: Evaluated { plan: Plan::from_roundings(bits, &cur), calib: best }, evaluations })
+}
+
+/// The null baseline: `n` uniformly random rounding assignments (seeded), the one with the
+/// lowest calibration loss kept.
+pub fn random_best(ev: &Evaluator, bits: u32, set: &EvalSet, n: usize, seed: u64) -> Result<Found, QuantError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut best: Option<Evaluated> = None;
+    for _ in 0..n.max(1) {
+        let r: Vec<Rounding> = (0..ev.n_layers()).map(|_| Rounding::SEARCHED[rng.random_range(0..3)]).collect();
+        let plan = Plan::from_roundings(bits, &r);
+        let calib = ev.score(&plan, set)?;
+        if best.as_ref().is_none_or(|b| calib.loss < b.calib.loss) {
+            best = Some(Evaluated { plan, calib });
+        }
+    }
+    let best = best.ok_or(QuantError::Serde("no random plan".into()))?;
+    Ok(Found { best, evaluations: n.max(1) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_is_lexicographic() {
+        assert_eq!(decode(0, 2), [Rounding::Nearest, Rounding::Nearest]);
+        assert_eq!(decode(1, 2), [Rounding::Nearest, Rounding::Floor]);
+        assert_eq!(decode(3, 2), [Rounding::Floor, Rounding::Nearest]);
+        assert_eq!(decode(8, 2), [Rounding::Ceil, Rounding::Ceil]);
+    }
+}

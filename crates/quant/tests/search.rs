@@ -1,0 +1,82 @@
+//! Search strategies on a tiny trained model: prefix reuse changes nothing but the cost,
+//! the Taylor predictor agrees with measured loss changes where first order holds, greedy
+//! and random never beat the exhaustive optimum on the set they search.
+
+use burn::prelude::*;
+use mpq_data::{Split, SplitSizes, shipped};
+use mpq_models::{ModelConfig, TrainConfig, train::train};
+use mpq_quant::calib::{Calibration, input_ranges};
+use mpq_quant::eval::{EvalSet, Evaluator};
+use mpq_quant::search::{exhaustive, greedy, random_best, taylor::taylor_table};
+use mpq_quant::{Plan, Rounding};
+
+fn setup() -> (mpq_models::Net, mpq_data::Images, Split, Device) {
+    let dev = Device::flex();
+    let data = shipped::load().unwrap();
+    let split = Split::draw(&data, SplitSizes { train: 800, calib: 300, test: 200 }, None, 2).unwrap();
+    let cfg = ModelConfig::Mlp { hidden: vec![24, 16] };
+    let tc = TrainConfig { epochs: 2, batch_size: 32, lr: 3e-3, ..TrainConfig::default() };
+    let (net, _) = train(&cfg, &tc, &dev, &data, &split, 1, &mut |_, _| {}).unwrap();
+    (net, data, split, dev)
+}
+
+#[test]
+fn prefix_reuse_equals_naive_and_saves_stages() {
+    let (net, data, split, dev) = setup();
+    let set = EvalSet::new(&data, &split.calib, &dev);
+    let ev = Evaluator::new(&net, input_ranges(&net, &set.batches, Calibration::MinMax), 0);
+    let fast = exhaustive(&ev, 4, &set, true, &mut |_, _| {}).unwrap();
+    let slow = exhaustive(&ev, 4, &set, false, &mut |_, _| {}).unwrap();
+    assert_eq!(fast.configs.len(), 27);
+    for (a, b) in fast.configs.iter().zip(&slow.configs) {
+        assert_eq!(a.plan, b.plan);
+        assert!((a.calib.loss - b.calib.loss).abs() < 1e-6, "{} {} {}", a.plan.code(), a.calib.loss, b.calib.loss);
+    }
+    assert_eq!(fast.stage_evals, 3 + 9 + 27);
+    assert_eq!(slow.stage_evals, 27 * 3);
+
+    let best = fast.best().best.calib.loss;
+    let g = greedy(&ev, 4, &set, 10).unwrap();
+    let r = random_best(&ev, 4, &set, 27, 5).unwrap();
+    assert!(g.best.calib.loss >= best - 1e-9 && r.best.calib.loss >= best - 1e-9);
+    assert_eq!(r.evaluations, 27);
+    let nearest = ev.score(&Plan::uniform(3, 4, Rounding::Nearest), &set).unwrap();
+    assert!(g.best.calib.loss <= nearest.loss + 1e-12, "greedy starts at all-nearest and never gets worse");
+}
+
+#[test]
+fn taylor_matches_finite_differences_at_high_precision() {
+    let (net, data, split, dev) = setup();
+    let set = EvalSet::new(&data, &split.calib, &dev);
+    let ev = Evaluator::new(&net, input_ranges(&net, &set.batches, Calibration::MinMax), 0);
+    let fp = ev.score(&Plan::full_precision(3), &set).unwrap().loss;
+    let x = data.gather_f32(&split.calib);
+    // At 8 bits the quantization error is small enough for first order to dominate.
+    let table = taylor_table(&ev, &x, &set.labels, 8, &dev);
+    let all = exhaustive(&ev, 8, &set, true, &mut |_, _| {}).unwrap();
+    let (mut pred, mut meas) = (Vec::new(), Vec::new());
+    for c in &all.configs {
+        pred.push(table.predict(&c.plan));
+        meas.push(c.calib.loss - fp);
+    }
+    let rho = mpq_quant::stats::spearman(&pred, &meas);
+    assert!(rho > 0.8, "rank correlation {rho}: pred {pred:?} meas {meas:?}");
+    // Each single-layer weight term against a central finite difference along the error.
+    let w = net.weight(0);
+    let (mpq_models::Weight::Linear(w0), Some(mpq_models::Weight::Linear(q0))) =
+        (w, ev.weight(0, mpq_quant::Choice { bits: 8, rounding: Rounding::Floor, target: mpq_quant::Target::Both }))
+    else {
+        panic!("fc1 is linear")
+    };
+    let dir = q0 - w0.clone();
+    let eps = 0.5;
+    let loss_at = |t: f64| {
+        let mut n = net.clone();
+        n.set_weight(0, mpq_models::Weight::Linear(w0.clone() + dir.clone().mul_scalar(t)));
+        let e = Evaluator::new(&n, ev.ranges.clone(), 0);
+        e.score(&Plan::full_precision(3), &set).unwrap().loss
+    };
+    let fd = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+    let pr = table.weight[0][1];
+    assert!((fd - pr).abs() <= 0.05 * fd.abs() + 1e-5, "finite difference {fd} vs Taylor {pr}");
+}
