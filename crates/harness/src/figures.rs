@@ -1,0 +1,125 @@
+//! Builds the figures from result tables (wiring only; drawing lives in `mpq_report::plots`).
+
+use crate::output::Tables;
+use anyhow::Result;
+use mpq_quant::stats::bootstrap_mean;
+use mpq_report::plots::{Marker, Series, line_chart, scatter, strip_chart};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const METHODS: [&str; 7] = ["nearest", "floor", "ceil", "random-best", "exhaustive", "greedy", "taylor"];
+
+/// Draws every figure into `dir`; returns the file stems written (for the report).
+pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String)>> {
+    std::fs::create_dir_all(dir)?;
+    let mut made = Vec::new();
+    let models: BTreeSet<String> = t.runs.iter().map(|r| r.model.clone()).collect();
+    for model in &models {
+        let rows: Vec<_> = t.runs.iter().filter(|r| &r.model == model).collect();
+        let fp: Vec<f64> = rows.iter().filter(|r| r.method == "fp").map(|r| r.test_loss).collect();
+        let fp_mean = fp.iter().sum::<f64>() / fp.len().max(1) as f64;
+        let mut series = Vec::new();
+        for m in METHODS.iter().chain(["fp-temp"].iter()) {
+            let bits: BTreeSet<u32> = rows.iter().filter(|r| r.bits < 32).map(|r| r.bits).collect();
+            let mut pts = Vec::new();
+            for b in bits {
+                let v: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| r.method == *m && (r.bits == b || (*m == "fp-temp" && r.bits == 32)))
+                    .map(|r| r.test_loss)
+                    .collect();
+                if !v.is_empty() {
+                    let c = bootstrap_mean(&v, 2000, seed);
+                    pts.push((b as f64, c.mean, c.lo, c.hi));
+                }
+            }
+            if !pts.is_empty() {
+                series.push(Series { label: m.to_string(), points: pts });
+            }
+        }
+        let stem = format!("loss_vs_bits_{model}");
+        let title = format!("{model}: test loss by bit width (mean, 95% CI over seeds)");
+        line_chart(&dir.join(&stem), &title, "bit width (weights and inputs)", "test cross-entropy (nats)", &series, Some(("FP32", fp_mean)))?;
+        made.push((stem, title));
+
+        let cfg: Vec<_> = t.configs.iter().filter(|c| &c.model == model).collect();
+        if !cfg.is_empty() {
+            let bits: Vec<u32> = cfg.iter().map(|c| c.bits).collect::<BTreeSet<_>>().into_iter().rev().collect();
+            let cats: Vec<String> = bits.iter().map(|b| format!("{b}-bit")).collect();
+            let cat = |b: u32| bits.iter().position(|&x| x == b).unwrap_or(0);
+            let points: Vec<(usize, f64)> = cfg.iter().map(|c| (cat(c.bits), c.delta_test)).collect();
+            let mut markers = Vec::new();
+            for r in rows.iter().filter(|r| r.bits < 32 && ["nearest", "exhaustive", "random-best"].contains(&r.method.as_str())) {
+                let label = match r.method.as_str() {
+                    "nearest" => "all-nearest",
+                    "exhaustive" => "searched (exhaustive)",
+                    _ => "best-of-N random",
+                };
+                markers.push(Marker { label: label.into(), cat: cat(r.bits), y: r.delta_test_loss });
+            }
+            markers.extend(bits.iter().map(|&b| Marker { label: "FP32 (ΔL = 0)".into(), cat: cat(b), y: 0.0 }));
+            let stem = format!("delta_configs_{model}");
+            let title = format!("{model}: test ΔL of every rounding config");
+            strip_chart(&dir.join(&stem), &title, &cats, "test ΔL vs FP32 (nats)", &points, &markers)?;
+            made.push((stem, title));
+
+            let series: Vec<Series> = bits
+                .iter()
+                .map(|&b| Series {
+                    label: format!("{b}-bit"),
+                    points: cfg.iter().filter(|c| c.bits == b).map(|c| (c.taylor_pred, c.delta_calib, 0.0, 0.0)).collect(),
+                })
+                .collect();
+            let stem = format!("taylor_{model}");
+            let title = format!("{model}: Taylor-predicted vs measured ΔL (calibration)");
+            scatter(&dir.join(&stem), &title, "predicted ΔL (nats)", "measured ΔL (nats)", &series)?;
+            made.push((stem, title));
+        }
+
+        let sens: Vec<_> = t.sensitivity.iter().filter(|s| &s.model == model).collect();
+        if !sens.is_empty() {
+            let bits: BTreeSet<u32> = sens.iter().map(|s| s.bits).collect();
+            let layers = sens.iter().map(|s| s.layer).max().unwrap_or(0) + 1;
+            let mut series = Vec::new();
+            for b in bits {
+                for (what, input) in [("input", true), ("weight", false)] {
+                    let pts = (0..layers)
+                        .map(|k| {
+                            let v: Vec<f64> = sens
+                                .iter()
+                                .filter(|s| s.bits == b && s.layer == k)
+                                .map(|s| if input { s.delta_input } else { s.delta_weight })
+                                .collect();
+                            let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                            ((k + 1) as f64, m, m, m)
+                        })
+                        .collect();
+                    series.push(Series { label: format!("{what} only, {b}-bit"), points: pts });
+                }
+            }
+            let stem = format!("sensitivity_{model}");
+            let title = format!("{model}: test ΔL quantizing one layer's input or weight");
+            line_chart(&dir.join(&stem), &title, "layer (forward order, 1-based)", "test ΔL (nats)", &series, Some(("FP32", 0.0)))?;
+            made.push((stem, title));
+        }
+    }
+    let pairs: Vec<&String> = models.iter().filter(|m| m.starts_with("resmlp-")).collect();
+    for res in pairs {
+        let plain = res.replacen("resmlp-", "plainmlp-", 1);
+        let mut cats = Vec::new();
+        let mut points = Vec::new();
+        let bits: Vec<u32> = t.configs.iter().filter(|c| &c.model == res).map(|c| c.bits).collect::<BTreeSet<_>>().into_iter().rev().collect();
+        for b in bits {
+            for m in [res.as_str(), plain.as_str()] {
+                let i = cats.len();
+                cats.push(format!("{} {b}b", m.split('-').next().unwrap_or(m)));
+                points.extend(t.configs.iter().filter(|c| c.model == m && c.bits == b).map(|c| (i, c.delta_test)));
+            }
+        }
+        let stem = format!("identity_{res}");
+        let title = format!("{res} vs {plain}: test ΔL over all rounding configs");
+        strip_chart(&dir.join(&stem), &title, &cats, "test ΔL vs FP32 (nats)", &points, &[])?;
+        made.push((stem, title));
+    }
+    Ok(made)
+}

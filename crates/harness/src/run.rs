@@ -1,0 +1,206 @@
+//! One run of a sweep: split, train (or reuse the cached checkpoint), calibrate, search,
+//! evaluate every plan and baseline, and return typed rows.
+
+use crate::config::{Experiment, RunSpec, Strategy};
+use anyhow::{Context, Result};
+use burn::prelude::Device;
+use mpq_data::{Images, Split};
+use mpq_models::{Metrics, Net, checkpoint, metrics, train};
+use mpq_quant::calib::{Calibration, input_ranges};
+use mpq_quant::eval::{EvalSet, Evaluator};
+use mpq_quant::search::{self, taylor};
+use mpq_quant::{Choice, Plan, Rounding, Target, stats};
+use mpq_report::{ConfigRow, RunRow, SensitivityRow, TrainRow};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Everything one run produces; stored as JSON so a rerun can skip it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunOutput {
+    /// Plans and baselines.
+    pub runs: Vec<RunRow>,
+    /// Every exhaustive config.
+    pub configs: Vec<ConfigRow>,
+    /// Per-epoch training log.
+    pub train: Vec<TrainRow>,
+    /// Input-vs-weight sensitivity.
+    pub sensitivity: Vec<SensitivityRow>,
+}
+
+/// The data an experiment runs on, loaded once.
+pub struct Data {
+    /// All examples.
+    pub images: Images,
+    /// Index where a separate test file starts, if any.
+    pub test_from: Option<usize>,
+    /// Name for CSV rows.
+    pub name: String,
+}
+
+fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
+    let key = serde_json::json!({
+        "dataset": data.name, "n": data.images.len(), "sizes": exp.sizes(), "split_seed": spec.split_seed,
+        "model": spec.model, "train": exp.train, "seed": spec.seed, "backend": spec.backend.name(), "format": 1,
+    });
+    mpq_data::sha256_hex(key.to_string().as_bytes())[..16].to_string()
+}
+
+fn trained(exp: &Experiment, spec: &RunSpec, data: &Data, split: &Split, dev: &Device, cache: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<(Net, Vec<TrainRow>)> {
+    let key = cache_key(exp, spec, data);
+    let (ckpt, log) = (cache.join(format!("{key}.safetensors")), cache.join(format!("{key}.train.json")));
+    if ckpt.exists() && log.exists() {
+        let net = checkpoint::load(spec.model.init(dev, 0), &ckpt, dev)?;
+        let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+        let rows: Vec<TrainRow> = serde_json::from_str(&text).with_context(|| format!("parsing {}", log.display()))?;
+        return Ok((net, rows));
+    }
+    let (net, logs) = train::train(&spec.model, &exp.train, dev, &data.images, split, spec.seed, progress)?;
+    let rows: Vec<TrainRow> = logs
+        .iter()
+        .map(|l| TrainRow { run_id: spec.id.clone(), epoch: l.epoch, train_loss: l.train_loss, heldout_loss: l.heldout_loss, heldout_acc: l.heldout_acc, seconds: l.seconds })
+        .collect();
+    let meta = HashMap::from([("model".to_string(), spec.model.name()), ("run".to_string(), spec.id.clone())]);
+    checkpoint::save(&net, &meta, &ckpt)?;
+    crate::output::write_atomic(&log, serde_json::to_string(&rows)?.as_bytes())?;
+    Ok((net, rows))
+}
+
+/// The trained network of a run (from the cache when present), without evaluation.
+pub fn trained_net(exp: &Experiment, spec: &RunSpec, data: &Data, split: &Split, dev: &Device, cache: &Path) -> Result<Net> {
+    Ok(trained(exp, spec, data, split, dev, cache, &mut |_, _| {})?.0)
+}
+
+struct Ctx<'a> {
+    spec: &'a RunSpec,
+    dataset: &'a str,
+    weights: Vec<usize>,
+    fp_test: f64,
+    calib: &'a EvalSet,
+    test: &'a EvalSet,
+    ev: &'a Evaluator<'a>,
+}
+
+impl Ctx<'_> {
+    fn row(&self, bits: u32, method: &str, plan: &Plan, calib: Metrics, test: Metrics, temperature: f64, evaluations: usize, seconds: f64) -> RunRow {
+        RunRow {
+            run_id: self.spec.id.clone(),
+            dataset: self.dataset.to_string(),
+            model: self.spec.model.name(),
+            backend: self.spec.backend.name().into(),
+            seed: self.spec.seed,
+            bits,
+            method: method.into(),
+            plan: plan.code(),
+            avg_bits: plan.average_bits(&self.weights),
+            model_bytes: plan.model_bytes(&self.weights),
+            calib_loss: calib.loss,
+            calib_acc: calib.acc,
+            test_loss: test.loss,
+            test_acc: test.acc,
+            fp_test_loss: self.fp_test,
+            delta_test_loss: test.loss - self.fp_test,
+            temperature,
+            evaluations,
+            seconds,
+        }
+    }
+
+    /// Scores `plan` on both splits and makes its row.
+    fn plan_row(&self, bits: u32, method: &str, plan: &Plan, evaluations: usize, seconds: f64) -> Result<RunRow> {
+        let calib = self.ev.score(plan, self.calib)?;
+        let test = self.ev.score(plan, self.test)?;
+        Ok(self.row(bits, method, plan, calib, test, 1.0, evaluations, seconds))
+    }
+
+    /// `plan` with a temperature fitted on its calibration logits.
+    fn temp_row(&self, bits: u32, method: &str, plan: &Plan) -> Result<RunRow> {
+        let cl = self.ev.logits(plan, self.calib)?;
+        let t = stats::fit_temperature(&cl, &self.calib.labels);
+        let tl = self.ev.logits(plan, self.test)?;
+        let (c, s) = (metrics::score(&cl, &self.calib.labels, t), metrics::score(&tl, &self.test.labels, t));
+        Ok(self.row(bits, method, plan, c, s, t, 0, 0.0))
+    }
+}
+
+/// Executes one run. `progress(phase, done, total)` reports training and search progress.
+pub fn execute(exp: &Experiment, spec: &RunSpec, data: &Data, cache: &Path, progress: &mut dyn FnMut(&str, usize, usize)) -> Result<RunOutput> {
+    let dev = crate::backend::device(spec.backend)?;
+    let split = Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?;
+    let (net, train_rows) = trained(exp, spec, data, &split, &dev, cache, &mut |d, t| progress("train", d, t))?;
+    let calib = EvalSet::new(&data.images, &split.calib, &dev);
+    let test = EvalSet::new(&data.images, &split.test, &dev);
+    let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
+    let ev = Evaluator::new(&net, input_ranges(&net, &calib.batches, method), spec.seed);
+    let n = net.n_layers();
+    let fp_plan = Plan::full_precision(n);
+    let (fp_c, fp_t) = (ev.score(&fp_plan, &calib)?, ev.score(&fp_plan, &test)?);
+    let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
+    let cx = Ctx { spec, dataset: &data.name, weights, fp_test: fp_t.loss, calib: &calib, test: &test, ev: &ev };
+    let mut out = RunOutput { train: train_rows, ..RunOutput::default() };
+    out.runs.push(cx.row(32, "fp", &fp_plan, fp_c, fp_t, 1.0, 0, 0.0));
+    out.runs.push(cx.temp_row(32, "fp-temp", &fp_plan)?);
+    let x_calib = data.images.gather_f32(&split.calib);
+    let strategies = &exp.quant.strategies;
+    for &bits in &exp.quant.bits {
+        for r in Rounding::SEARCHED {
+            let name = format!("{r:?}").to_lowercase();
+            out.runs.push(cx.plan_row(bits, &name, &Plan::uniform(n, bits, r), 0, 0.0)?);
+        }
+        let t0 = Instant::now();
+        let table = taylor::taylor_table(&ev, &x_calib, &calib.labels, bits, &dev);
+        let taylor_secs = t0.elapsed().as_secs_f64();
+        let mut searched = false;
+        let mut evals = 0;
+        if strategies.contains(&Strategy::Exhaustive) && 3usize.pow(n as u32) <= search::EXHAUSTIVE_LIMIT {
+            let t0 = Instant::now();
+            let all = search::exhaustive(&ev, bits, &calib, true, &mut |d, t| progress(&format!("{bits}-bit exhaustive"), d, t))?;
+            let secs = t0.elapsed().as_secs_f64();
+            let found = all.best();
+            let on_test = search::exhaustive(&ev, bits, &test, true, &mut |_, _| {})?;
+            for (c, t) in all.configs.iter().zip(&on_test.configs) {
+                let tm = t.calib;
+                out.configs.push(ConfigRow {
+                    run_id: spec.id.clone(), model: spec.model.name(), seed: spec.seed, bits, plan: c.plan.code(),
+                    calib_loss: c.calib.loss, test_loss: tm.loss, test_acc: tm.acc, delta_calib: c.calib.loss - fp_c.loss,
+                    delta_test: tm.loss - fp_t.loss, taylor_pred: table.predict(&c.plan),
+                });
+            }
+            out.runs.push(cx.plan_row(bits, "exhaustive", &found.best.plan, found.evaluations, secs)?);
+            out.runs.push(cx.temp_row(bits, "exhaustive-temp", &found.best.plan)?);
+            evals = found.evaluations;
+            searched = true;
+        }
+        if strategies.contains(&Strategy::Greedy) {
+            let t0 = Instant::now();
+            let g = search::greedy(&ev, bits, &calib, 10)?;
+            out.runs.push(cx.plan_row(bits, "greedy", &g.best.plan, g.evaluations, t0.elapsed().as_secs_f64())?);
+            evals = evals.max(g.evaluations);
+            if !searched {
+                out.runs.push(cx.temp_row(bits, "greedy-temp", &g.best.plan)?);
+            }
+        }
+        if strategies.contains(&Strategy::Taylor) {
+            out.runs.push(cx.plan_row(bits, "taylor", &table.best_plan(bits), 1, taylor_secs)?);
+        }
+        let n_random = exp.quant.random_n.max(evals);
+        let t0 = Instant::now();
+        let rb = search::random_best(&ev, bits, &calib, n_random, spec.seed ^ bits as u64)?;
+        out.runs.push(cx.plan_row(bits, "random-best", &rb.best.plan, rb.evaluations, t0.elapsed().as_secs_f64())?);
+        if exp.quant.sensitivity {
+            for (k, info) in net.layers().iter().enumerate() {
+                let only = |target| {
+                    let mut p = Plan::full_precision(n);
+                    p.layers[k] = Choice { bits, rounding: Rounding::Nearest, target };
+                    ev.score(&p, &test).map(|m| m.loss - fp_t.loss)
+                };
+                out.sensitivity.push(SensitivityRow {
+                    run_id: spec.id.clone(), model: spec.model.name(), seed: spec.seed, bits, layer: k,
+                    layer_name: info.name.clone(), delta_input: only(Target::InputOnly)?, delta_weight: only(Target::WeightOnly)?,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,163 @@
+//! Aggregation over seeds: the summary table and the per-claim verdicts.
+
+use mpq_quant::stats::{Interval, bootstrap_mean};
+use mpq_report::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow};
+use std::collections::BTreeMap;
+
+const REPS: usize = 10_000;
+
+fn ci(values: &[f64], seed: u64) -> Interval {
+    bootstrap_mean(values, REPS, seed)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// One row per (model, backend, bits, method), aggregated over seeds.
+pub fn summarize(rows: &[RunRow], seed: u64) -> Vec<SummaryRow> {
+    let mut groups: BTreeMap<(String, String, u32, String), Vec<&RunRow>> = BTreeMap::new();
+    for r in rows {
+        groups.entry((r.model.clone(), r.backend.clone(), r.bits, r.method.clone())).or_default().push(r);
+    }
+    groups
+        .into_iter()
+        .map(|((model, backend, bits, method), rs)| {
+            let d: Vec<f64> = rs.iter().map(|r| r.delta_test_loss).collect();
+            let c = ci(&d, seed);
+            SummaryRow {
+                model,
+                backend,
+                bits,
+                method,
+                seeds: rs.len(),
+                test_loss: mean(&rs.iter().map(|r| r.test_loss).collect::<Vec<_>>()),
+                test_acc: mean(&rs.iter().map(|r| r.test_acc).collect::<Vec<_>>()),
+                delta_mean: c.mean,
+                delta_lo: c.lo,
+                delta_hi: c.hi,
+                frac_negative: d.iter().filter(|&&x| x < 0.0).count() as f64 / d.len().max(1) as f64,
+            }
+        })
+        .collect()
+}
+
+fn verdict(c: Interval, want_negative: bool) -> String {
+    let (yes, no) = if want_negative { (c.hi < 0.0, c.lo > 0.0) } else { (c.lo > 0.0, c.hi < 0.0) };
+    if yes {
+        "reproduced".into()
+    } else if no {
+        "not reproduced".into()
+    } else {
+        "inconclusive".into()
+    }
+}
+
+/// Paired differences `a - b` of two methods' test losses, matched by run id and bits.
+fn paired(rows: &[RunRow], model: &str, bits: u32, a: &str, b: &str) -> Vec<f64> {
+    let find = |run: &str, m: &str, bb: u32| rows.iter().find(|r| r.run_id == run && r.method == m && r.bits == bb);
+    rows.iter()
+        .filter(|r| r.model == model && r.bits == bits && r.method == a)
+        .filter_map(|r| {
+            let other_bits = if b.starts_with("fp") { 32 } else { bits };
+            find(&r.run_id, b, other_bits).map(|o| r.test_loss - o.test_loss)
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn claim(claim: &str, statement: &str, setting: String, measurement: &str, c: Interval, want_negative: bool) -> ClaimRow {
+    ClaimRow {
+        claim: claim.into(),
+        statement: statement.into(),
+        setting,
+        measurement: measurement.into(),
+        value: c.mean,
+        lo: c.lo,
+        hi: c.hi,
+        verdict: verdict(c, want_negative),
+    }
+}
+
+/// The claims table: lower loss than FP (and than FP with temperature scaling, and than the
+/// best-of-N null), input noise dominating, identity mappings resisting quantization.
+pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], seed: u64) -> Vec<ClaimRow> {
+    let mut out = Vec::new();
+    let mut keys: Vec<(String, u32)> = rows.iter().filter(|r| r.bits < 32).map(|r| (r.model.clone(), r.bits)).collect();
+    keys.sort();
+    keys.dedup();
+    for (model, bits) in &keys {
+        let search = if rows.iter().any(|r| &r.model == model && r.method == "exhaustive") { "exhaustive" } else { "greedy" };
+        let setting = format!("{model}, {bits}-bit, {search}");
+        let lower = "A floor/ceil/nearest layerwise plan has lower loss than full precision, without fine-tuning";
+        let d = paired(rows, model, *bits, search, "fp");
+        if !d.is_empty() {
+            out.push(claim("lower-loss", lower, setting.clone(), "test ΔL = L(plan) − L(FP32)", ci(&d, seed), true));
+        }
+        let t = paired(rows, model, *bits, &format!("{search}-temp"), "fp-temp");
+        if !t.is_empty() {
+            let m = "test L(plan+T) − L(FP32+T), T fitted on calibration";
+            out.push(claim("lower-loss-beyond-temperature", lower, setting.clone(), m, ci(&t, seed), true));
+        }
+        let n = paired(rows, model, *bits, search, "random-best");
+        if !n.is_empty() {
+            let s = "The search finds better plans than chance";
+            out.push(claim("search-beats-null", s, setting.clone(), "test L(search) − L(best-of-N random)", ci(&n, seed), true));
+        }
+        let nearest = paired(rows, model, *bits, search, "nearest");
+        if !nearest.is_empty() {
+            let s = "Choosing floor/ceil per layer beats round-to-nearest";
+            out.push(claim("search-beats-nearest", s, setting, "test L(search) − L(all-nearest)", ci(&nearest, seed), true));
+        }
+    }
+    let mut mk: Vec<(String, u32)> = sens.iter().map(|s| (s.model.clone(), s.bits)).collect();
+    mk.sort();
+    mk.dedup();
+    for (model, bits) in mk {
+        let mut per_seed: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for s in sens.iter().filter(|s| s.model == model && s.bits == bits) {
+            per_seed.entry(s.run_id.clone()).or_default().push(s.delta_input.abs() - s.delta_weight.abs());
+        }
+        let v: Vec<f64> = per_seed.values().map(|x| mean(x)).collect();
+        let s = "Layer-input noise dominates the loss change (more than weight noise)";
+        let m = "mean over layers of |ΔL input-only| − |ΔL weight-only| (test, nearest)";
+        out.push(claim("input-vs-weight", s, format!("{model}, {bits}-bit"), m, ci(&v, seed), false));
+    }
+    identity_claims(configs, seed, &mut out);
+    out
+}
+
+/// Residual vs plain MLP of the same depth and width: the mean test ΔL over all rounding
+/// configs, paired by repeat.
+fn identity_claims(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
+    let res_models: Vec<String> = {
+        let mut v: Vec<String> = configs.iter().filter(|c| c.model.starts_with("resmlp-")).map(|c| c.model.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for res in res_models {
+        let plain = res.replacen("resmlp-", "plainmlp-", 1);
+        let mut bits: Vec<u32> = configs.iter().filter(|c| c.model == res).map(|c| c.bits).collect();
+        bits.sort();
+        bits.dedup();
+        for b in bits {
+            let by_repeat = |model: &str| -> BTreeMap<String, f64> {
+                let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+                for c in configs.iter().filter(|c| c.model == model && c.bits == b) {
+                    let repeat = c.run_id.rsplit('-').next().unwrap_or("").to_string();
+                    let backend = c.run_id.rsplit('-').nth(1).unwrap_or("").to_string();
+                    m.entry(format!("{backend}-{repeat}")).or_default().push(c.delta_test);
+                }
+                m.into_iter().map(|(k, v)| (k, mean(&v))).collect()
+            };
+            let (r, p) = (by_repeat(&res), by_repeat(&plain));
+            let d: Vec<f64> = r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect();
+            if !d.is_empty() {
+                let s = "Networks with identity mappings (residual) resist quantization";
+                let m = "mean test ΔL over all configs: residual − plain";
+                out.push(claim("identity-mappings", s, format!("{res} vs {plain}, {b}-bit"), m, ci(&d, seed), true));
+            }
+        }
+    }
+}

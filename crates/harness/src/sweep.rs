@@ -1,0 +1,217 @@
+//! Commands: load and check an experiment, run its sweep with progress and resume, and
+//! regenerate tables, figures and the report.
+
+use crate::config::{Dataset, Experiment};
+use crate::output::{self, Tables};
+use crate::run::{self, Data};
+use anyhow::{Context, Result, anyhow};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use mpq_report::claims::{ReportInput, render};
+use mpq_report::csvio;
+use std::path::Path;
+use std::process::ExitCode;
+
+
+fn load_data(exp: &Experiment) -> Result<Data> {
+    let d = &exp.data;
+    let (images, test_from, name) = match d.dataset {
+        Dataset::Mnist10k => (mpq_data::shipped::load()?, None, "mnist-10k".to_string()),
+        Dataset::Mnist | Dataset::FashionMnist => {
+            let name = if d.dataset == Dataset::Mnist { "mnist" } else { "fashion-mnist" };
+            let (images, k) = mpq_data::fetch::load_fetched(name, &d.dir.join(name))?;
+            (images, Some(k), name.to_string())
+        }
+        Dataset::Idx => {
+            let (Some(i), Some(l)) = (&d.images, &d.labels) else { return Err(anyhow!("dataset = \"idx\" needs images and labels")) };
+            let train = mpq_data::idx::read_pair(i, l)?;
+            match (&d.test_images, &d.test_labels) {
+                (Some(ti), Some(tl)) => {
+                    let k = train.len();
+                    (train.concat(mpq_data::idx::read_pair(ti, tl)?), Some(k), i.display().to_string())
+                }
+                _ => (train, None, i.display().to_string()),
+            }
+        }
+    };
+    // Split sizes are checked against the data here, before any run starts.
+    mpq_data::Split::draw(&images, exp.sizes(), test_from, 0)?;
+    Ok(Data { images, test_from, name })
+}
+
+fn manifest(exp: &Experiment) -> serde_json::Value {
+    let git = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success());
+    let commit = git.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_else(|| "unknown".into());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    serde_json::json!({
+        "experiment": exp.name, "git_commit": commit, "burn_version": "0.22.1",
+        "backends": exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        "cpu": cpu, "cores": cores, "unix_time": now, "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
+    })
+}
+
+/// `harness check`: validate and print the expanded runs.
+pub fn check(file: &Path) -> Result<ExitCode> {
+    let exp = Experiment::load(file)?;
+    load_data(&exp)?;
+    println!("{}: {} runs, results in {}", file.display(), exp.expand().len(), exp.out_dir().display());
+    for s in exp.expand() {
+        println!("{:<40} model={} backend={} repeat={} seed={} split_seed={}", s.id, s.model.name(), s.backend.name(), s.repeat, s.seed, s.split_seed);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bars() -> (MultiProgress, ProgressBar, ProgressBar) {
+    let mp = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+    let runs = mp.add(ProgressBar::new(0).with_style(style.clone()).with_prefix("runs"));
+    let phase = mp.add(ProgressBar::new(0).with_style(style).with_prefix("phase"));
+    (mp, runs, phase)
+}
+
+/// `harness run`: the sweep. Exit 1 if any run failed, after writing everything else.
+pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
+    let exp = Experiment::load(file)?;
+    let data = load_data(&exp)?;
+    for b in &exp.backends {
+        crate::backend::device(*b)?;
+    }
+    let out = exp.out_dir();
+    let cache = exp.output.join("cache");
+    output::write_atomic(&out.join("config.resolved.toml"), toml::to_string(&exp)?.as_bytes())
+        .with_context(|| format!("output folder {} is not writable; nothing was run", out.display()))?;
+    output::write_atomic(&out.join("manifest.json"), serde_json::to_string_pretty(&manifest(&exp))?.as_bytes())?;
+    let specs = exp.expand();
+    let (_mp, runs_bar, phase) = bars();
+    runs_bar.set_length(specs.len() as u64);
+    let mut failures = Vec::new();
+    let (mut skipped, t0) = (0, std::time::Instant::now());
+    for spec in &specs {
+        runs_bar.set_message(spec.id.clone());
+        if !force && output::load_run(&out, &spec.id).is_some() {
+            skipped += 1;
+            runs_bar.inc(1);
+            continue;
+        }
+        let mut progress = |what: &str, d: usize, t: usize| {
+            phase.set_length(t as u64);
+            phase.set_position(d as u64);
+            phase.set_message(what.to_string());
+        };
+        match run::execute(&exp, spec, &data, &cache, &mut progress) {
+            Ok(r) => output::save_run(&out, &spec.id, &r)?,
+            Err(e) => failures.push((spec.id.clone(), format!("{e:#}"))),
+        }
+        runs_bar.inc(1);
+    }
+    phase.finish_and_clear();
+    runs_bar.finish_and_clear();
+    let mut tables = Tables::default();
+    for spec in &specs {
+        if let Some(r) = output::load_run(&out, &spec.id) {
+            tables.add(r);
+        }
+    }
+    tables.write(&out)?;
+    let rows: Vec<FailureRow> = failures.iter().map(|(id, reason)| FailureRow { run_id: id.clone(), reason: reason.clone() }).collect();
+    csvio::write(&out.join("failures.csv"), &rows)?;
+    report(&exp, &tables, &out, &out.join("figures"), "figures")?;
+    print_summary(&exp, &tables);
+    eprintln!(
+        "{} runs ({} reused, {} failed) in {:.1}s; results in {}",
+        specs.len(), skipped, failures.len(), t0.elapsed().as_secs_f64(), out.display()
+    );
+    for (id, reason) in &failures {
+        eprintln!("run {id} failed: {reason}");
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// A row of `failures.csv`.
+#[derive(serde::Serialize, Default)]
+struct FailureRow {
+    run_id: String,
+    reason: String,
+}
+
+fn setup_text(exp: &Experiment, out: &Path) -> String {
+    let m = std::fs::read_to_string(out.join("manifest.json")).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    let machine = m
+        .map(|m| format!("{} ({} cores), git commit {}", m["cpu"].as_str().unwrap_or("?"), m["cores"], m["git_commit"].as_str().unwrap_or("?")))
+        .unwrap_or_else(|| "unknown".into());
+    let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
+    format!(
+        "- Data: {:?}, splits train {} / calibration {} / test {} (seeded, stratified, disjoint; a new split per repeat).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.",
+        exp.data.dataset, exp.data.train, exp.data.calib, exp.data.test, models.join(", "), exp.train.epochs, exp.train.batch_size,
+        exp.train.lr, exp.train.optimizer, exp.quant.bits, exp.quant.strategies, exp.quant.random_n, exp.repeats,
+        exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "), exp.seed
+    )
+}
+
+fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &str) -> Result<()> {
+    let summary = crate::summary::summarize(&t.runs, exp.seed);
+    let claims = crate::summary::claims(&t.runs, &t.configs, &t.sensitivity, exp.seed);
+    csvio::write(&out.join("summary.csv"), &summary)?;
+    csvio::write(&out.join("claims.csv"), &claims)?;
+    let figures = crate::figures::draw_all(t, fig_dir, exp.seed)?;
+    let commands = vec![
+        format!("cargo run --release -p harness -- {}/{}.toml", "experiments", exp.name),
+        format!("cargo run --release -p harness -- paper experiments/{}.toml", exp.name),
+    ];
+    let setup = setup_text(exp, &exp.out_dir());
+    let input = ReportInput { name: &exp.name, setup: &setup, commands: &commands, figures: &figures, figure_dir: fig_rel };
+    output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())
+}
+
+fn print_summary(exp: &Experiment, t: &Tables) {
+    let summary = crate::summary::summarize(&t.runs, exp.seed);
+    println!("{:<22} {:>4} {:<16} {:>9} {:>8} {:>28}", "model", "bits", "method", "test loss", "test acc", "ΔL vs FP32 [95% CI]");
+    for r in summary.iter().filter(|r| ["fp", "fp-temp", "nearest", "exhaustive", "greedy", "taylor", "random-best"].contains(&r.method.as_str())) {
+        println!(
+            "{:<22} {:>4} {:<16} {:>9.4} {:>8.4} {:>+9.4} [{:+.4}, {:+.4}]",
+            format!("{}/{}", r.model, r.backend), r.bits, r.method, r.test_loss, r.test_acc, r.delta_mean, r.delta_lo, r.delta_hi
+        );
+    }
+}
+
+/// `harness paper`: regenerate the report and figures into `out` from existing results.
+pub fn paper(file: &Path, out: &Path) -> Result<ExitCode> {
+    let exp = Experiment::load(file)?;
+    let tables = Tables::read(&exp.out_dir()).with_context(|| format!("no results for {}: run `harness {}` first", exp.name, file.display()))?;
+    std::fs::create_dir_all(out)?;
+    report(&exp, &tables, out, &out.join("figures"), "figures")?;
+    eprintln!("wrote {}/REPORT.md and {}/figures/", out.display(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `harness train`: train every model of the experiment and print held-out accuracy.
+pub fn train_only(file: &Path) -> Result<ExitCode> {
+    let exp = Experiment::load(file)?;
+    let data = load_data(&exp)?;
+    let cache = exp.output.join("cache");
+    for spec in exp.expand() {
+        let dev = crate::backend::device(spec.backend)?;
+        let split = mpq_data::Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?;
+        let t0 = std::time::Instant::now();
+        let net = run::trained_net(&exp, &spec, &data, &split, &dev, &cache)?;
+        let logits = mpq_models::metrics::logits(&net, &data.images, &split.test, &dev);
+        let m = mpq_models::metrics::score(&logits, &data.images.gather_labels(&split.test), 1.0);
+        println!("{:<40} test loss {:.4}  test acc {:.4}  ({:.1}s incl. cache)", spec.id, m.loss, m.acc, t0.elapsed().as_secs_f64());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `harness fetch`.
+pub fn fetch(dataset: &str, dir: &Path, mirror: Option<String>) -> Result<ExitCode> {
+    mpq_data::fetch::catalog(dataset)?;
+    let mirrors = mirror.map(|m| vec![if m.ends_with('/') { m } else { format!("{m}/") }]);
+    let files = mpq_data::fetch::fetch(dataset, &dir.join(dataset), mirrors.as_deref())?;
+    for f in files {
+        println!("ok {}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

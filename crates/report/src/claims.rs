@@ -1,0 +1,63 @@
+//! The markdown report: method, setup, the claims table, the summary table and the figures.
+
+use crate::{ClaimRow, SummaryRow};
+
+/// What the report needs besides the tables.
+pub struct ReportInput<'a> {
+    /// Experiment name.
+    pub name: &'a str,
+    /// Setup paragraph (data, splits, seeds, machine), already written.
+    pub setup: &'a str,
+    /// Commands that produced the results.
+    pub commands: &'a [String],
+    /// Figure stems and titles, relative to the report.
+    pub figures: &'a [(String, String)],
+    /// Path prefix of the figures, relative to the report.
+    pub figure_dir: &'a str,
+}
+
+fn f(v: f64) -> String {
+    if v.abs() >= 0.01 || v == 0.0 { format!("{v:.4}") } else { format!("{v:.2e}") }
+}
+
+/// Renders `REPORT.md`.
+pub fn render(input: &ReportInput, claims: &[ClaimRow], summary: &[SummaryRow]) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("# Reproduction report: {}\n\n", input.name));
+    s.push_str("Paper: *Mixed-Precision Inference Quantization: Radically Towards Faster Inference Speed, Lower Storage Requirement, and Lower Loss* (Cheng & Chen, arXiv 2207.10083).\n\n");
+    s.push_str("## Method\n\n");
+    s.push_str("Layerwise post-training static quantization, simulated on the burn device: each quantizable layer's weight (symmetric, per-tensor) and input (unsigned for non-negative inputs, affine otherwise; range calibrated on the calibration split) share one bit width and one rounding mode (nearest, floor or ceil), chosen per layer. Searches (exhaustive over 3^L configs with prefix-activation reuse, greedy coordinate descent, first-order Taylor prediction) see only the calibration split. Every claim is judged on a test split that training, calibration and search never saw. Baselines: FP32, FP32 with temperature scaling (one scalar fitted on the calibration split), all-nearest, all-floor, all-ceil, and the best of N random rounding assignments selected on the calibration split (N = the number of configs the search evaluated). ΔL is paired per seed; intervals are 95% percentile bootstrap intervals of the mean over seeds.\n\n");
+    s.push_str("Verdicts: *reproduced* when the whole interval lies on the claimed side of zero, *not reproduced* when it lies wholly on the other side, *inconclusive* otherwise.\n\n");
+    s.push_str("## Setup\n\n");
+    s.push_str(input.setup);
+    s.push_str("\n\n## Claims\n\n| claim | setting | measurement | mean | 95% CI | verdict |\n|---|---|---|---|---|---|\n");
+    for c in claims {
+        s.push_str(&format!("| {} | {} | {} | {} | [{}, {}] | **{}** |\n", c.claim, c.setting, c.measurement, f(c.value), f(c.lo), f(c.hi), c.verdict));
+    }
+    let mut statements: Vec<(&str, &str)> = claims.iter().map(|c| (c.claim.as_str(), c.statement.as_str())).collect();
+    statements.dedup();
+    statements.sort();
+    statements.dedup();
+    s.push_str("\nClaims as stated:\n\n");
+    for (id, st) in statements {
+        s.push_str(&format!("- `{id}`: {st}.\n"));
+    }
+    s.push_str("\n## All methods\n\n| model | backend | bits | method | seeds | test loss | test acc | ΔL mean | ΔL 95% CI | seeds with ΔL<0 |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in summary {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {:.4} | {} | [{}, {}] | {:.0}% |\n",
+            r.model, r.backend, r.bits, r.method, r.seeds, f(r.test_loss), r.test_acc, f(r.delta_mean), f(r.delta_lo), f(r.delta_hi), 100.0 * r.frac_negative
+        ));
+    }
+    s.push_str("\n## Figures\n\n");
+    for (stem, title) in input.figures {
+        s.push_str(&format!("### {title}\n\n![{title}]({}/{stem}.svg)\n\n", input.figure_dir));
+    }
+    s.push_str("## Commands\n\n```sh\n");
+    for c in input.commands {
+        s.push_str(c);
+        s.push('\n');
+    }
+    s.push_str("```\n");
+    s
+}
