@@ -86,7 +86,9 @@ pub enum DataError {
         got: String,
     },
     /// The requested split sizes do not fit the data.
-    #[error("split sizes train {train} + calibration {calib} + test {test} = {total} exceed the {available} examples available")]
+    #[error(
+        "split sizes train {train} + calibration {calib} + test {test} = {total} exceed the {available} examples available"
+    )]
     SplitTooLarge {
         /// Train size.
         train: usize,
@@ -114,7 +116,9 @@ pub enum DataError {
         reason: String,
     },
     /// Every mirror failed for some file of a dataset.
-    #[error("could not fetch {dataset} into {dir}: {reasons}\nWithout network access, place these files there by hand (names and SHA-256):\n{files}")]
+    #[error(
+        "could not fetch {dataset} into {dir}: {reasons}\nWithout network access, place these files there by hand (names and SHA-256):\n{files}"
+    )]
     FetchFailed {
         /// Dataset name.
         dataset: String,

@@ -30,22 +30,49 @@ pub struct Catalog {
 pub const CATALOG: [Catalog; 2] = [
     Catalog {
         name: "mnist",
-        mirrors: &["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+        mirrors: &[
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ],
         files: [
-            Remote { name: "train-images-idx3-ubyte.gz", sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609" },
-            Remote { name: "train-labels-idx1-ubyte.gz", sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c" },
-            Remote { name: "t10k-images-idx3-ubyte.gz", sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6" },
-            Remote { name: "t10k-labels-idx1-ubyte.gz", sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6" },
+            Remote {
+                name: "train-images-idx3-ubyte.gz",
+                sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            },
+            Remote {
+                name: "train-labels-idx1-ubyte.gz",
+                sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            },
+            Remote {
+                name: "t10k-images-idx3-ubyte.gz",
+                sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            },
+            Remote {
+                name: "t10k-labels-idx1-ubyte.gz",
+                sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            },
         ],
     },
     Catalog {
         name: "fashion-mnist",
         mirrors: &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
         files: [
-            Remote { name: "train-images-idx3-ubyte.gz", sha256: "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc" },
-            Remote { name: "train-labels-idx1-ubyte.gz", sha256: "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc" },
-            Remote { name: "t10k-images-idx3-ubyte.gz", sha256: "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229" },
-            Remote { name: "t10k-labels-idx1-ubyte.gz", sha256: "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf" },
+            Remote {
+                name: "train-images-idx3-ubyte.gz",
+                sha256: "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+            },
+            Remote {
+                name: "train-labels-idx1-ubyte.gz",
+                sha256: "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+            },
+            Remote {
+                name: "t10k-images-idx3-ubyte.gz",
+                sha256: "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+            },
+            Remote {
+                name: "t10k-labels-idx1-ubyte.gz",
+                sha256: "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+            },
         ],
     },
 ];
@@ -56,16 +83,11 @@ pub fn catalog(name: &str) -> Result<&'static Catalog, DataError> {
 }
 
 fn download(url: &str) -> Result<Vec<u8>, String> {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(120)))
-        .build()
-        .new_agent();
+    let agent =
+        ureq::Agent::config_builder().timeout_global(Some(std::time::Duration::from_secs(120))).build().new_agent();
     let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .read_to_end(&mut out)
-        .map_err(|e| format!("reading the body: {e}"))?;
+    resp.body_mut().as_reader().read_to_end(&mut out).map_err(|e| format!("reading the body: {e}"))?;
     Ok(out)
 }
 
@@ -109,7 +131,9 @@ pub fn fetch_catalog(cat: &Catalog, dir: &Path, mirrors: Option<&[String]>) -> R
                     ok = true;
                     break;
                 }
-                Ok(bytes) => reasons.push(format!("{url}: SHA-256 mismatch, expected {}, got {}", f.sha256, sha256_hex(&bytes))),
+                Ok(bytes) => {
+                    reasons.push(format!("{url}: SHA-256 mismatch, expected {}, got {}", f.sha256, sha256_hex(&bytes)))
+                }
                 Err(e) => reasons.push(format!("{url}: {e}")),
             }
         }
@@ -121,7 +145,12 @@ pub fn fetch_catalog(cat: &Catalog, dir: &Path, mirrors: Option<&[String]>) -> R
         return Ok(done);
     }
     let files = cat.files.iter().map(|f| format!("  {}  {}", f.name, f.sha256)).collect::<Vec<_>>().join("\n");
-    Err(DataError::FetchFailed { dataset: name.into(), dir: dir.display().to_string(), files, reasons: reasons.join("; ") })
+    Err(DataError::FetchFailed {
+        dataset: name.into(),
+        dir: dir.display().to_string(),
+        files,
+        reasons: reasons.join("; "),
+    })
 }
 
 /// Loads a fetched dataset from `dir`, verifying checksums; returns all examples with the

@@ -68,9 +68,11 @@ pub fn maybe_gunzip(file: &str, bytes: &[u8]) -> Result<Vec<u8>, DataError> {
 }
 
 fn be_u32(file: &str, raw: &[u8], at: usize) -> Result<u32, DataError> {
-    raw.get(at..at + 4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .ok_or_else(|| DataError::Truncated { file: file.to_string(), expected: at + 4, got: raw.len() })
+    raw.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| DataError::Truncated {
+        file: file.to_string(),
+        expected: at + 4,
+        got: raw.len(),
+    })
 }
 
 fn body<'a>(file: &str, raw: &'a [u8], header: usize, n: usize) -> Result<&'a [u8], DataError> {
@@ -130,9 +132,7 @@ pub fn pair(images_file: &str, pixels: Vec<u8>, labels_file: &str, labels: Vec<u
 
 /// Reads an image file and a label file from disk.
 pub fn read_pair(images: &Path, labels: &Path) -> Result<Images, DataError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| DataError::Io { file: p.display().to_string(), source })
-    };
+    let read = |p: &Path| std::fs::read(p).map_err(|source| DataError::Io { file: p.display().to_string(), source });
     let (fi, fl) = (images.display().to_string(), labels.display().to_string());
     let pixels = parse_images(&fi, &read(images)?)?;
     let labels_v = parse_labels(&fl, &read(labels)?)?;

@@ -91,7 +91,11 @@ impl Split {
                 let pool: Vec<usize> = (0..n).collect();
                 let mut p = stratified_take(&pool, &data.labels, &[sizes.train, sizes.calib, sizes.test], &mut rng);
                 let (test, calib, train) = (p.pop(), p.pop(), p.pop());
-                Ok(Split { train: train.unwrap_or_default(), calib: calib.unwrap_or_default(), test: test.unwrap_or_default() })
+                Ok(Split {
+                    train: train.unwrap_or_default(),
+                    calib: calib.unwrap_or_default(),
+                    test: test.unwrap_or_default(),
+                })
             }
             Some(k) => {
                 if sizes.train + sizes.calib > k || sizes.test > n - k {
@@ -102,7 +106,11 @@ impl Split {
                 let mut p = stratified_take(&a, &data.labels, &[sizes.train, sizes.calib], &mut rng);
                 let mut t = stratified_take(&b, &data.labels, &[sizes.test], &mut rng);
                 let (calib, train) = (p.pop(), p.pop());
-                Ok(Split { train: train.unwrap_or_default(), calib: calib.unwrap_or_default(), test: t.pop().unwrap_or_default() })
+                Ok(Split {
+                    train: train.unwrap_or_default(),
+                    calib: calib.unwrap_or_default(),
+                    test: t.pop().unwrap_or_default(),
+                })
             }
         }
     }

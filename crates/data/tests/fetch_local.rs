@@ -1,5 +1,6 @@
 //! The download path against a local HTTP server on 127.0.0.1 serving fixture files:
 //! a good file, a wrong checksum, a 404 and a truncated body. Never the internet.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mpq_data::fetch::{Catalog, Remote, fetch_catalog};
 use mpq_data::sha256_hex;

@@ -35,6 +35,7 @@ impl Backend {
 #[serde(rename_all = "kebab-case")]
 pub enum Dataset {
     /// The 10,000 shipped MNIST digits (embedded; offline).
+    #[serde(rename = "mnist-10k")]
     Mnist10k,
     /// Full MNIST fetched with `harness fetch mnist`.
     Mnist,
@@ -215,12 +216,7 @@ fn line_of(text: &str, key: &str) -> usize {
 
 /// Suggests the nearest of `valid` to `got`, if any is close.
 pub fn did_you_mean(got: &str, valid: &[&str]) -> Option<String> {
-    valid
-        .iter()
-        .map(|v| (strsim::levenshtein(got, v), *v))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, v)| v.to_string())
+    valid.iter().map(|v| (strsim::levenshtein(got, v), *v)).filter(|(d, _)| *d <= 3).min().map(|(_, v)| v.to_string())
 }
 
 fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow::Error {
@@ -246,7 +242,8 @@ fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow::Error {
 impl Experiment {
     /// Reads, parses and validates an experiment file.
     pub fn load(file: &Path) -> Result<Experiment> {
-        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
         let exp: Experiment = toml::from_str(&text).map_err(|e| toml_error(file, &text, e))?;
         exp.validate(file, &text)?;
         Ok(exp)
@@ -265,7 +262,10 @@ impl Experiment {
             bail!("{}: must list at least one backend (flex, ndarray, wgpu)", at("backends"));
         }
         if self.models.is_empty() {
-            bail!("{}: must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)", at("models"));
+            bail!(
+                "{}: must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)",
+                at("models")
+            );
         }
         let mut names = std::collections::HashSet::new();
         for m in &self.models {
@@ -274,13 +274,11 @@ impl Experiment {
                 bail!("{}: model {} is listed twice (run ids would collide)", at("[[models]]"), m.name());
             }
         }
-        for dup in [&self.backends] {
-            let mut s = dup.clone();
-            s.sort();
-            s.dedup();
-            if s.len() != dup.len() {
-                bail!("{}: lists a backend twice", at("backends"));
-            }
+        let mut unique = self.backends.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != self.backends.len() {
+            bail!("{}: lists a backend twice", at("backends"));
         }
         let d = &self.data;
         for (k, v) in [("train", d.train), ("calib", d.calib), ("test", d.test)] {
@@ -314,7 +312,11 @@ impl Experiment {
             }
         }
         if q.random_n < 27 {
-            bail!("{}: must be at least 27 (the null baseline needs as many draws as a 3-layer search), got {}", at("random_n"), q.random_n);
+            bail!(
+                "{}: must be at least 27 (the null baseline needs as many draws as a 3-layer search), got {}",
+                at("random_n"),
+                q.random_n
+            );
         }
         if let Some(p) = q.percentile
             && !(p > 0.5 && p <= 1.0)

@@ -39,7 +39,14 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         }
         let stem = format!("loss_vs_bits_{model}");
         let title = format!("{model}: test loss by bit width (mean, 95% CI over seeds)");
-        line_chart(&dir.join(&stem), &title, "bit width (weights and inputs)", "test cross-entropy (nats)", &series, Some(("FP32", fp_mean)))?;
+        line_chart(
+            &dir.join(&stem),
+            &title,
+            "bit width (weights and inputs)",
+            "test cross-entropy (nats)",
+            &series,
+            Some(("FP32", fp_mean)),
+        )?;
         made.push((stem, title));
 
         let cfg: Vec<_> = t.configs.iter().filter(|c| &c.model == model).collect();
@@ -49,7 +56,10 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
             let cat = |b: u32| bits.iter().position(|&x| x == b).unwrap_or(0);
             let points: Vec<(usize, f64)> = cfg.iter().map(|c| (cat(c.bits), c.delta_test)).collect();
             let mut markers = Vec::new();
-            for r in rows.iter().filter(|r| r.bits < 32 && ["nearest", "exhaustive", "random-best"].contains(&r.method.as_str())) {
+            for r in rows
+                .iter()
+                .filter(|r| r.bits < 32 && ["nearest", "exhaustive", "random-best"].contains(&r.method.as_str()))
+            {
                 let label = match r.method.as_str() {
                     "nearest" => "all-nearest",
                     "exhaustive" => "searched (exhaustive)",
@@ -67,7 +77,11 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
                 .iter()
                 .map(|&b| Series {
                     label: format!("{b}-bit"),
-                    points: cfg.iter().filter(|c| c.bits == b).map(|c| (c.taylor_pred, c.delta_calib, 0.0, 0.0)).collect(),
+                    points: cfg
+                        .iter()
+                        .filter(|c| c.bits == b)
+                        .map(|c| (c.taylor_pred, c.delta_calib, 0.0, 0.0))
+                        .collect(),
                 })
                 .collect();
             let stem = format!("taylor_{model}");
@@ -99,7 +113,14 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
             }
             let stem = format!("sensitivity_{model}");
             let title = format!("{model}: test ΔL quantizing one layer's input or weight");
-            line_chart(&dir.join(&stem), &title, "layer (forward order, 1-based)", "test ΔL (nats)", &series, Some(("FP32", 0.0)))?;
+            line_chart(
+                &dir.join(&stem),
+                &title,
+                "layer (forward order, 1-based)",
+                "test ΔL (nats)",
+                &series,
+                Some(("FP32", 0.0)),
+            )?;
             made.push((stem, title));
         }
     }
@@ -108,7 +129,15 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         let plain = res.replacen("resmlp-", "plainmlp-", 1);
         let mut cats = Vec::new();
         let mut points = Vec::new();
-        let bits: Vec<u32> = t.configs.iter().filter(|c| &c.model == res).map(|c| c.bits).collect::<BTreeSet<_>>().into_iter().rev().collect();
+        let bits: Vec<u32> = t
+            .configs
+            .iter()
+            .filter(|c| &c.model == res)
+            .map(|c| c.bits)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         for b in bits {
             for m in [res.as_str(), plain.as_str()] {
                 let i = cats.len();

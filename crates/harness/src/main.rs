@@ -2,6 +2,7 @@
 //! progress and writes results; every algorithm lives in the library crates.
 
 mod backend;
+mod bench;
 mod config;
 mod figures;
 mod output;
@@ -55,6 +56,20 @@ enum Command {
         #[arg(long, default_value = "paper")]
         out: PathBuf,
     },
+    /// Measure training and inference throughput (MLP, CNN) per CPU backend and the
+    /// exhaustive search's configs/s without and with prefix reuse, side by side; prints
+    /// ratios and writes results/bench/timing.csv.
+    Bench {
+        /// Backends to compare.
+        #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
+        backends: Vec<String>,
+        /// Training examples per measurement.
+        #[arg(long, default_value_t = 4000)]
+        samples: usize,
+        /// Output folder.
+        #[arg(long, default_value = "results/bench")]
+        out: PathBuf,
+    },
     /// Download a full dataset (mnist or fashion-mnist) into datasets/<name>/, verifying SHA-256.
     /// The only command that uses the network.
     Fetch {
@@ -69,6 +84,17 @@ enum Command {
     },
 }
 
+fn parse_backends(names: &[String]) -> anyhow::Result<Vec<config::Backend>> {
+    names
+        .iter()
+        .map(|n| {
+            toml::Value::String(n.clone())
+                .try_into::<config::Backend>()
+                .map_err(|_| anyhow::anyhow!("unknown backend `{n}`; use flex, ndarray or wgpu"))
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match (cli.command, cli.file) {
@@ -77,6 +103,9 @@ fn main() -> ExitCode {
         (Some(Command::Check { file }), _) => sweep::check(&file),
         (Some(Command::Train { file }), _) => sweep::train_only(&file),
         (Some(Command::Paper { file, out }), _) => sweep::paper(&file, &out),
+        (Some(Command::Bench { backends, samples, out }), _) => {
+            parse_backends(&backends).and_then(|b| bench::bench(&b, samples, &out))
+        }
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
         (None, None) => {
             eprintln!("error: give an experiment file, e.g. `harness experiments/mnist.toml`, or see `harness --help`");

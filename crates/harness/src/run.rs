@@ -47,7 +47,15 @@ fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
     mpq_data::sha256_hex(key.to_string().as_bytes())[..16].to_string()
 }
 
-fn trained(exp: &Experiment, spec: &RunSpec, data: &Data, split: &Split, dev: &Device, cache: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<(Net, Vec<TrainRow>)> {
+fn trained(
+    exp: &Experiment,
+    spec: &RunSpec,
+    data: &Data,
+    split: &Split,
+    dev: &Device,
+    cache: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Net, Vec<TrainRow>)> {
     let key = cache_key(exp, spec, data);
     let (ckpt, log) = (cache.join(format!("{key}.safetensors")), cache.join(format!("{key}.train.json")));
     if ckpt.exists() && log.exists() {
@@ -59,7 +67,14 @@ fn trained(exp: &Experiment, spec: &RunSpec, data: &Data, split: &Split, dev: &D
     let (net, logs) = train::train(&spec.model, &exp.train, dev, &data.images, split, spec.seed, progress)?;
     let rows: Vec<TrainRow> = logs
         .iter()
-        .map(|l| TrainRow { run_id: spec.id.clone(), epoch: l.epoch, train_loss: l.train_loss, heldout_loss: l.heldout_loss, heldout_acc: l.heldout_acc, seconds: l.seconds })
+        .map(|l| TrainRow {
+            run_id: spec.id.clone(),
+            epoch: l.epoch,
+            train_loss: l.train_loss,
+            heldout_loss: l.heldout_loss,
+            heldout_acc: l.heldout_acc,
+            seconds: l.seconds,
+        })
         .collect();
     let meta = HashMap::from([("model".to_string(), spec.model.name()), ("run".to_string(), spec.id.clone())]);
     checkpoint::save(&net, &meta, &ckpt)?;
@@ -68,7 +83,14 @@ fn trained(exp: &Experiment, spec: &RunSpec, data: &Data, split: &Split, dev: &D
 }
 
 /// The trained network of a run (from the cache when present), without evaluation.
-pub fn trained_net(exp: &Experiment, spec: &RunSpec, data: &Data, split: &Split, dev: &Device, cache: &Path) -> Result<Net> {
+pub fn trained_net(
+    exp: &Experiment,
+    spec: &RunSpec,
+    data: &Data,
+    split: &Split,
+    dev: &Device,
+    cache: &Path,
+) -> Result<Net> {
     Ok(trained(exp, spec, data, split, dev, cache, &mut |_, _| {})?.0)
 }
 
@@ -82,8 +104,18 @@ struct Ctx<'a> {
     ev: &'a Evaluator<'a>,
 }
 
+/// What a row reports about one plan.
+struct Measured {
+    calib: Metrics,
+    test: Metrics,
+    temperature: f64,
+    evaluations: usize,
+    seconds: f64,
+}
+
 impl Ctx<'_> {
-    fn row(&self, bits: u32, method: &str, plan: &Plan, calib: Metrics, test: Metrics, temperature: f64, evaluations: usize, seconds: f64) -> RunRow {
+    fn row(&self, bits: u32, method: &str, plan: &Plan, m: Measured) -> RunRow {
+        let Measured { calib, test, temperature, evaluations, seconds } = m;
         RunRow {
             run_id: self.spec.id.clone(),
             dataset: self.dataset.to_string(),
@@ -111,7 +143,7 @@ impl Ctx<'_> {
     fn plan_row(&self, bits: u32, method: &str, plan: &Plan, evaluations: usize, seconds: f64) -> Result<RunRow> {
         let calib = self.ev.score(plan, self.calib)?;
         let test = self.ev.score(plan, self.test)?;
-        Ok(self.row(bits, method, plan, calib, test, 1.0, evaluations, seconds))
+        Ok(self.row(bits, method, plan, Measured { calib, test, temperature: 1.0, evaluations, seconds }))
     }
 
     /// `plan` with a temperature fitted on its calibration logits.
@@ -120,12 +152,18 @@ impl Ctx<'_> {
         let t = stats::fit_temperature(&cl, &self.calib.labels);
         let tl = self.ev.logits(plan, self.test)?;
         let (c, s) = (metrics::score(&cl, &self.calib.labels, t), metrics::score(&tl, &self.test.labels, t));
-        Ok(self.row(bits, method, plan, c, s, t, 0, 0.0))
+        Ok(self.row(bits, method, plan, Measured { calib: c, test: s, temperature: t, evaluations: 0, seconds: 0.0 }))
     }
 }
 
 /// Executes one run. `progress(phase, done, total)` reports training and search progress.
-pub fn execute(exp: &Experiment, spec: &RunSpec, data: &Data, cache: &Path, progress: &mut dyn FnMut(&str, usize, usize)) -> Result<RunOutput> {
+pub fn execute(
+    exp: &Experiment,
+    spec: &RunSpec,
+    data: &Data,
+    cache: &Path,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<RunOutput> {
     let dev = crate::backend::device(spec.backend)?;
     let split = Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?;
     let (net, train_rows) = trained(exp, spec, data, &split, &dev, cache, &mut |d, t| progress("train", d, t))?;
@@ -139,7 +177,12 @@ pub fn execute(exp: &Experiment, spec: &RunSpec, data: &Data, cache: &Path, prog
     let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
     let cx = Ctx { spec, dataset: &data.name, weights, fp_test: fp_t.loss, calib: &calib, test: &test, ev: &ev };
     let mut out = RunOutput { train: train_rows, ..RunOutput::default() };
-    out.runs.push(cx.row(32, "fp", &fp_plan, fp_c, fp_t, 1.0, 0, 0.0));
+    out.runs.push(cx.row(
+        32,
+        "fp",
+        &fp_plan,
+        Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 },
+    ));
     out.runs.push(cx.temp_row(32, "fp-temp", &fp_plan)?);
     let x_calib = data.images.gather_f32(&split.calib);
     let strategies = &exp.quant.strategies;
@@ -155,16 +198,26 @@ pub fn execute(exp: &Experiment, spec: &RunSpec, data: &Data, cache: &Path, prog
         let mut evals = 0;
         if strategies.contains(&Strategy::Exhaustive) && 3usize.pow(n as u32) <= search::EXHAUSTIVE_LIMIT {
             let t0 = Instant::now();
-            let all = search::exhaustive(&ev, bits, &calib, true, &mut |d, t| progress(&format!("{bits}-bit exhaustive"), d, t))?;
+            let all = search::exhaustive(&ev, bits, &calib, true, &mut |d, t| {
+                progress(&format!("{bits}-bit exhaustive"), d, t)
+            })?;
             let secs = t0.elapsed().as_secs_f64();
             let found = all.best();
             let on_test = search::exhaustive(&ev, bits, &test, true, &mut |_, _| {})?;
             for (c, t) in all.configs.iter().zip(&on_test.configs) {
                 let tm = t.calib;
                 out.configs.push(ConfigRow {
-                    run_id: spec.id.clone(), model: spec.model.name(), seed: spec.seed, bits, plan: c.plan.code(),
-                    calib_loss: c.calib.loss, test_loss: tm.loss, test_acc: tm.acc, delta_calib: c.calib.loss - fp_c.loss,
-                    delta_test: tm.loss - fp_t.loss, taylor_pred: table.predict(&c.plan),
+                    run_id: spec.id.clone(),
+                    model: spec.model.name(),
+                    seed: spec.seed,
+                    bits,
+                    plan: c.plan.code(),
+                    calib_loss: c.calib.loss,
+                    test_loss: tm.loss,
+                    test_acc: tm.acc,
+                    delta_calib: c.calib.loss - fp_c.loss,
+                    delta_test: tm.loss - fp_t.loss,
+                    taylor_pred: table.predict(&c.plan),
                 });
             }
             out.runs.push(cx.plan_row(bits, "exhaustive", &found.best.plan, found.evaluations, secs)?);
@@ -196,8 +249,14 @@ pub fn execute(exp: &Experiment, spec: &RunSpec, data: &Data, cache: &Path, prog
                     ev.score(&p, &test).map(|m| m.loss - fp_t.loss)
                 };
                 out.sensitivity.push(SensitivityRow {
-                    run_id: spec.id.clone(), model: spec.model.name(), seed: spec.seed, bits, layer: k,
-                    layer_name: info.name.clone(), delta_input: only(Target::InputOnly)?, delta_weight: only(Target::WeightOnly)?,
+                    run_id: spec.id.clone(),
+                    model: spec.model.name(),
+                    seed: spec.seed,
+                    bits,
+                    layer: k,
+                    layer_name: info.name.clone(),
+                    delta_input: only(Target::InputOnly)?,
+                    delta_weight: only(Target::WeightOnly)?,
                 });
             }
         }

@@ -66,7 +66,14 @@ fn paired(rows: &[RunRow], model: &str, bits: u32, a: &str, b: &str) -> Vec<f64>
 }
 
 #[allow(clippy::too_many_arguments)]
-fn claim(claim: &str, statement: &str, setting: String, measurement: &str, c: Interval, want_negative: bool) -> ClaimRow {
+fn claim(
+    claim: &str,
+    statement: &str,
+    setting: String,
+    measurement: &str,
+    c: Interval,
+    want_negative: bool,
+) -> ClaimRow {
     ClaimRow {
         claim: claim.into(),
         statement: statement.into(),
@@ -87,7 +94,8 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
     keys.sort();
     keys.dedup();
     for (model, bits) in &keys {
-        let search = if rows.iter().any(|r| &r.model == model && r.method == "exhaustive") { "exhaustive" } else { "greedy" };
+        let search =
+            if rows.iter().any(|r| &r.model == model && r.method == "exhaustive") { "exhaustive" } else { "greedy" };
         let setting = format!("{model}, {bits}-bit, {search}");
         let lower = "A floor/ceil/nearest layerwise plan has lower loss than full precision, without fine-tuning";
         let d = paired(rows, model, *bits, search, "fp");
@@ -102,12 +110,26 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
         let n = paired(rows, model, *bits, search, "random-best");
         if !n.is_empty() {
             let s = "The search finds better plans than chance";
-            out.push(claim("search-beats-null", s, setting.clone(), "test L(search) − L(best-of-N random)", ci(&n, seed), true));
+            out.push(claim(
+                "search-beats-null",
+                s,
+                setting.clone(),
+                "test L(search) − L(best-of-N random)",
+                ci(&n, seed),
+                true,
+            ));
         }
         let nearest = paired(rows, model, *bits, search, "nearest");
         if !nearest.is_empty() {
             let s = "Choosing floor/ceil per layer beats round-to-nearest";
-            out.push(claim("search-beats-nearest", s, setting, "test L(search) − L(all-nearest)", ci(&nearest, seed), true));
+            out.push(claim(
+                "search-beats-nearest",
+                s,
+                setting,
+                "test L(search) − L(all-nearest)",
+                ci(&nearest, seed),
+                true,
+            ));
         }
     }
     let mut mk: Vec<(String, u32)> = sens.iter().map(|s| (s.model.clone(), s.bits)).collect();
@@ -131,7 +153,8 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
 /// configs, paired by repeat.
 fn identity_claims(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
     let res_models: Vec<String> = {
-        let mut v: Vec<String> = configs.iter().filter(|c| c.model.starts_with("resmlp-")).map(|c| c.model.clone()).collect();
+        let mut v: Vec<String> =
+            configs.iter().filter(|c| c.model.starts_with("resmlp-")).map(|c| c.model.clone()).collect();
         v.sort();
         v.dedup();
         v

@@ -11,7 +11,6 @@ use mpq_report::csvio;
 use std::path::Path;
 use std::process::ExitCode;
 
-
 fn load_data(exp: &Experiment) -> Result<Data> {
     let d = &exp.data;
     let (images, test_from, name) = match d.dataset {
@@ -22,7 +21,9 @@ fn load_data(exp: &Experiment) -> Result<Data> {
             (images, Some(k), name.to_string())
         }
         Dataset::Idx => {
-            let (Some(i), Some(l)) = (&d.images, &d.labels) else { return Err(anyhow!("dataset = \"idx\" needs images and labels")) };
+            let (Some(i), Some(l)) = (&d.images, &d.labels) else {
+                return Err(anyhow!("dataset = \"idx\" needs images and labels"));
+            };
             let train = mpq_data::idx::read_pair(i, l)?;
             match (&d.test_images, &d.test_labels) {
                 (Some(ti), Some(tl)) => {
@@ -39,11 +40,16 @@ fn load_data(exp: &Experiment) -> Result<Data> {
 }
 
 fn manifest(exp: &Experiment) -> serde_json::Value {
-    let git = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success());
+    let git =
+        std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success());
     let commit = git.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_else(|| "unknown".into());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -57,17 +63,26 @@ fn manifest(exp: &Experiment) -> serde_json::Value {
 /// `harness check`: validate and print the expanded runs.
 pub fn check(file: &Path) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
-    load_data(&exp)?;
+    load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
     println!("{}: {} runs, results in {}", file.display(), exp.expand().len(), exp.out_dir().display());
     for s in exp.expand() {
-        println!("{:<40} model={} backend={} repeat={} seed={} split_seed={}", s.id, s.model.name(), s.backend.name(), s.repeat, s.seed, s.split_seed);
+        println!(
+            "{:<40} model={} backend={} repeat={} seed={} split_seed={}",
+            s.id,
+            s.model.name(),
+            s.backend.name(),
+            s.repeat,
+            s.seed,
+            s.split_seed
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn bars() -> (MultiProgress, ProgressBar, ProgressBar) {
     let mp = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     let runs = mp.add(ProgressBar::new(0).with_style(style.clone()).with_prefix("runs"));
     let phase = mp.add(ProgressBar::new(0).with_style(style).with_prefix("phase"));
     (mp, runs, phase)
@@ -76,7 +91,7 @@ fn bars() -> (MultiProgress, ProgressBar, ProgressBar) {
 /// `harness run`: the sweep. Exit 1 if any run failed, after writing everything else.
 pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
-    let data = load_data(&exp)?;
+    let data = load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
     for b in &exp.backends {
         crate::backend::device(*b)?;
     }
@@ -117,13 +132,18 @@ pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
         }
     }
     tables.write(&out)?;
-    let rows: Vec<FailureRow> = failures.iter().map(|(id, reason)| FailureRow { run_id: id.clone(), reason: reason.clone() }).collect();
+    let rows: Vec<FailureRow> =
+        failures.iter().map(|(id, reason)| FailureRow { run_id: id.clone(), reason: reason.clone() }).collect();
     csvio::write(&out.join("failures.csv"), &rows)?;
     report(&exp, &tables, &out, &out.join("figures"), "figures")?;
     print_summary(&exp, &tables);
     eprintln!(
         "{} runs ({} reused, {} failed) in {:.1}s; results in {}",
-        specs.len(), skipped, failures.len(), t0.elapsed().as_secs_f64(), out.display()
+        specs.len(),
+        skipped,
+        failures.len(),
+        t0.elapsed().as_secs_f64(),
+        out.display()
     );
     for (id, reason) in &failures {
         eprintln!("run {id} failed: {reason}");
@@ -139,16 +159,37 @@ struct FailureRow {
 }
 
 fn setup_text(exp: &Experiment, out: &Path) -> String {
-    let m = std::fs::read_to_string(out.join("manifest.json")).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    let m = std::fs::read_to_string(out.join("manifest.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
     let machine = m
-        .map(|m| format!("{} ({} cores), git commit {}", m["cpu"].as_str().unwrap_or("?"), m["cores"], m["git_commit"].as_str().unwrap_or("?")))
+        .map(|m| {
+            format!(
+                "{} ({} cores), git commit {}",
+                m["cpu"].as_str().unwrap_or("?"),
+                m["cores"],
+                m["git_commit"].as_str().unwrap_or("?")
+            )
+        })
         .unwrap_or_else(|| "unknown".into());
     let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
     format!(
         "- Data: {:?}, splits train {} / calibration {} / test {} (seeded, stratified, disjoint; a new split per repeat).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.",
-        exp.data.dataset, exp.data.train, exp.data.calib, exp.data.test, models.join(", "), exp.train.epochs, exp.train.batch_size,
-        exp.train.lr, exp.train.optimizer, exp.quant.bits, exp.quant.strategies, exp.quant.random_n, exp.repeats,
-        exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "), exp.seed
+        exp.data.dataset,
+        exp.data.train,
+        exp.data.calib,
+        exp.data.test,
+        models.join(", "),
+        exp.train.epochs,
+        exp.train.batch_size,
+        exp.train.lr,
+        exp.train.optimizer,
+        exp.quant.bits,
+        exp.quant.strategies,
+        exp.quant.random_n,
+        exp.repeats,
+        exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
+        exp.seed
     )
 }
 
@@ -163,17 +204,30 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         format!("cargo run --release -p harness -- paper experiments/{}.toml", exp.name),
     ];
     let setup = setup_text(exp, &exp.out_dir());
-    let input = ReportInput { name: &exp.name, setup: &setup, commands: &commands, figures: &figures, figure_dir: fig_rel };
+    let input =
+        ReportInput { name: &exp.name, setup: &setup, commands: &commands, figures: &figures, figure_dir: fig_rel };
     output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())
 }
 
 fn print_summary(exp: &Experiment, t: &Tables) {
     let summary = crate::summary::summarize(&t.runs, exp.seed);
-    println!("{:<22} {:>4} {:<16} {:>9} {:>8} {:>28}", "model", "bits", "method", "test loss", "test acc", "ΔL vs FP32 [95% CI]");
-    for r in summary.iter().filter(|r| ["fp", "fp-temp", "nearest", "exhaustive", "greedy", "taylor", "random-best"].contains(&r.method.as_str())) {
+    println!(
+        "{:<22} {:>4} {:<16} {:>9} {:>8} {:>28}",
+        "model", "bits", "method", "test loss", "test acc", "ΔL vs FP32 [95% CI]"
+    );
+    for r in summary.iter().filter(|r| {
+        ["fp", "fp-temp", "nearest", "exhaustive", "greedy", "taylor", "random-best"].contains(&r.method.as_str())
+    }) {
         println!(
             "{:<22} {:>4} {:<16} {:>9.4} {:>8.4} {:>+9.4} [{:+.4}, {:+.4}]",
-            format!("{}/{}", r.model, r.backend), r.bits, r.method, r.test_loss, r.test_acc, r.delta_mean, r.delta_lo, r.delta_hi
+            format!("{}/{}", r.model, r.backend),
+            r.bits,
+            r.method,
+            r.test_loss,
+            r.test_acc,
+            r.delta_mean,
+            r.delta_lo,
+            r.delta_hi
         );
     }
 }
@@ -181,7 +235,8 @@ fn print_summary(exp: &Experiment, t: &Tables) {
 /// `harness paper`: regenerate the report and figures into `out` from existing results.
 pub fn paper(file: &Path, out: &Path) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
-    let tables = Tables::read(&exp.out_dir()).with_context(|| format!("no results for {}: run `harness {}` first", exp.name, file.display()))?;
+    let tables = Tables::read(&exp.out_dir())
+        .with_context(|| format!("no results for {}: run `harness {}` first", exp.name, file.display()))?;
     std::fs::create_dir_all(out)?;
     report(&exp, &tables, out, &out.join("figures"), "figures")?;
     eprintln!("wrote {}/REPORT.md and {}/figures/", out.display(), out.display());
@@ -191,7 +246,7 @@ pub fn paper(file: &Path, out: &Path) -> Result<ExitCode> {
 /// `harness train`: train every model of the experiment and print held-out accuracy.
 pub fn train_only(file: &Path) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
-    let data = load_data(&exp)?;
+    let data = load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
     let cache = exp.output.join("cache");
     for spec in exp.expand() {
         let dev = crate::backend::device(spec.backend)?;
@@ -200,7 +255,13 @@ pub fn train_only(file: &Path) -> Result<ExitCode> {
         let net = run::trained_net(&exp, &spec, &data, &split, &dev, &cache)?;
         let logits = mpq_models::metrics::logits(&net, &data.images, &split.test, &dev);
         let m = mpq_models::metrics::score(&logits, &data.images.gather_labels(&split.test), 1.0);
-        println!("{:<40} test loss {:.4}  test acc {:.4}  ({:.1}s incl. cache)", spec.id, m.loss, m.acc, t0.elapsed().as_secs_f64());
+        println!(
+            "{:<40} test loss {:.4}  test acc {:.4}  ({:.1}s incl. cache)",
+            spec.id,
+            m.loss,
+            m.acc,
+            t0.elapsed().as_secs_f64()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! Model configurations: each builds a [`Net`] with a fixed architecture description.
 
-use crate::net::{Arch, LayerKind, LayerSpec, Net};
 use crate::ModelError;
+use crate::net::{Arch, LayerKind, LayerSpec, Net};
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
@@ -108,8 +108,14 @@ impl ModelConfig {
             }
             ModelConfig::Cnn { channels, hidden } => {
                 let [c1, c2] = *channels;
-                layers.push(LayerSpec { name: "conv1".into(), kind: LayerKind::Conv { c_in: 1, c_out: c1, side_in: 28 } });
-                layers.push(LayerSpec { name: "conv2".into(), kind: LayerKind::Conv { c_in: c1, c_out: c2, side_in: 13 } });
+                layers.push(LayerSpec {
+                    name: "conv1".into(),
+                    kind: LayerKind::Conv { c_in: 1, c_out: c1, side_in: 28 },
+                });
+                layers.push(LayerSpec {
+                    name: "conv2".into(),
+                    kind: LayerKind::Conv { c_in: c1, c_out: c2, side_in: 13 },
+                });
                 layers.push(lin("fc1".into(), c2 * 5 * 5, *hidden, true, false));
                 layers.push(lin("fc2".into(), *hidden, 10, false, false));
             }

@@ -17,4 +17,4 @@ pub use config::ModelConfig;
 pub use error::ModelError;
 pub use metrics::Metrics;
 pub use net::{LayerInfo, LayerKind, Net, Weight};
-pub use train::{EpochLog, Optimizer, TrainConfig};
+pub use train::{EpochLog, Optimizer, Schedule, TrainConfig};

@@ -193,9 +193,11 @@ impl Net {
                     Some(Weight::Conv(t)) => t.clone(),
                     _ => c.weight.val(),
                 };
-                let y = conv2d(x, weight, c.bias.as_ref().map(|p| p.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+                let y =
+                    conv2d(x, weight, c.bias.as_ref().map(|p| p.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
                 let y = self.pool.forward(relu(y));
-                let next_is_linear = matches!(self.arch.layers.get(k + 1).map(|l| &l.kind), Some(LayerKind::Linear { .. }));
+                let next_is_linear =
+                    matches!(self.arch.layers.get(k + 1).map(|l| &l.kind), Some(LayerKind::Linear { .. }));
                 if next_is_linear {
                     let [_, c, h, w] = y.dims();
                     y.reshape([b, 1, 1, c * h * w])
@@ -278,7 +280,9 @@ impl Net {
         }
         let mut it = named.iter();
         let mut next = || it.next().map(|(_, d, v)| (d.clone(), v.clone())).unwrap_or_default();
-        let t1 = |(d, v): (Vec<usize>, Vec<f32>)| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [d[0]]), device));
+        let t1 = |(d, v): (Vec<usize>, Vec<f32>)| {
+            Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [d[0]]), device))
+        };
         for c in &mut self.convs {
             let (d, v) = next();
             c.weight = Param::from_tensor(Tensor::from_data(TensorData::new(v, [d[0], d[1], d[2], d[3]]), device));

@@ -37,6 +37,30 @@ pub struct TrainConfig {
     /// Optimizer.
     #[serde(default)]
     pub optimizer: Optimizer,
+    /// Learning-rate schedule over all steps.
+    #[serde(default)]
+    pub schedule: Schedule,
+}
+
+/// How the learning rate changes over training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// Cosine decay from `lr` to 0 over all steps (stable final weights).
+    #[default]
+    Cosine,
+    /// The same `lr` throughout.
+    Constant,
+}
+
+impl Schedule {
+    /// The learning rate at `step` of `total`.
+    pub fn at(self, lr: f64, step: usize, total: usize) -> f64 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Cosine => lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos()),
+        }
+    }
 }
 
 fn default_epochs() -> usize {
@@ -51,7 +75,13 @@ fn default_lr() -> f64 {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: default_epochs(), batch_size: default_batch(), lr: default_lr(), optimizer: Optimizer::Adam }
+        TrainConfig {
+            epochs: default_epochs(),
+            batch_size: default_batch(),
+            lr: default_lr(),
+            optimizer: Optimizer::Adam,
+            schedule: Schedule::Cosine,
+        }
     }
 }
 
@@ -89,7 +119,7 @@ pub fn train(
         Optimizer::Sgd => SgdConfig::new().init(),
     };
     let loss_fn = CrossEntropyLossConfig::new().init(&adev);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_7a1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_F7A1);
     let bs = tc.batch_size.max(1);
     let per_epoch = split.train.len().div_ceil(bs);
     let (held_x, held_y) = (metrics::batches(data, &split.calib, device), data.gather_labels(&split.calib));
@@ -109,15 +139,24 @@ pub fn train(
             }
             sum += value as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(tc.lr, net, grads);
+            let step = (epoch - 1) * per_epoch + b;
+            net = optim.step(tc.schedule.at(tc.lr, step, tc.epochs * per_epoch), net, grads);
             progress((epoch - 1) * per_epoch + b + 1, tc.epochs * per_epoch);
         }
         let valid = net.valid();
-        let logits: Vec<f32> =
-            held_x.iter().flat_map(|x| valid.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap_or_default()).collect();
+        let logits: Vec<f32> = held_x
+            .iter()
+            .flat_map(|x| valid.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap_or_default())
+            .collect();
         let m = metrics::score(&logits, &held_y, 1.0);
         let seconds = t0.elapsed().as_secs_f64();
-        logs.push(EpochLog { epoch, train_loss: sum / per_epoch as f64, heldout_loss: m.loss, heldout_acc: m.acc, seconds });
+        logs.push(EpochLog {
+            epoch,
+            train_loss: sum / per_epoch as f64,
+            heldout_loss: m.loss,
+            heldout_acc: m.acc,
+            seconds,
+        });
     }
     Ok((net.valid(), logs))
 }

@@ -1,9 +1,10 @@
 //! Model behaviour written once and run on each CPU backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(deprecated)] // Device::ndarray() is deprecated in favour of flex; both are offered.
 
 use burn::prelude::*;
 use mpq_data::{Split, SplitSizes, shipped};
-use mpq_models::{ModelConfig, TrainConfig, checkpoint, metrics, train::train};
+use mpq_models::{ModelConfig, Schedule, TrainConfig, checkpoint, metrics, train::train};
 use std::collections::HashMap;
 
 fn devices() -> Vec<(&'static str, Device)> {
@@ -54,8 +55,18 @@ fn tiny_training_lowers_loss_and_checkpoint_round_trips() {
     let split = Split::draw(&data, SplitSizes { train: 600, calib: 200, test: 100 }, None, 3).unwrap();
     for (name, dev) in devices() {
         for cfg in [ModelConfig::Mlp { hidden: vec![32] }, ModelConfig::Cnn { channels: [4, 8], hidden: 16 }] {
-            let tc = TrainConfig { epochs: 2, batch_size: 32, lr: 5e-3, ..TrainConfig::default() };
-            let before = metrics::score(&metrics::logits(&cfg.init(&dev, 9), &data, &split.calib, &dev), &data.gather_labels(&split.calib), 1.0);
+            let tc = TrainConfig {
+                epochs: 2,
+                batch_size: 32,
+                lr: 5e-3,
+                schedule: Schedule::Constant,
+                ..TrainConfig::default()
+            };
+            let before = metrics::score(
+                &metrics::logits(&cfg.init(&dev, 9), &data, &split.calib, &dev),
+                &data.gather_labels(&split.calib),
+                1.0,
+            );
             let (net, logs) = train(&cfg, &tc, &dev, &data, &split, 9, &mut |_, _| {}).unwrap();
             assert_eq!(logs.len(), 2);
             assert!(logs[1].heldout_loss < before.loss * 0.8, "{name} {}: {} -> {:?}", cfg.name(), before.loss, logs);
@@ -77,7 +88,8 @@ fn bad_checkpoints_are_rejected_with_the_reason() {
     let dev = Device::flex();
     let small = ModelConfig::Mlp { hidden: vec![8] };
     let bytes = checkpoint::to_bytes(&small.init(&dev, 0), &HashMap::new()).unwrap();
-    let e = checkpoint::from_bytes(small.init(&dev, 0), &bytes[..bytes.len() / 2], "t.st", &dev).unwrap_err().to_string();
+    let e =
+        checkpoint::from_bytes(small.init(&dev, 0), &bytes[..bytes.len() / 2], "t.st", &dev).unwrap_err().to_string();
     assert!(e.contains("t.st") && e.contains("not a readable safetensors"), "{e}");
     let other = ModelConfig::Mlp { hidden: vec![16] };
     let e = checkpoint::from_bytes(other.init(&dev, 0), &bytes, "o.st", &dev).unwrap_err().to_string();

@@ -46,7 +46,9 @@ pub fn input_ranges(net: &Net, batches: &[Tensor<2>], method: Calibration) -> Ve
                     let hi = h.max().into_scalar::<f32>();
                     ranges[k] = (ranges[k].0.min(lo), ranges[k].1.max(hi));
                 }
-                Calibration::Percentile { .. } => values[k].extend(h.into_data().try_to_vec::<f32>().unwrap_or_default()),
+                Calibration::Percentile { .. } => {
+                    values[k].extend(h.into_data().try_to_vec::<f32>().unwrap_or_default())
+                }
             }
         }
     }

@@ -28,7 +28,9 @@ pub enum QuantError {
     #[error("plan: {0}")]
     Serde(String),
     /// A search asked for more configurations than allowed.
-    #[error("exhaustive search over {layers} layers would evaluate {configs} configs (limit {limit}); use greedy or taylor")]
+    #[error(
+        "exhaustive search over {layers} layers would evaluate {configs} configs (limit {limit}); use greedy or taylor"
+    )]
     TooMany {
         /// Layers.
         layers: usize,

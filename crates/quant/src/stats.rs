@@ -24,9 +24,8 @@ pub fn bootstrap_mean(values: &[f64], reps: usize, seed: u64) -> Interval {
         return Interval { mean, lo: mean, hi: mean };
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..reps.max(1))
-        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
-        .collect();
+    let mut means: Vec<f64> =
+        (0..reps.max(1)).map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64).collect();
     means.sort_by(f64::total_cmp);
     let at = |q: f64| means[((means.len() - 1) as f64 * q).round() as usize];
     Interval { mean, lo: at(0.025), hi: at(0.975) }
@@ -118,7 +117,13 @@ mod tests {
             let p: Vec<f64> = z.iter().map(|v| (v / 2.0).exp()).collect();
             let s: f64 = p.iter().sum();
             let u = rng.random::<f64>() * s;
-            let y = if u < p[0] { 0 } else if u < p[0] + p[1] { 1 } else { 2 };
+            let y = if u < p[0] {
+                0
+            } else if u < p[0] + p[1] {
+                1
+            } else {
+                2
+            };
             logits.extend(z.iter().map(|&v| v as f32));
             labels.push(y);
         }

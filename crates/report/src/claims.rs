@@ -30,9 +30,20 @@ pub fn render(input: &ReportInput, claims: &[ClaimRow], summary: &[SummaryRow]) 
     s.push_str("Verdicts: *reproduced* when the whole interval lies on the claimed side of zero, *not reproduced* when it lies wholly on the other side, *inconclusive* otherwise.\n\n");
     s.push_str("## Setup\n\n");
     s.push_str(input.setup);
-    s.push_str("\n\n## Claims\n\n| claim | setting | measurement | mean | 95% CI | verdict |\n|---|---|---|---|---|---|\n");
+    s.push_str(
+        "\n\n## Claims\n\n| claim | setting | measurement | mean | 95% CI | verdict |\n|---|---|---|---|---|---|\n",
+    );
     for c in claims {
-        s.push_str(&format!("| {} | {} | {} | {} | [{}, {}] | **{}** |\n", c.claim, c.setting, c.measurement, f(c.value), f(c.lo), f(c.hi), c.verdict));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | [{}, {}] | **{}** |\n",
+            c.claim,
+            c.setting,
+            c.measurement,
+            f(c.value),
+            f(c.lo),
+            f(c.hi),
+            c.verdict
+        ));
     }
     let mut statements: Vec<(&str, &str)> = claims.iter().map(|c| (c.claim.as_str(), c.statement.as_str())).collect();
     statements.dedup();
@@ -46,7 +57,17 @@ pub fn render(input: &ReportInput, claims: &[ClaimRow], summary: &[SummaryRow]) 
     for r in summary {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {:.4} | {} | [{}, {}] | {:.0}% |\n",
-            r.model, r.backend, r.bits, r.method, r.seeds, f(r.test_loss), r.test_acc, f(r.delta_mean), f(r.delta_lo), f(r.delta_hi), 100.0 * r.frac_negative
+            r.model,
+            r.backend,
+            r.bits,
+            r.method,
+            r.seeds,
+            f(r.test_loss),
+            r.test_acc,
+            f(r.delta_mean),
+            f(r.delta_lo),
+            f(r.delta_hi),
+            100.0 * r.frac_negative
         ));
     }
     s.push_str("\n## Figures\n\n");

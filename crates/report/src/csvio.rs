@@ -31,9 +31,12 @@ pub fn header<T: Serialize + Default>() -> String {
 /// Reads all rows of a CSV file.
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReportError> {
     let file = path.display().to_string();
-    let mut r = csv::Reader::from_path(path).map_err(|e| ReportError::Csv { file: file.clone(), reason: e.to_string() })?;
+    let mut r =
+        csv::Reader::from_path(path).map_err(|e| ReportError::Csv { file: file.clone(), reason: e.to_string() })?;
     r.deserialize()
         .enumerate()
-        .map(|(i, row)| row.map_err(|e| ReportError::Csv { file: format!("{file} line {}", i + 2), reason: e.to_string() }))
+        .map(|(i, row)| {
+            row.map_err(|e| ReportError::Csv { file: format!("{file} line {}", i + 2), reason: e.to_string() })
+        })
         .collect()
 }

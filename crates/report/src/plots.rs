@@ -10,11 +10,8 @@ static FONT: Once = Once::new();
 
 fn register_font() {
     FONT.call_once(|| {
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            include_bytes!("../fonts/DejaVuSans.ttf"),
-        );
+        let _ =
+            plotters::style::register_font("sans-serif", FontStyle::Normal, include_bytes!("../fonts/DejaVuSans.ttf"));
     });
 }
 
@@ -39,7 +36,8 @@ pub struct Marker {
 }
 
 fn bounds(vals: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = vals.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) =
+        vals.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -60,7 +58,14 @@ const COLORS: [RGBColor; 8] = [
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn lines_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, xl: &str, yl: &str, series: &[Series], hline: Option<(&str, f64)>) -> DrawResult
+fn lines_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    xl: &str,
+    yl: &str,
+    series: &[Series],
+    hline: Option<(&str, f64)>,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -83,7 +88,10 @@ where
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart.draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), 3, c.filled())))?;
         chart.draw_series(
-            s.points.iter().filter(|p| p.3 > p.2).map(|p| PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(1))),
+            s.points
+                .iter()
+                .filter(|p| p.3 > p.2)
+                .map(|p| PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(1))),
         )?;
     }
     if let Some((label, y)) = hline {
@@ -92,12 +100,24 @@ where
             .label(label.to_string())
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
     root.present()?;
     Ok(())
 }
 
-fn strip_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, cats: &[String], yl: &str, points: &[(usize, f64)], markers: &[Marker]) -> DrawResult
+fn strip_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    cats: &[String],
+    yl: &str,
+    points: &[(usize, f64)],
+    markers: &[Marker],
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -120,7 +140,12 @@ where
         .draw()?;
     let jitter = |i: usize| ((i * 7919) % 101) as f64 / 101.0 * 0.5 - 0.25;
     chart
-        .draw_series(points.iter().enumerate().map(|(i, p)| Circle::new((p.0 as f64 + jitter(i), p.1), 2, RGBColor(150, 150, 150).filled())))?
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Circle::new((p.0 as f64 + jitter(i), p.1), 2, RGBColor(150, 150, 150).filled())),
+        )?
         .label("all rounding configs")
         .legend(|(x, y)| Circle::new((x + 8, y), 3, RGBColor(150, 150, 150).filled()));
     let mut labels: Vec<&str> = markers.iter().map(|m| m.label.as_str()).collect();
@@ -135,7 +160,12 @@ where
             .label(label.to_string())
             .legend(move |(x, y)| Cross::new((x + 8, y), 5, c.stroke_width(2)));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
     root.present()?;
     Ok(())
 }
@@ -150,7 +180,14 @@ fn both(stem: &Path, draw: &dyn Fn(&Path, bool) -> DrawResult) -> Result<(), Rep
 }
 
 /// A line chart with optional error bars and a horizontal reference line, as `stem.svg` and `stem.png`.
-pub fn line_chart(stem: &Path, title: &str, xl: &str, yl: &str, series: &[Series], hline: Option<(&str, f64)>) -> Result<(), ReportError> {
+pub fn line_chart(
+    stem: &Path,
+    title: &str,
+    xl: &str,
+    yl: &str,
+    series: &[Series],
+    hline: Option<(&str, f64)>,
+) -> Result<(), ReportError> {
     both(stem, &|p, svg| {
         if svg {
             lines_on(SVGBackend::new(p, (900, 560)).into_drawing_area(), title, xl, yl, series, hline)
@@ -161,7 +198,14 @@ pub fn line_chart(stem: &Path, title: &str, xl: &str, yl: &str, series: &[Series
 }
 
 /// A strip chart of values per category with labelled markers, as `stem.svg` and `stem.png`.
-pub fn strip_chart(stem: &Path, title: &str, cats: &[String], yl: &str, points: &[(usize, f64)], markers: &[Marker]) -> Result<(), ReportError> {
+pub fn strip_chart(
+    stem: &Path,
+    title: &str,
+    cats: &[String],
+    yl: &str,
+    points: &[(usize, f64)],
+    markers: &[Marker],
+) -> Result<(), ReportError> {
     both(stem, &|p, svg| {
         if svg {
             strip_on(SVGBackend::new(p, (900, 560)).into_drawing_area(), title, cats, yl, points, markers)
@@ -176,11 +220,21 @@ pub fn scatter(stem: &Path, title: &str, xl: &str, yl: &str, series: &[Series]) 
     let lines: Vec<Series> = series.to_vec();
     both(stem, &|p, svg| {
         let draw = |root: DrawingArea<_, Shift>| -> DrawResult { scatter_on(root, title, xl, yl, &lines) };
-        if svg { draw(SVGBackend::new(p, (760, 620)).into_drawing_area()) } else { scatter_on(BitMapBackend::new(p, (760, 620)).into_drawing_area(), title, xl, yl, &lines) }
+        if svg {
+            draw(SVGBackend::new(p, (760, 620)).into_drawing_area())
+        } else {
+            scatter_on(BitMapBackend::new(p, (760, 620)).into_drawing_area(), title, xl, yl, &lines)
+        }
     })
 }
 
-fn scatter_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, xl: &str, yl: &str, series: &[Series]) -> DrawResult
+fn scatter_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    xl: &str,
+    yl: &str,
+    series: &[Series],
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -205,7 +259,12 @@ where
             .label(s.label.clone())
             .legend(move |(x, y)| Circle::new((x + 8, y), 3, c.filled()));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
     root.present()?;
     Ok(())
 }

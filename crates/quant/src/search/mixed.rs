@@ -74,7 +74,11 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         for _ in 0..300 {
             let groups: Vec<Vec<Item>> = (0..rng.random_range(1..5))
-                .map(|_| (0..rng.random_range(1..4)).map(|_| Item { cost: rng.random_range(0..6), delta: rng.random_range(-1.0..1.0) }).collect())
+                .map(|_| {
+                    (0..rng.random_range(1..4))
+                        .map(|_| Item { cost: rng.random_range(0..6), delta: rng.random_range(-1.0..1.0) })
+                        .collect()
+                })
                 .collect();
             let budget = rng.random_range(0..12);
             let got = grouped_knapsack(&groups, budget);

@@ -45,7 +45,13 @@ impl Exhaustive {
     /// The config with the lowest calibration loss.
     pub fn best(&self) -> Found {
         let best = self.configs.iter().min_by(|a, b| a.calib.loss.total_cmp(&b.calib.loss)).cloned();
-        Found { best: best.unwrap_or_else(|| Evaluated { plan: Plan { layers: vec![] }, calib: Metrics { loss: f64::NAN, acc: 0.0 } }), evaluations: self.configs.len() }
+        Found {
+            best: best.unwrap_or_else(|| Evaluated {
+                plan: Plan { layers: vec![] },
+                calib: Metrics { loss: f64::NAN, acc: 0.0 },
+            }),
+            evaluations: self.configs.len(),
+        }
     }
 }
 
@@ -118,7 +124,8 @@ pub fn exhaustive(
     let total = total as usize;
     if reuse {
         let inputs: Vec<Tensor<4>> = set.batches.iter().map(|x| ev.net.input(x.clone())).collect();
-        let mut d = Dfs { ev, set, bits, prefix: vec![], out: Vec::with_capacity(total), stage_evals: 0, progress, total };
+        let mut d =
+            Dfs { ev, set, bits, prefix: vec![], out: Vec::with_capacity(total), stage_evals: 0, progress, total };
         d.visit(0, &inputs)?;
         return Ok(Exhaustive { configs: d.out, stage_evals: d.stage_evals });
     }

@@ -85,14 +85,12 @@ pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: u32, device: &De
         for (i, r) in Rounding::SEARCHED.into_iter().enumerate() {
             let c = Choice { bits, rounding: r, target: Target::Both };
             wrow[i] = match (&leaves[k], ev.weight(k, c), ev.net.weight(k)) {
-                (Weight::Linear(l), Some(Weight::Linear(q)), Weight::Linear(w)) => l
-                    .grad(&grads)
-                    .map(|g| dot(Tensor::<2>::from_data(g.into_data(), device), q - w))
-                    .unwrap_or(0.0),
-                (Weight::Conv(l), Some(Weight::Conv(q)), Weight::Conv(w)) => l
-                    .grad(&grads)
-                    .map(|g| dot(Tensor::<4>::from_data(g.into_data(), device), q - w))
-                    .unwrap_or(0.0),
+                (Weight::Linear(l), Some(Weight::Linear(q)), Weight::Linear(w)) => {
+                    l.grad(&grads).map(|g| dot(Tensor::<2>::from_data(g.into_data(), device), q - w)).unwrap_or(0.0)
+                }
+                (Weight::Conv(l), Some(Weight::Conv(q)), Weight::Conv(w)) => {
+                    l.grad(&grads).map(|g| dot(Tensor::<4>::from_data(g.into_data(), device), q - w)).unwrap_or(0.0)
+                }
                 _ => 0.0,
             };
             let fp = fp_inputs[k].clone();

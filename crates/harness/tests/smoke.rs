@@ -1,0 +1,109 @@
+//! `smoke.toml` end to end: golden CSV headers, finite values in range, figures with their
+//! series labels, the report's claims table, resume, and determinism.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+
+const TABLES: [&str; 6] = ["runs", "configs", "train", "sensitivity", "summary", "claims"];
+
+#[test]
+fn smoke_end_to_end_resume_and_determinism() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let file = smoke_in(tmp.path(), &out);
+    let o = harness(&[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let res = out.join("smoke");
+
+    for t in TABLES {
+        let text = std::fs::read_to_string(res.join(format!("{t}.csv"))).unwrap();
+        let golden = std::fs::read_to_string(root().join(format!("crates/harness/tests/golden/{t}.header"))).unwrap();
+        assert_eq!(text.lines().next().unwrap(), golden.trim(), "{t}.csv header");
+        assert!(text.lines().count() > 1, "{t}.csv has rows");
+    }
+    let runs = std::fs::read_to_string(res.join("runs.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(runs.as_bytes());
+    let h = rdr.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let loss: f64 = rec[col("test_loss")].parse().unwrap();
+        let acc: f64 = rec[col("test_acc")].parse().unwrap();
+        assert!(loss.is_finite() && loss > 0.0 && (0.0..=1.0).contains(&acc), "{rec:?}");
+    }
+    // 2 repeats x 3 models = 6 runs; mlp: fp, fp-temp + per bit (3 uniform + exhaustive + temp + greedy + taylor + random) x 2 bits.
+    assert_eq!(runs.lines().filter(|l| l.contains("mlp-16-8-flex")).count(), 2 * (2 + 2 * 8));
+    let configs = std::fs::read_to_string(res.join("configs.csv")).unwrap();
+    assert_eq!(configs.lines().filter(|l| l.starts_with("mlp-16-8-flex-r0,") && l.contains(",8,")).count(), 27);
+
+    for (stem, label) in [
+        ("loss_vs_bits_mlp-16-8", "exhaustive"),
+        ("delta_configs_mlp-16-8", "all-nearest"),
+        ("taylor_mlp-16-8", "8-bit"),
+        ("sensitivity_mlp-16-8", "input only"),
+        ("identity_resmlp-12x2", "plainmlp"),
+    ] {
+        let svg = std::fs::read_to_string(res.join(format!("figures/{stem}.svg"))).unwrap();
+        assert!(svg.len() > 1000 && svg.contains(label), "{stem}.svg lacks {label}");
+        assert!(std::fs::metadata(res.join(format!("figures/{stem}.png"))).unwrap().len() > 1000);
+    }
+    let report = std::fs::read_to_string(res.join("REPORT.md")).unwrap();
+    assert!(report.contains("| claim | setting | measurement | mean | 95% CI | verdict |"));
+    for c in
+        ["lower-loss", "lower-loss-beyond-temperature", "search-beats-null", "input-vs-weight", "identity-mappings"]
+    {
+        assert!(report.contains(&format!("| {c} |")), "report lacks {c}");
+    }
+
+    // Resume: a second run reuses everything; a removed and a torn run file are redone.
+    let before = without_timing(&runs);
+    let o = harness(&[file.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("6 runs (6 reused, 0 failed)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_file(res.join("runs/mlp-16-8-flex-r1.json")).unwrap();
+    let torn = res.join("runs/resmlp-12x2-flex-r0.json");
+    let text = std::fs::read(&torn).unwrap();
+    std::fs::write(&torn, &text[..text.len() / 2]).unwrap();
+    let o = harness(&[file.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("6 runs (4 reused, 0 failed)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let after = std::fs::read_to_string(res.join("runs.csv")).unwrap();
+    assert_eq!(before, without_timing(&after), "resumed rows equal the uninterrupted rows");
+
+    // Determinism: a fresh output folder (no cache) gives the same tables apart from timing.
+    let out2 = tmp.path().join("again");
+    let dir2 = tmp.path().join("d2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    let file2 = smoke_in(&dir2, &out2);
+    assert!(harness(&[file2.to_str().unwrap()]).status.success());
+    for t in TABLES {
+        let a = std::fs::read_to_string(res.join(format!("{t}.csv"))).unwrap();
+        let b = std::fs::read_to_string(out2.join(format!("smoke/{t}.csv"))).unwrap();
+        assert_eq!(without_timing(&a), without_timing(&b), "{t}.csv differs between identical runs");
+    }
+}
+
+#[test]
+fn different_seeds_give_different_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let file = smoke_in(tmp.path(), &out);
+    let text = std::fs::read_to_string(&file).unwrap().replace("seed = 7", "seed = 8");
+    std::fs::write(&file, text).unwrap();
+    let o = harness(&["check", file.to_str().unwrap()]);
+    let a = String::from_utf8_lossy(&o.stdout).to_string();
+    let o = harness(&["check", "experiments/smoke.toml"]);
+    let b = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(a.contains("mlp-16-8-flex-r0") && b.contains("mlp-16-8-flex-r0"));
+    let seed_of = |s: &str| {
+        s.lines().find(|l| l.starts_with("mlp-16-8-flex-r0")).unwrap().split("seed=").nth(1).unwrap().to_string()
+    };
+    assert_ne!(seed_of(&a), seed_of(&b));
+}
