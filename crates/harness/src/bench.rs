@@ -74,10 +74,7 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
     }
     std::fs::create_dir_all(out)?;
     mpq_report::csvio::write(&out.join("timing.csv"), &rows)?;
-    println!(
-        "{:<18} {:<12} {:<8} {:>12} {:<10} {:>8}  {}",
-        "what", "model", "backend", "throughput", "unit", "ratio", "against"
-    );
+    println!("what               model        backend    throughput unit          ratio  against");
     for r in &rows {
         let (base, against) = if r.what == "exhaustive-prefix" {
             (

@@ -124,6 +124,29 @@ pub struct QuantConfig {
     /// Per-layer input-only vs weight-only sensitivity analysis.
     #[serde(default = "default_true")]
     pub sensitivity: bool,
+    /// Mixed-precision allocation under average-bit budgets (absent: not run).
+    pub mixed: Option<MixedConfig>,
+}
+
+/// `[quant.mixed]`: per-layer bit widths chosen under a budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixedConfig {
+    /// Bit widths a layer may take (32 leaves it in full precision).
+    #[serde(default = "default_mixed_bits")]
+    pub bits: Vec<u32>,
+    /// Average bits per weight allowed, one allocation per budget.
+    pub budgets: Vec<u32>,
+    /// Rademacher vectors in the Hutchinson trace estimate of the HAWQ-V2 baseline.
+    #[serde(default = "default_hutchinson")]
+    pub hutchinson_samples: usize,
+}
+
+fn default_mixed_bits() -> Vec<u32> {
+    vec![2, 3, 4, 6, 8, 16, 32]
+}
+fn default_hutchinson() -> usize {
+    8
 }
 
 fn default_bits() -> Vec<u32> {
@@ -317,6 +340,25 @@ impl Experiment {
                 at("random_n"),
                 q.random_n
             );
+        }
+        if let Some(m) = &q.mixed {
+            for &b in &m.bits {
+                if !((2..=8).contains(&b) || b == 16 || b == 32) {
+                    bail!("{}: bit width {b} is not supported; use 2..=8, 16 or 32", at("bits"));
+                }
+            }
+            let lowest = m.bits.iter().copied().min().unwrap_or(32);
+            if m.budgets.is_empty() {
+                bail!("{}: [quant.mixed] needs at least one budget (average bits per weight)", at("budgets"));
+            }
+            for &b in &m.budgets {
+                if b < lowest || b > 32 {
+                    bail!("{}: no plan can meet an average of {b} bits with layer widths {:?}", at("budgets"), m.bits);
+                }
+            }
+            if m.hutchinson_samples == 0 || m.hutchinson_samples > 1000 {
+                bail!("{}: must be between 1 and 1000", at("hutchinson_samples"));
+            }
         }
         if let Some(p) = q.percentile
             && !(p > 0.5 && p <= 1.0)

@@ -90,6 +90,35 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
             made.push((stem, title));
         }
 
+        let mixed: Vec<_> = rows.iter().filter(|r| r.method.starts_with("mixed-")).collect();
+        if !mixed.is_empty() {
+            let mut series = Vec::new();
+            for m in ["mixed-dp", "mixed-hawq", "mixed-uniform"] {
+                let budgets: BTreeSet<u32> = mixed.iter().filter(|r| r.method == m).map(|r| r.bits).collect();
+                let pts = budgets
+                    .iter()
+                    .map(|&b| {
+                        let sel: Vec<_> = mixed.iter().filter(|r| r.method == m && r.bits == b).collect();
+                        let kb = sel.iter().map(|r| r.model_bytes / 1024.0).sum::<f64>() / sel.len().max(1) as f64;
+                        let c = bootstrap_mean(&sel.iter().map(|r| r.test_loss).collect::<Vec<_>>(), 2000, seed);
+                        (kb, c.mean, c.lo, c.hi)
+                    })
+                    .collect();
+                series.push(Series { label: m.to_string(), points: pts });
+            }
+            let stem = format!("pareto_{model}");
+            let title = format!("{model}: storage vs test loss under bit budgets");
+            line_chart(
+                &dir.join(&stem),
+                &title,
+                "weight storage (KiB)",
+                "test cross-entropy (nats)",
+                &series,
+                Some(("FP32", fp_mean)),
+            )?;
+            made.push((stem, title));
+        }
+
         let sens: Vec<_> = t.sensitivity.iter().filter(|s| &s.model == model).collect();
         if !sens.is_empty() {
             let bits: BTreeSet<u32> = sens.iter().map(|s| s.bits).collect();

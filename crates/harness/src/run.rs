@@ -1,14 +1,14 @@
 //! One run of a sweep: split, train (or reuse the cached checkpoint), calibrate, search,
 //! evaluate every plan and baseline, and return typed rows.
 
-use crate::config::{Experiment, RunSpec, Strategy};
+use crate::config::{Experiment, MixedConfig, RunSpec, Strategy};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use mpq_data::{Images, Split};
 use mpq_models::{Metrics, Net, checkpoint, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
-use mpq_quant::search::{self, taylor};
+use mpq_quant::search::{self, hawq, mixed, taylor};
 use mpq_quant::{Choice, Plan, Rounding, Target, stats};
 use mpq_report::{ConfigRow, RunRow, SensitivityRow, TrainRow};
 use serde::{Deserialize, Serialize};
@@ -261,5 +261,31 @@ pub fn execute(
             }
         }
     }
+    if let Some(mx) = &exp.quant.mixed {
+        mixed_rows(&cx, &net, mx, &x_calib, &dev, &mut out)?;
+    }
     Ok(out)
+}
+
+/// Mixed precision under each budget: the knapsack over measured per-layer loss changes,
+/// the HAWQ-V2-style allocation, and the widest uniform nearest plan that fits.
+fn mixed_rows(cx: &Ctx, net: &Net, mx: &MixedConfig, x_calib: &[f32], dev: &Device, out: &mut RunOutput) -> Result<()> {
+    let n = net.n_layers();
+    let t0 = Instant::now();
+    let table = mixed::measured_table(cx.ev, cx.calib, &mx.bits, &Rounding::SEARCHED)?;
+    let (dp_secs, dp_evals) = (t0.elapsed().as_secs_f64(), 1 + n * mx.bits.len() * 3);
+    let t0 = Instant::now();
+    let traces = hawq::hessian_traces(net, x_calib, &cx.calib.labels, mx.hutchinson_samples, 5e-3, cx.spec.seed, dev);
+    let htable = hawq::hawq_table(cx.ev, &traces, &mx.bits);
+    let hawq_secs = t0.elapsed().as_secs_f64();
+    for &budget in &mx.budgets {
+        let none = || anyhow::anyhow!("no plan meets an average of {budget} bits");
+        let dp = mixed::allocate(&table, &cx.weights, budget as f64).ok_or_else(none)?;
+        out.runs.push(cx.plan_row(budget, "mixed-dp", &dp, dp_evals, dp_secs)?);
+        let hw = mixed::allocate(&htable, &cx.weights, budget as f64).ok_or_else(none)?;
+        out.runs.push(cx.plan_row(budget, "mixed-hawq", &hw, 0, hawq_secs)?);
+        let widest = mx.bits.iter().copied().filter(|&b| b <= budget).max().ok_or_else(none)?;
+        out.runs.push(cx.plan_row(budget, "mixed-uniform", &Plan::uniform(n, widest, Rounding::Nearest), 0, 0.0)?);
+    }
+    Ok(())
 }

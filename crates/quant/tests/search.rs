@@ -81,3 +81,27 @@ fn taylor_matches_finite_differences_at_high_precision() {
     let pr = table.weight[0][1];
     assert!((fd - pr).abs() <= 0.05 * fd.abs() + 1e-5, "finite difference {fd} vs Taylor {pr}");
 }
+
+#[test]
+fn mixed_allocation_respects_budget_and_hawq_traces_are_finite() {
+    use mpq_quant::search::{hawq, mixed};
+    let (net, data, split, dev) = setup();
+    let set = EvalSet::new(&data, &split.calib, &dev);
+    let ev = Evaluator::new(&net, input_ranges(&net, &set.batches, Calibration::MinMax), 0);
+    let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
+    let bits = [2, 4, 8, 32];
+    let table = mixed::measured_table(&ev, &set, &bits, &Rounding::SEARCHED).unwrap();
+    assert_eq!(table.len(), 3);
+    assert_eq!(table[0].len(), 3 * 3 + 1);
+    for budget in [2.0, 3.0, 5.0, 8.0, 32.0] {
+        let p = mixed::allocate(&table, &weights, budget).unwrap();
+        assert!(p.average_bits(&weights) <= budget + 1e-9, "{} over {budget}", p.code());
+    }
+    assert!(mixed::allocate(&table, &weights, 1.0).is_none());
+    let x = data.gather_f32(&split.calib);
+    let traces = hawq::hessian_traces(&net, &x, &set.labels, 4, 5e-3, 1, &dev);
+    assert!(traces.iter().all(|t| t.is_finite()) && traces.iter().sum::<f64>() > 0.0, "{traces:?}");
+    let h = hawq::hawq_table(&ev, &traces, &bits);
+    let p = mixed::allocate(&h, &weights, 4.0).unwrap();
+    assert!(p.average_bits(&weights) <= 4.0 + 1e-9);
+}

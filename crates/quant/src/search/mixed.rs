@@ -95,3 +95,76 @@ mod tests {
         }
     }
 }
+
+use crate::eval::{EvalSet, Evaluator};
+use crate::{Choice, Plan, QuantError, Rounding, Target};
+
+/// One candidate for one layer with its measured or estimated loss change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerOption {
+    /// Bits and rounding.
+    pub choice: Choice,
+    /// Loss change attributed to this layer alone.
+    pub delta: f64,
+}
+
+/// Per layer, the calibration loss change of quantizing only that layer at each bit width in
+/// `bits` (32 = full precision, change 0) with each rounding in `roundings`.
+pub fn measured_table(
+    ev: &Evaluator,
+    set: &EvalSet,
+    bits: &[u32],
+    roundings: &[Rounding],
+) -> Result<Vec<Vec<LayerOption>>, QuantError> {
+    let n = ev.n_layers();
+    let fp = ev.score(&Plan::full_precision(n), set)?.loss;
+    let mut table = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut row = Vec::new();
+        for &b in bits {
+            let rs: &[Rounding] = if b >= 32 { &[Rounding::Nearest] } else { roundings };
+            for &r in rs {
+                let choice = Choice { bits: b, rounding: r, target: Target::Both };
+                let delta = if b >= 32 {
+                    0.0
+                } else {
+                    let mut p = Plan::full_precision(n);
+                    p.layers[k] = choice;
+                    ev.score(&p, set)?.loss - fp
+                };
+                row.push(LayerOption { choice, delta });
+            }
+        }
+        table.push(row);
+    }
+    Ok(table)
+}
+
+/// Picks one option per layer minimising the summed delta with average bits per weight at
+/// most `avg_bits` (weights of layer k count `weight_counts[k]`); costs are rounded up to a
+/// grid of at most about 4000 cells, so the budget is never exceeded.
+pub fn allocate(table: &[Vec<LayerOption>], weight_counts: &[usize], avg_bits: f64) -> Option<Plan> {
+    // Costs are counted above the narrowest width, so the all-narrowest plan costs exactly 0
+    // and a budget equal to that width stays feasible after rounding costs up.
+    let min_bits = table.iter().flatten().map(|o| o.choice.bits).min()? as f64;
+    let total: usize = weight_counts.iter().sum();
+    let budget_bits = (avg_bits - min_bits) * total as f64;
+    if budget_bits < 0.0 {
+        return None;
+    }
+    let unit = (budget_bits / 4000.0).max(1.0);
+    let groups: Vec<Vec<Item>> = table
+        .iter()
+        .zip(weight_counts)
+        .map(|(row, &n)| {
+            row.iter()
+                .map(|o| Item {
+                    cost: (((o.choice.bits as f64 - min_bits) * n as f64) / unit).ceil() as usize,
+                    delta: o.delta,
+                })
+                .collect()
+        })
+        .collect();
+    let pick = grouped_knapsack(&groups, (budget_bits / unit).floor() as usize)?;
+    Some(Plan { layers: pick.iter().zip(table).map(|(&i, row)| row[i].choice).collect() })
+}
