@@ -119,6 +119,9 @@ pub struct QuantConfig {
     /// number of configs the search evaluated).
     #[serde(default = "default_random_n")]
     pub random_n: usize,
+    /// Weight scales: one per tensor or one per output channel.
+    #[serde(default)]
+    pub granularity: mpq_quant::tensor::Granularity,
     /// Percentile calibration of input ranges (e.g. 0.9999); min/max when absent.
     pub percentile: Option<f64>,
     /// Per-layer input-only vs weight-only sensitivity analysis.

@@ -153,6 +153,36 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
             made.push((stem, title));
         }
     }
+    if !t.timing.is_empty() {
+        let mut keys: Vec<(String, String)> = t.timing.iter().map(|r| (r.model.clone(), r.backend.clone())).collect();
+        keys.sort();
+        keys.dedup();
+        let series: Vec<Series> = keys
+            .iter()
+            .map(|(m, b)| {
+                let bits: BTreeSet<u32> =
+                    t.timing.iter().filter(|r| &r.model == m && &r.backend == b).map(|r| r.bits).collect();
+                let points = bits
+                    .into_iter()
+                    .map(|bits| {
+                        let v: Vec<f64> = t
+                            .timing
+                            .iter()
+                            .filter(|r| &r.model == m && &r.backend == b && r.bits == bits)
+                            .map(|r| r.samples_per_s)
+                            .collect();
+                        let c = bootstrap_mean(&v, 2000, seed);
+                        (bits as f64, c.mean, c.lo, c.hi)
+                    })
+                    .collect();
+                Series { label: format!("{m} on {b}"), points }
+            })
+            .collect();
+        let stem = "throughput".to_string();
+        let title = "Inference throughput by backend (32 = FP32; others simulated quantization)".to_string();
+        line_chart(&dir.join(&stem), &title, "bit width", "test examples per second", &series, None)?;
+        made.push((stem, title));
+    }
     let pairs: Vec<&String> = models.iter().filter(|m| m.starts_with("resmlp-")).collect();
     for res in pairs {
         let plain = res.replacen("resmlp-", "plainmlp-", 1);

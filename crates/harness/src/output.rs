@@ -43,6 +43,8 @@ pub struct Tables {
     pub train: Vec<mpq_report::TrainRow>,
     /// `sensitivity.csv`.
     pub sensitivity: Vec<mpq_report::SensitivityRow>,
+    /// `timing.csv`.
+    pub timing: Vec<mpq_report::TimingRow>,
 }
 
 impl Tables {
@@ -52,6 +54,7 @@ impl Tables {
         self.configs.extend(r.configs);
         self.train.extend(r.train);
         self.sensitivity.extend(r.sensitivity);
+        self.timing.extend(r.timing);
     }
 
     /// Writes the four CSV files into `out`.
@@ -60,6 +63,7 @@ impl Tables {
         csvio::write(&out.join("configs.csv"), &self.configs)?;
         csvio::write(&out.join("train.csv"), &self.train)?;
         csvio::write(&out.join("sensitivity.csv"), &self.sensitivity)?;
+        csvio::write(&out.join("timing.csv"), &self.timing)?;
         Ok(())
     }
 
@@ -70,6 +74,7 @@ impl Tables {
             configs: csvio::read(&out.join("configs.csv"))?,
             train: csvio::read(&out.join("train.csv"))?,
             sensitivity: csvio::read(&out.join("sensitivity.csv"))?,
+            timing: csvio::read(&out.join("timing.csv")).unwrap_or_default(),
         })
     }
 }

@@ -10,7 +10,7 @@ use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{self, hawq, mixed, taylor};
 use mpq_quant::{Choice, Plan, Rounding, Target, stats};
-use mpq_report::{ConfigRow, RunRow, SensitivityRow, TrainRow};
+use mpq_report::{ConfigRow, RunRow, SensitivityRow, TimingRow, TrainRow};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,6 +27,9 @@ pub struct RunOutput {
     pub train: Vec<TrainRow>,
     /// Input-vs-weight sensitivity.
     pub sensitivity: Vec<SensitivityRow>,
+    /// Inference throughput (timing columns only).
+    #[serde(default)]
+    pub timing: Vec<TimingRow>,
 }
 
 /// The data an experiment runs on, loaded once.
@@ -170,7 +173,8 @@ pub fn execute(
     let calib = EvalSet::new(&data.images, &split.calib, &dev);
     let test = EvalSet::new(&data.images, &split.test, &dev);
     let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
-    let ev = Evaluator::new(&net, input_ranges(&net, &calib.batches, method), spec.seed);
+    let ranges = input_ranges(&net, &calib.batches, method);
+    let ev = Evaluator::with_granularity(&net, ranges, exp.quant.granularity, spec.seed);
     let n = net.n_layers();
     let fp_plan = Plan::full_precision(n);
     let (fp_c, fp_t) = (ev.score(&fp_plan, &calib)?, ev.score(&fp_plan, &test)?);
@@ -261,10 +265,37 @@ pub fn execute(
             }
         }
     }
+    out.timing = timing(&cx, &exp.quant.bits)?;
     if let Some(mx) = &exp.quant.mixed {
         mixed_rows(&cx, &net, mx, &x_calib, &dev, &mut out)?;
     }
     Ok(out)
+}
+
+/// Throughput of the FP32 forward and of simulated all-nearest quantization at each width,
+/// best of 3 passes over the test split.
+fn timing(cx: &Ctx, bits: &[u32]) -> Result<Vec<TimingRow>> {
+    let n = cx.ev.n_layers();
+    let plans = std::iter::once(32).chain(bits.iter().copied()).map(|b| (b, Plan::uniform(n, b, Rounding::Nearest)));
+    let mut rows = Vec::new();
+    for (b, plan) in plans {
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            cx.ev.logits(&plan, cx.test)?;
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        rows.push(TimingRow {
+            run_id: cx.spec.id.clone(),
+            model: cx.spec.model.name(),
+            backend: cx.spec.backend.name().into(),
+            precision: if b >= 32 { "fp32".into() } else { format!("sim-{b}bit") },
+            bits: b,
+            batch: metrics::EVAL_BATCH.min(cx.test.labels.len()),
+            samples_per_s: cx.test.labels.len() as f64 / best.max(1e-12),
+        });
+    }
+    Ok(rows)
 }
 
 /// Mixed precision under each budget: the knapsack over measured per-layer loss changes,

@@ -57,3 +57,33 @@ fn read_only_output_fails_before_work() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not writable"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn corrupt_cached_checkpoints_fail_their_runs_and_the_sweep_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let file = smoke_in(tmp.path(), &out);
+    assert!(harness(&[file.to_str().unwrap()]).status.success());
+    let mut n = 0;
+    for e in std::fs::read_dir(out.join("cache")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "safetensors") {
+            let bytes = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
+            n += 1;
+        }
+    }
+    assert_eq!(n, 6);
+    std::fs::remove_file(out.join("smoke/runs/mlp-16-8-flex-r0.json")).unwrap();
+    let o = harness(&[file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("run mlp-16-8-flex-r0 failed") && err.contains("not a readable safetensors"), "{err}");
+    let failures = std::fs::read_to_string(out.join("smoke/failures.csv")).unwrap();
+    assert!(failures.contains("mlp-16-8-flex-r0") && failures.lines().count() == 2, "{failures}");
+    let runs = std::fs::read_to_string(out.join("smoke/runs.csv")).unwrap();
+    assert!(
+        runs.contains("resmlp-12x2-flex-r0") && !runs.contains("mlp-16-8-flex-r0,"),
+        "other runs kept, failed one absent"
+    );
+}

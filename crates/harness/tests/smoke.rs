@@ -22,6 +22,10 @@ fn smoke_end_to_end_resume_and_determinism() {
         assert_eq!(text.lines().next().unwrap(), golden.trim(), "{t}.csv header");
         assert!(text.lines().count() > 1, "{t}.csv has rows");
     }
+    let timing = std::fs::read_to_string(res.join("timing.csv")).unwrap();
+    let golden = std::fs::read_to_string(root().join("crates/harness/tests/golden/timing.header")).unwrap();
+    assert_eq!(timing.lines().next().unwrap(), golden.trim());
+    assert_eq!(timing.lines().count(), 1 + 6 * 3, "fp32 and two simulated widths per run");
     let runs = std::fs::read_to_string(res.join("runs.csv")).unwrap();
     let mut rdr = csv::Reader::from_reader(runs.as_bytes());
     let h = rdr.headers().unwrap().clone();

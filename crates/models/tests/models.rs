@@ -98,3 +98,14 @@ fn bad_checkpoints_are_rejected_with_the_reason() {
     let e = checkpoint::from_bytes(cnn.init(&dev, 0), &bytes, "c.st", &dev).unwrap_err().to_string();
     assert!(e.contains("missing"), "{e}");
 }
+
+#[test]
+fn divergence_is_an_error_not_a_model() {
+    let data = shipped::load().unwrap();
+    let split = Split::draw(&data, SplitSizes { train: 256, calib: 64, test: 64 }, None, 3).unwrap();
+    let cfg = ModelConfig::Mlp { hidden: vec![16] };
+    let tc =
+        TrainConfig { epochs: 3, batch_size: 32, lr: 1e30, schedule: Schedule::Constant, ..TrainConfig::default() };
+    let e = train(&cfg, &tc, &Device::flex(), &data, &split, 1, &mut |_, _| {}).unwrap_err().to_string();
+    assert!(e.contains("training diverged"), "{e}");
+}

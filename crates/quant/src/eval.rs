@@ -1,7 +1,7 @@
 //! Quantized evaluation of a network under a plan, stage by stage.
 
 use crate::scalar::QParams;
-use crate::tensor::{fake_quant, max_abs, quant_weight};
+use crate::tensor::{Granularity, fake_quant, max_abs, quant_weight, quant_weight_per_channel};
 use crate::{Choice, Plan, QuantError, Rounding, Target};
 use burn::prelude::*;
 use mpq_models::{Metrics, Net, Weight, metrics};
@@ -31,15 +31,21 @@ pub struct Evaluator<'a> {
     /// Calibrated input range per layer.
     pub ranges: Vec<(f32, f32)>,
     max_abs: Vec<f32>,
+    granularity: Granularity,
     seed: u64,
     cache: Mutex<HashMap<(usize, u32, Rounding), Weight>>,
 }
 
 impl<'a> Evaluator<'a> {
-    /// Prepares evaluation; `seed` drives stochastic rounding.
+    /// Prepares evaluation with per-tensor weight scales; `seed` drives stochastic rounding.
     pub fn new(net: &'a Net, ranges: Vec<(f32, f32)>, seed: u64) -> Self {
+        Self::with_granularity(net, ranges, Granularity::PerTensor, seed)
+    }
+
+    /// Prepares evaluation with the given weight-scale granularity.
+    pub fn with_granularity(net: &'a Net, ranges: Vec<(f32, f32)>, granularity: Granularity, seed: u64) -> Self {
         let max_abs = (0..net.n_layers()).map(|k| max_abs(&net.weight(k))).collect();
-        Evaluator { net, ranges, max_abs, seed, cache: Mutex::new(HashMap::new()) }
+        Evaluator { net, ranges, max_abs, granularity, seed, cache: Mutex::new(HashMap::new()) }
     }
 
     /// Number of quantizable layers.
@@ -56,7 +62,11 @@ impl<'a> Evaluator<'a> {
         let mut cache = self.cache.lock().ok()?;
         let w = cache.entry(key).or_insert_with(|| {
             let seed = self.seed ^ ((k as u64) << 32) ^ c.bits as u64;
-            quant_weight(&self.net.weight(k), self.max_abs[k], c.bits, c.rounding, seed)
+            let w = self.net.weight(k);
+            match self.granularity {
+                Granularity::PerTensor => quant_weight(&w, self.max_abs[k], c.bits, c.rounding, seed),
+                Granularity::PerChannel => quant_weight_per_channel(&w, c.bits, c.rounding, seed),
+            }
         });
         Some(w.clone())
     }

@@ -8,7 +8,7 @@ pub mod csvio;
 pub mod plots;
 pub mod rows;
 
-pub use rows::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow, TrainRow};
+pub use rows::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow, TimingRow, TrainRow};
 
 /// Errors of the report crate.
 #[derive(Debug, thiserror::Error)]

@@ -157,3 +157,22 @@ pub struct ClaimRow {
     /// reproduced / not reproduced / inconclusive.
     pub verdict: String,
 }
+
+/// A row of `timing.csv`: inference throughput of one run's model on its backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TimingRow {
+    /// Run id.
+    pub run_id: String,
+    /// Model name.
+    pub model: String,
+    /// Backend.
+    pub backend: String,
+    /// `fp32`, or `sim-<b>bit` for simulated quantization (all-nearest) at b bits.
+    pub precision: String,
+    /// Bit width (32 for fp32).
+    pub bits: u32,
+    /// Examples per forward batch.
+    pub batch: usize,
+    /// Examples per second (best of 3 passes over the test split).
+    pub samples_per_s: f64,
+}

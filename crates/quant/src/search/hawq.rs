@@ -5,7 +5,6 @@
 
 use super::mixed::LayerOption;
 use crate::eval::Evaluator;
-use crate::tensor::quant_weight;
 use crate::{Choice, Rounding, Target};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
@@ -99,16 +98,14 @@ pub fn hessian_traces(
 pub fn hawq_table(ev: &Evaluator, traces: &[f64], bits: &[u32]) -> Vec<Vec<LayerOption>> {
     (0..ev.n_layers())
         .map(|k| {
-            let w = ev.net.weight(k);
-            let wv = flat(&w);
-            let max_abs = wv.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let wv = flat(&ev.net.weight(k));
             bits.iter()
                 .map(|&b| {
                     let choice = Choice { bits: b, rounding: Rounding::Nearest, target: Target::Both };
                     let delta = if b >= 32 {
                         0.0
                     } else {
-                        let q = flat(&quant_weight(&w, max_abs, b, Rounding::Nearest, 0));
+                        let q = ev.weight(k, choice).map(|q| flat(&q)).unwrap_or_else(|| wv.clone());
                         let err: f64 = q.iter().zip(&wv).map(|(a, c)| ((a - c) as f64).powi(2)).sum();
                         traces[k] / wv.len() as f64 * err
                     };
