@@ -248,7 +248,11 @@ pub fn did_you_mean(got: &str, valid: &[&str]) -> Option<String> {
 fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow::Error {
     let (line, col) = match e.span() {
         Some(s) => {
-            let before = &text[..s.start.min(text.len())];
+            let mut end = s.start.min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let before = &text[..end];
             (before.matches('\n').count() + 1, before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1)
         }
         None => (1, 1),

@@ -1,14 +1,7 @@
 //! `harness`: the mpq command line. It parses experiment files, schedules runs, shows
 //! progress and writes results; every algorithm lives in the library crates.
 
-mod backend;
-mod bench;
-mod config;
-mod figures;
-mod output;
-mod run;
-mod summary;
-mod sweep;
+use harness::{bench, config, sweep};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,0 +1,12 @@
+//! The wiring behind the `harness` binary: experiment files, the backend-to-device map,
+//! sweeps with resume, result files, aggregation, figures and the report. Owns no
+//! algorithm: those live in `mpq-data`, `mpq-models`, `mpq-quant` and `mpq-report`.
+
+pub mod backend;
+pub mod bench;
+pub mod config;
+pub mod figures;
+pub mod output;
+pub mod run;
+pub mod summary;
+pub mod sweep;
