@@ -3,6 +3,7 @@
 
 use crate::config::Backend;
 use anyhow::Result;
+use burn::module::Module;
 use mpq_data::{Split, SplitSizes, shipped};
 use mpq_models::{ModelConfig, TrainConfig, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
@@ -39,6 +40,54 @@ fn row(what: &str, model: &str, backend: &str, batch: usize, n: usize, secs: f64
     }
 }
 
+/// Times `f` over repeated calls until about 0.3 s have passed; returns seconds per call.
+fn time_per_call(mut f: impl FnMut()) -> f64 {
+    f();
+    let (t0, mut calls) = (Instant::now(), 0u32);
+    while calls < 3 || t0.elapsed().as_secs_f64() < 0.3 {
+        f();
+        calls += 1;
+    }
+    t0.elapsed().as_secs_f64() / calls as f64
+}
+
+/// FP32 burn forward on each backend against the int8 and int4 engines, batch 1, 64, 256.
+fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, rows: &mut Vec<TimingRow>) -> Result<()> {
+    let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
+    let cpu = crate::backend::device(Backend::Flex)?;
+    for m in &models {
+        let tc = TrainConfig { epochs: 1, ..TrainConfig::default() };
+        let (net, _) = train::train(m, &tc, &cpu, data, split, 2, &mut |_, _| {})?;
+        let set = EvalSet::new(data, &split.calib, &cpu);
+        let ranges = input_ranges(&net, &set.batches, Calibration::MinMax);
+        for batch in [1usize, 64, 256] {
+            let idx = &split.test[..batch];
+            let x = data.gather_f32(idx);
+            for &b in backends {
+                let dev = crate::backend::device(b)?;
+                let net_b = net.clone().to_device(&dev);
+                let xt =
+                    burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(x.clone(), [batch, 784]), &dev);
+                let secs = time_per_call(|| {
+                    let _ = net_b.forward(xt.clone()).into_data();
+                });
+                rows.push(row("infer-fp32", &m.name(), b.name(), batch, batch, secs, "samples/s"));
+            }
+            for bits in [8u32, 4] {
+                let plan = mpq_quant::Plan::uniform(net.n_layers(), bits, mpq_quant::Rounding::Nearest);
+                let q =
+                    crate::export::build(&m.name(), &net, &plan, &ranges, mpq_quant::tensor::Granularity::PerTensor)?;
+                let engine = mpq_lowbit::engine::Engine::new(&q)?;
+                let secs = time_per_call(|| {
+                    let _ = engine.forward(&x, batch);
+                });
+                rows.push(row(&format!("infer-int{bits}"), &m.name(), "engine", batch, batch, secs, "samples/s"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the benchmark on `backends` with `samples` training examples and writes `out/timing.csv`.
 pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCode> {
     let data = shipped::load()?;
@@ -72,11 +121,18 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
             }
         }
     }
+    engine_rows(backends, &data, &split, &mut rows)?;
     std::fs::create_dir_all(out)?;
     mpq_report::csvio::write(&out.join("timing.csv"), &rows)?;
     println!("what               model        backend    throughput unit          ratio  against");
     for r in &rows {
-        let (base, against) = if r.what == "exhaustive-prefix" {
+        let (base, against) = if r.what.starts_with("infer-") {
+            let fp = rows
+                .iter()
+                .filter(|o| o.what == "infer-fp32" && o.model == r.model && o.batch == r.batch)
+                .max_by(|a, b| a.per_second.total_cmp(&b.per_second));
+            (fp, "fastest FP32 backend, same batch")
+        } else if r.what == "exhaustive-prefix" {
             (
                 rows.iter().find(|o| o.what == "exhaustive-naive" && o.model == r.model && o.backend == r.backend),
                 "naive, same backend",
@@ -91,7 +147,13 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
         let ratio = base.map(|o| r.per_second / o.per_second).unwrap_or(1.0);
         println!(
             "{:<18} {:<12} {:<8} {:>12.1} {:<10} {:>7.2}x  {}",
-            r.what, r.model, r.backend, r.per_second, r.unit, ratio, against
+            r.what,
+            r.model,
+            if r.what.starts_with("infer-") { format!("{}/b{}", r.backend, r.batch) } else { r.backend.clone() },
+            r.per_second,
+            r.unit,
+            ratio,
+            against
         );
     }
     eprintln!("wrote {}", out.join("timing.csv").display());

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod export;
 pub mod figures;
 pub mod output;
 pub mod run;

@@ -1,7 +1,7 @@
 //! `harness`: the mpq command line. It parses experiment files, schedules runs, shows
 //! progress and writes results; every algorithm lives in the library crates.
 
-use harness::{bench, config, sweep};
+use harness::{bench, config, export, sweep};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -63,6 +63,25 @@ enum Command {
         #[arg(long, default_value = "results/bench")]
         out: PathBuf,
     },
+    /// Export a completed run's plan as a packed low-bit model (integer codes packed by bit
+    /// width, scales, input quantization), then check the integer engine against simulated
+    /// quantization on the run's test split and report the file size against FP32.
+    Export {
+        /// Experiment TOML file.
+        file: PathBuf,
+        /// Run id (see `harness check FILE`).
+        #[arg(long)]
+        run: String,
+        /// Which plan: exhaustive, greedy, taylor, nearest, floor, ceil, random-best, mixed-dp, ...
+        #[arg(long, default_value = "exhaustive")]
+        method: String,
+        /// Bit width (or budget for mixed-* methods) of the plan.
+        #[arg(long, default_value_t = 8)]
+        bits: u32,
+        /// Output file.
+        #[arg(long, default_value = "model.mpq")]
+        out: PathBuf,
+    },
     /// Download a full dataset (mnist or fashion-mnist) into datasets/<name>/, verifying SHA-256.
     /// The only command that uses the network.
     Fetch {
@@ -99,6 +118,7 @@ fn main() -> ExitCode {
         (Some(Command::Bench { backends, samples, out }), _) => {
             parse_backends(&backends).and_then(|b| bench::bench(&b, samples, &out))
         }
+        (Some(Command::Export { file, run, method, bits, out }), _) => export::export(&file, &run, &method, bits, &out),
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
         (None, None) => {
             eprintln!("error: give an experiment file, e.g. `harness experiments/mnist.toml`, or see `harness --help`");

@@ -11,7 +11,8 @@ use mpq_report::csvio;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn load_data(exp: &Experiment) -> Result<Data> {
+/// Loads the experiment's dataset and checks the split sizes fit it.
+pub fn load_data(exp: &Experiment) -> Result<Data> {
     let d = &exp.data;
     let (images, test_from, name) = match d.dataset {
         Dataset::Mnist10k => (mpq_data::shipped::load()?, None, "mnist-10k".to_string()),

@@ -163,6 +163,16 @@ impl Net {
         }
     }
 
+    /// The bias of layer `k` on the host (zeros if the layer has none).
+    pub fn bias(&self, k: usize) -> Vec<f32> {
+        let s = self.slot(k);
+        let b = match self.arch.layers[k].kind {
+            LayerKind::Conv { .. } => self.convs[s].bias.as_ref().map(|p| p.val()),
+            LayerKind::Linear { .. } => self.linears[s].bias.as_ref().map(|p| p.val()),
+        };
+        b.map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default()
+    }
+
     /// Replaces the weight of layer `k` (shapes must match; used to build quantized copies).
     pub fn set_weight(&mut self, k: usize, w: Weight) {
         let s = self.slot(k);

@@ -107,6 +107,39 @@ impl Plan {
             .join("-")
     }
 
+    /// Parses a compact code such as `8N-8F-fp` (the inverse of [`Plan::code`]).
+    pub fn from_code(code: &str) -> Result<Plan, QuantError> {
+        let bad = |part: &str| QuantError::Serde(format!("plan code `{code}`: cannot read `{part}`"));
+        let mut layers = Vec::new();
+        for part in code.split('-') {
+            if part == "fp" {
+                layers.push(Choice { bits: 32, rounding: Rounding::Nearest, target: Target::Both });
+                continue;
+            }
+            let digits: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let rest: Vec<char> = part[digits.len()..].chars().collect();
+            let bits = check_bits(digits.parse().map_err(|_| bad(part))?)?;
+            let rounding = match rest.first() {
+                Some('N') => Rounding::Nearest,
+                Some('F') => Rounding::Floor,
+                Some('C') => Rounding::Ceil,
+                Some('S') => Rounding::Stochastic,
+                _ => return Err(bad(part)),
+            };
+            let target = match rest.get(1) {
+                None => Target::Both,
+                Some('w') => Target::WeightOnly,
+                Some('i') => Target::InputOnly,
+                _ => return Err(bad(part)),
+            };
+            if rest.len() > 2 {
+                return Err(bad(part));
+            }
+            layers.push(Choice { bits, rounding, target });
+        }
+        Ok(Plan { layers })
+    }
+
     /// Average bits per weight, weighted by each layer's weight count.
     pub fn average_bits(&self, weight_counts: &[usize]) -> f64 {
         let total: usize = weight_counts.iter().sum();
@@ -162,6 +195,8 @@ mod tests {
         p.layers[1].target = Target::InputOnly;
         p.layers[2].bits = 32;
         assert_eq!(p.code(), "4N-4Fi-fp");
+        assert_eq!(Plan::from_code(&p.code()).unwrap(), p);
+        assert!(Plan::from_code("4X-8N").is_err() && Plan::from_code("9N").is_err() && Plan::from_code("4Nq").is_err());
         assert_eq!(Plan::from_json(&p.to_json().unwrap()).unwrap(), p);
         assert_eq!(Plan::from_toml(&p.to_toml().unwrap()).unwrap(), p);
         let bad = p.to_json().unwrap().replace("\"bits\":4", "\"bits\":9");
