@@ -9,7 +9,13 @@ use std::process::ExitCode;
 
 /// Layerwise floor/ceil/mixed-precision quantization experiments on MNIST, judged on held-out data.
 #[derive(Parser, Debug)]
-#[command(name = "harness", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "harness",
+    version,
+    about = "Layerwise floor/ceil/nearest and mixed-precision quantization experiments, judged on held-out data",
+    after_help = "Examples:\n  harness experiments/mnist.toml          run the main study (offline, ~5 min on 2 cores)\n  harness check experiments/mnist.toml    list the runs without training\n  harness paper experiments/mnist.toml    rebuild paper/REPORT.md from results\n  harness bench                           throughput side by side, as ratios\n\nExit status: 0 ok, 2 bad input or unwritable output, 1 some runs failed.",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
