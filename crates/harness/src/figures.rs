@@ -93,7 +93,7 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         let mixed: Vec<_> = rows.iter().filter(|r| r.method.starts_with("mixed-")).collect();
         if !mixed.is_empty() {
             let mut series = Vec::new();
-            for m in ["mixed-dp", "mixed-hawq", "mixed-uniform"] {
+            for m in ["mixed-dp", "mixed-dp-greedy", "mixed-hawq", "mixed-uniform"] {
                 let budgets: BTreeSet<u32> = mixed.iter().filter(|r| r.method == m).map(|r| r.bits).collect();
                 let pts = budgets
                     .iter()

@@ -298,13 +298,15 @@ fn timing(cx: &Ctx, bits: &[u32]) -> Result<Vec<TimingRow>> {
     Ok(rows)
 }
 
-/// Mixed precision under each budget: the knapsack over measured per-layer loss changes,
-/// the HAWQ-V2-style allocation, and the widest uniform nearest plan that fits.
+/// Mixed precision under each budget: bit widths by a knapsack over the measured per-layer
+/// loss change at nearest rounding (`mixed-dp`), that allocation with each layer's rounding
+/// then refined by greedy descent (`mixed-dp-greedy`), the HAWQ-V2-style allocation
+/// (`mixed-hawq`), and the widest uniform nearest plan that fits (`mixed-uniform`).
 fn mixed_rows(cx: &Ctx, net: &Net, mx: &MixedConfig, x_calib: &[f32], dev: &Device, out: &mut RunOutput) -> Result<()> {
     let n = net.n_layers();
     let t0 = Instant::now();
-    let table = mixed::measured_table(cx.ev, cx.calib, &mx.bits, &Rounding::SEARCHED)?;
-    let (dp_secs, dp_evals) = (t0.elapsed().as_secs_f64(), 1 + n * mx.bits.len() * 3);
+    let table = mixed::measured_table(cx.ev, cx.calib, &mx.bits, &[Rounding::Nearest])?;
+    let (dp_secs, dp_evals) = (t0.elapsed().as_secs_f64(), 1 + n * mx.bits.len());
     let t0 = Instant::now();
     let traces = hawq::hessian_traces(net, x_calib, &cx.calib.labels, mx.hutchinson_samples, 5e-3, cx.spec.seed, dev);
     let htable = hawq::hawq_table(cx.ev, &traces, &mx.bits);
@@ -313,6 +315,16 @@ fn mixed_rows(cx: &Ctx, net: &Net, mx: &MixedConfig, x_calib: &[f32], dev: &Devi
         let none = || anyhow::anyhow!("no plan meets an average of {budget} bits");
         let dp = mixed::allocate(&table, &cx.weights, budget as f64).ok_or_else(none)?;
         out.runs.push(cx.plan_row(budget, "mixed-dp", &dp, dp_evals, dp_secs)?);
+        let t0 = Instant::now();
+        let refined = search::greedy_from(cx.ev, dp, cx.calib, 10)?;
+        let secs = dp_secs + t0.elapsed().as_secs_f64();
+        out.runs.push(cx.plan_row(
+            budget,
+            "mixed-dp-greedy",
+            &refined.best.plan,
+            dp_evals + refined.evaluations,
+            secs,
+        )?);
         let hw = mixed::allocate(&htable, &cx.weights, budget as f64).ok_or_else(none)?;
         out.runs.push(cx.plan_row(budget, "mixed-hawq", &hw, 0, hawq_secs)?);
         let widest = mx.bits.iter().copied().filter(|&b| b <= budget).max().ok_or_else(none)?;

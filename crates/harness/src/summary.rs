@@ -148,6 +148,16 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
             ci(&d, seed),
             true,
         ));
+        let s = "Adding per-layer floor/ceil to a mixed-precision allocation lowers the loss further";
+        let d = paired(rows, model, *budget, "mixed-dp-greedy", "mixed-uniform");
+        out.push(claim(
+            "mixed-rounding-beats-uniform",
+            s,
+            setting.clone(),
+            "test L(knapsack + greedy rounding) − L(uniform nearest)",
+            ci(&d, seed),
+            true,
+        ));
         let s = "The measured-table knapsack beats a HAWQ-V2-style allocation at the same budget";
         let d = paired(rows, model, *budget, "mixed-dp", "mixed-hawq");
         out.push(claim("mixed-beats-hawq", s, setting, "test L(knapsack plan) − L(HAWQ-V2 plan)", ci(&d, seed), true));

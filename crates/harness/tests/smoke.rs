@@ -37,8 +37,8 @@ fn smoke_end_to_end_resume_and_determinism() {
         assert!(loss.is_finite() && loss > 0.0 && (0.0..=1.0).contains(&acc), "{rec:?}");
     }
     // 2 repeats x 3 models = 6 runs; mlp: fp, fp-temp + per bit (3 uniform + exhaustive + temp + greedy + taylor + random)
-    // x 2 bits + 3 mixed-precision rows for the one budget.
-    assert_eq!(runs.lines().filter(|l| l.contains("mlp-16-8-flex")).count(), 2 * (2 + 2 * 8 + 3));
+    // x 2 bits + 4 mixed-precision rows for the one budget.
+    assert_eq!(runs.lines().filter(|l| l.contains("mlp-16-8-flex")).count(), 2 * (2 + 2 * 8 + 4));
     let configs = std::fs::read_to_string(res.join("configs.csv")).unwrap();
     assert_eq!(configs.lines().filter(|l| l.starts_with("mlp-16-8-flex-r0,") && l.contains(",8,")).count(), 27);
 

@@ -193,7 +193,7 @@ mod tests {
     fn serialization_round_trips_and_rejects_bad_bits() {
         let mut p = Plan::from_roundings(4, &[Rounding::Nearest, Rounding::Floor, Rounding::Ceil]);
         p.layers[1].target = Target::InputOnly;
-        p.layers[2].bits = 32;
+        p.layers[2] = Choice { bits: 32, rounding: Rounding::Nearest, target: Target::Both };
         assert_eq!(p.code(), "4N-4Fi-fp");
         assert_eq!(Plan::from_code(&p.code()).unwrap(), p);
         assert!(Plan::from_code("4X-8N").is_err() && Plan::from_code("9N").is_err() && Plan::from_code("4Nq").is_err());

@@ -143,20 +143,28 @@ pub fn exhaustive(
 /// Greedy coordinate descent from all-nearest: each pass tries every rounding of every
 /// layer with the others fixed and keeps improvements; stops after a pass with no change.
 pub fn greedy(ev: &Evaluator, bits: u32, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
-    let n = ev.n_layers();
-    let mut cur = vec![Rounding::Nearest; n];
-    let mut best = ev.score(&Plan::from_roundings(bits, &cur), set)?;
+    greedy_from(ev, Plan::uniform(ev.n_layers(), bits, Rounding::Nearest), set, max_passes)
+}
+
+/// Greedy coordinate descent over the rounding of each quantized layer of `start`, its bit
+/// widths fixed (used to refine a mixed-precision allocation).
+pub fn greedy_from(ev: &Evaluator, start: Plan, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
+    let mut cur = start;
+    let mut best = ev.score(&cur, set)?;
     let mut evaluations = 1;
     for _ in 0..max_passes.max(1) {
         let mut changed = false;
-        for k in 0..n {
+        for k in 0..cur.layers.len() {
+            if cur.layers[k].bits >= 32 {
+                continue;
+            }
             for r in Rounding::SEARCHED {
-                if r == cur[k] {
+                if r == cur.layers[k].rounding {
                     continue;
                 }
                 let mut trial = cur.clone();
-                trial[k] = r;
-                let m = ev.score(&Plan::from_roundings(bits, &trial), set)?;
+                trial.layers[k].rounding = r;
+                let m = ev.score(&trial, set)?;
                 evaluations += 1;
                 if m.loss < best.loss - 1e-12 {
                     best = m;
@@ -169,7 +177,7 @@ pub fn greedy(ev: &Evaluator, bits: u32, set: &EvalSet, max_passes: usize) -> Re
             break;
         }
     }
-    Ok(Found { best: Evaluated { plan: Plan::from_roundings(bits, &cur), calib: best }, evaluations })
+    Ok(Found { best: Evaluated { plan: cur, calib: best }, evaluations })
 }
 
 /// The null baseline: `n` uniformly random rounding assignments (seeded), the one with the
