@@ -18,19 +18,21 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         let rows: Vec<_> = t.runs.iter().filter(|r| &r.model == model).collect();
         let fp: Vec<f64> = rows.iter().filter(|r| r.method == "fp").map(|r| r.test_loss).collect();
         let fp_mean = fp.iter().sum::<f64>() / fp.len().max(1) as f64;
+        // Uniform-width methods only: mixed-precision rows carry budgets in `bits`.
+        let bits: BTreeSet<u32> = rows.iter().filter(|r| METHODS.contains(&r.method.as_str())).map(|r| r.bits).collect();
         let mut series = Vec::new();
         for m in METHODS.iter().chain(["fp-temp"].iter()) {
-            let bits: BTreeSet<u32> = rows.iter().filter(|r| r.bits < 32).map(|r| r.bits).collect();
             let mut pts = Vec::new();
-            for b in bits {
+            for &b in &bits {
                 let v: Vec<f64> = rows
                     .iter()
                     .filter(|r| r.method == *m && (r.bits == b || (*m == "fp-temp" && r.bits == 32)))
                     .map(|r| r.test_loss)
                     .collect();
                 if !v.is_empty() {
+                    // Plotted on a log10 axis: all-floor/all-ceil at low bits are orders of magnitude off.
                     let c = bootstrap_mean(&v, 2000, seed);
-                    pts.push((b as f64, c.mean, c.lo, c.hi));
+                    pts.push((b as f64, c.mean.log10(), c.lo.max(1e-12).log10(), c.hi.max(1e-12).log10()));
                 }
             }
             if !pts.is_empty() {
@@ -39,14 +41,8 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         }
         let stem = format!("loss_vs_bits_{model}");
         let title = format!("{model}: test loss by bit width (mean, 95% CI over seeds)");
-        line_chart(
-            &dir.join(&stem),
-            &title,
-            "bit width (weights and inputs)",
-            "test cross-entropy (nats)",
-            &series,
-            Some(("FP32", fp_mean)),
-        )?;
+        let yl = "log10 of test cross-entropy (nats)";
+        line_chart(&dir.join(&stem), &title, "bit width (weights and inputs)", yl, &series, Some(("FP32", fp_mean.log10())))?;
         made.push((stem, title));
 
         let cfg: Vec<_> = t.configs.iter().filter(|c| &c.model == model).collect();
