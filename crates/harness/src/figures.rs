@@ -19,7 +19,8 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         let fp: Vec<f64> = rows.iter().filter(|r| r.method == "fp").map(|r| r.test_loss).collect();
         let fp_mean = fp.iter().sum::<f64>() / fp.len().max(1) as f64;
         // Uniform-width methods only: mixed-precision rows carry budgets in `bits`.
-        let bits: BTreeSet<u32> = rows.iter().filter(|r| METHODS.contains(&r.method.as_str())).map(|r| r.bits).collect();
+        let bits: BTreeSet<u32> =
+            rows.iter().filter(|r| METHODS.contains(&r.method.as_str())).map(|r| r.bits).collect();
         let mut series = Vec::new();
         for m in METHODS.iter().chain(["fp-temp"].iter()) {
             let mut pts = Vec::new();
@@ -42,7 +43,14 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         let stem = format!("loss_vs_bits_{model}");
         let title = format!("{model}: test loss by bit width (mean, 95% CI over seeds)");
         let yl = "log10 of test cross-entropy (nats)";
-        line_chart(&dir.join(&stem), &title, "bit width (weights and inputs)", yl, &series, Some(("FP32", fp_mean.log10())))?;
+        line_chart(
+            &dir.join(&stem),
+            &title,
+            "bit width (weights and inputs)",
+            yl,
+            &series,
+            Some(("FP32", fp_mean.log10())),
+        )?;
         made.push((stem, title));
 
         let cfg: Vec<_> = t.configs.iter().filter(|c| &c.model == model).collect();
