@@ -57,6 +57,10 @@ fn manifest(exp: &Experiment) -> serde_json::Value {
     serde_json::json!({
         "experiment": exp.name, "git_commit": commit, "burn_version": "0.22.1",
         "backends": exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        "adapters": exp.backends.iter().map(|b| match b {
+            crate::config::Backend::Wgpu => "wgpu default device (burn 0.22 does not report the adapter name)".to_string(),
+            _ => format!("CPU: {cpu}"),
+        }).collect::<Vec<_>>(),
         "cpu": cpu, "cores": cores, "unix_time": now, "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
     })
 }
@@ -133,6 +137,7 @@ pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
         }
     }
     tables.write(&out)?;
+    write_plans(&out, &tables)?;
     let rows: Vec<FailureRow> =
         failures.iter().map(|(id, reason)| FailureRow { run_id: id.clone(), reason: reason.clone() }).collect();
     csvio::write(&out.join("failures.csv"), &rows)?;
@@ -150,6 +155,19 @@ pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
         eprintln!("run {id} failed: {reason}");
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes every evaluated plan as JSON (`plans.json`): run, method, bits and the per-layer choices.
+fn write_plans(out: &Path, t: &Tables) -> Result<()> {
+    let plans: Vec<serde_json::Value> = t
+        .runs
+        .iter()
+        .filter_map(|r| {
+            let plan = mpq_quant::Plan::from_code(&r.plan).ok()?;
+            Some(serde_json::json!({ "run_id": r.run_id, "method": r.method, "bits": r.bits, "plan": plan }))
+        })
+        .collect();
+    output::write_atomic(&out.join("plans.json"), serde_json::to_string_pretty(&plans)?.as_bytes())
 }
 
 /// A row of `failures.csv`.
