@@ -65,7 +65,6 @@ fn paired(rows: &[RunRow], model: &str, bits: u32, a: &str, b: &str) -> Vec<f64>
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn claim(
     claim: &str,
     statement: &str,
@@ -138,29 +137,33 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
     mixed.dedup();
     for (model, budget) in &mixed {
         let setting = format!("{model}, average ≤ {budget} bits");
-        let s = "Mixed precision (per-layer bits and rounding) beats a uniform bit width at the same storage";
-        let d = paired(rows, model, *budget, "mixed-dp", "mixed-uniform");
-        out.push(claim(
-            "mixed-beats-uniform",
-            s,
-            setting.clone(),
-            "test L(knapsack plan) − L(uniform nearest)",
-            ci(&d, seed),
-            true,
-        ));
-        let s = "Adding per-layer floor/ceil to a mixed-precision allocation lowers the loss further";
-        let d = paired(rows, model, *budget, "mixed-dp-greedy", "mixed-uniform");
-        out.push(claim(
-            "mixed-rounding-beats-uniform",
-            s,
-            setting.clone(),
-            "test L(knapsack + greedy rounding) − L(uniform nearest)",
-            ci(&d, seed),
-            true,
-        ));
-        let s = "The measured-table knapsack beats a HAWQ-V2-style allocation at the same budget";
-        let d = paired(rows, model, *budget, "mixed-dp", "mixed-hawq");
-        out.push(claim("mixed-beats-hawq", s, setting, "test L(knapsack plan) − L(HAWQ-V2 plan)", ci(&d, seed), true));
+        let comparisons = [
+            (
+                "mixed-beats-uniform",
+                "Mixed precision (per-layer bits, nearest rounding) beats a uniform bit width at the same storage",
+                "mixed-dp",
+                "mixed-uniform",
+                "test L(knapsack plan) − L(uniform nearest)",
+            ),
+            (
+                "mixed-rounding-beats-uniform",
+                "Per-layer bits plus per-layer floor/ceil/nearest beats a uniform bit width at the same storage",
+                "mixed-dp-greedy",
+                "mixed-uniform",
+                "test L(knapsack + greedy rounding) − L(uniform nearest)",
+            ),
+            (
+                "mixed-beats-hawq",
+                "The measured-table knapsack beats a HAWQ-V2-style allocation at the same budget",
+                "mixed-dp",
+                "mixed-hawq",
+                "test L(knapsack plan) − L(HAWQ-V2 plan)",
+            ),
+        ];
+        for (id, statement, a, b, measurement) in comparisons {
+            let d = paired(rows, model, *budget, a, b);
+            out.push(claim(id, statement, setting.clone(), measurement, ci(&d, seed), true));
+        }
     }
     let mut mk: Vec<(String, u32)> = sens.iter().map(|s| (s.model.clone(), s.bits)).collect();
     mk.sort();
