@@ -5,6 +5,8 @@ use crate::config::Backend;
 use anyhow::Result;
 use burn::module::Module;
 use mpq_data::{Split, SplitSizes, shipped};
+use mpq_lowbit::engine::Engine;
+use mpq_lowbit::gemm::Kernel;
 use mpq_models::{ModelConfig, TrainConfig, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
@@ -77,11 +79,17 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
                 let plan = mpq_quant::Plan::uniform(net.n_layers(), bits, mpq_quant::Rounding::Nearest);
                 let q =
                     crate::export::build(&m.name(), &net, &plan, &ranges, mpq_quant::tensor::Granularity::PerTensor)?;
-                let engine = mpq_lowbit::engine::Engine::new(&q)?;
-                let secs = time_per_call(|| {
-                    let _ = engine.forward(&x, batch);
-                });
-                rows.push(row(&format!("infer-int{bits}"), &m.name(), "engine", batch, batch, secs, "samples/s"));
+                // The kernel chosen at run time, then the slower ones this CPU also has.
+                let best = Kernel::detect();
+                let others = [Kernel::Vnni512, Kernel::Avx2, Kernel::Portable].into_iter().filter(|k| *k != best);
+                for kernel in std::iter::once(best).chain(others.filter(|k| k.supported())) {
+                    let engine = Engine::with_kernel(&q, kernel)?;
+                    let secs = time_per_call(|| {
+                        let _ = engine.forward(&x, batch);
+                    });
+                    let name = format!("engine-{}", kernel.name());
+                    rows.push(row(&format!("infer-int{bits}"), &m.name(), &name, batch, batch, secs, "samples/s"));
+                }
             }
         }
     }
@@ -124,7 +132,7 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
     engine_rows(backends, &data, &split, &mut rows)?;
     std::fs::create_dir_all(out)?;
     mpq_report::csvio::write(&out.join("timing.csv"), &rows)?;
-    println!("what               model        backend    throughput unit          ratio  against");
+    println!("what               model        backend              throughput unit          ratio  against");
     for r in &rows {
         let (base, against) = if r.what.starts_with("infer-") {
             let fp = rows
@@ -146,7 +154,7 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
         };
         let ratio = base.map(|o| r.per_second / o.per_second).unwrap_or(1.0);
         println!(
-            "{:<18} {:<12} {:<8} {:>12.1} {:<10} {:>7.2}x  {}",
+            "{:<18} {:<12} {:<20} {:>12.1} {:<10} {:>7.2}x  {}",
             r.what,
             r.model,
             if r.what.starts_with("infer-") { format!("{}/b{}", r.backend, r.batch) } else { r.backend.clone() },

@@ -1,54 +1,34 @@
 //! The integer inference engine. Each quantized layer quantizes its input with the plan's
-//! rounding to integer codes, multiplies them with the integer weight codes accumulating in
-//! i32, and rescales once per output (`acc * s_x * s_w + b`). Full-precision layers run in
-//! f32. Examples run in parallel (rayon); the inner products are written so the compiler
-//! vectorizes them (widening i16 multiply-adds on x86-64 with SSE2/AVX2).
+//! rounding to u8 codes, multiplies them with the i8 weight codes in an integer GEMM
+//! (`gemm.rs`: AVX-512 VNNI, AVX2 or portable, chosen at run time) with exact i32 sums, and
+//! rescales once per output: `(acc - zero * colsum) * s_x * s_w + b`. Convolutions run as
+//! im2col followed by the same GEMM. Full-precision layers run in f32. Batches are cut into
+//! chunks of examples that run through every layer in parallel (rayon).
 
+use crate::LowbitError;
 use crate::format::{LayerKind, QLayer, QModel};
-use crate::{LowbitError, pack};
+use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
+use crate::pack;
 use rayon::prelude::*;
 
-#[derive(Clone, Copy)]
-enum Round {
-    Nearest,
-    Floor,
-    Ceil,
-}
-
 enum Weights {
-    Int(Vec<i16>),
+    Int(PackedB),
     Float(Vec<f32>),
 }
 
 struct Layer {
     kind: LayerKind,
-    round: Round,
-    in_scale: f32,
-    in_zero: i32,
-    in_qmax: i32,
+    input: InputQuant,
     weights: Weights,
-    /// Per output row: s_x * s_w (quantized) or 1 (float).
+    /// Per output: s_x * s_w (quantized) or 1 (float).
     out_scale: Vec<f32>,
     bias: Vec<f32>,
-    cols: usize,
 }
 
 /// A packed model with its codes unpacked once, ready to run.
 pub struct Engine {
     layers: Vec<Layer>,
-}
-
-fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
-    let mut acc = [0i32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += x[i] as i32 * y[i] as i32;
-        }
-    }
-    let tail: i32 = ra.iter().zip(rb).map(|(&x, &y)| x as i32 * y as i32).sum();
-    acc.iter().sum::<i32>() + tail
+    kernel: Kernel,
 }
 
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -63,119 +43,149 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
 }
 
+/// Rows of 3x3 patches: row `oy * o + ox` holds `img[c][oy + ky][ox + kx]` at `c * 9 + ky * 3 + kx`
+/// (the weight layout), in rows of `row_len` (the rest left as is).
+fn im2col<T: Copy>(img: &[T], c_in: usize, side: usize, row_len: usize, out: &mut [T]) {
+    let o = side - 2;
+    for oy in 0..o {
+        for ox in 0..o {
+            let row = &mut out[(oy * o + ox) * row_len..][..c_in * 9];
+            for c in 0..c_in {
+                for ky in 0..3 {
+                    let src = &img[c * side * side + (oy + ky) * side + ox..][..3];
+                    row[c * 9 + ky * 3..][..3].copy_from_slice(src);
+                }
+            }
+        }
+    }
+}
+
 impl Layer {
     fn from(l: &QLayer) -> Result<Layer, LowbitError> {
         let (rows, cols) = l.kind.weight_shape();
+        let unsupported = |what: String| Err(LowbitError::Unsupported(format!("layer {}: {what}", l.name)));
         let round = match l.rounding.as_str() {
             "nearest" => Round::Nearest,
             "floor" => Round::Floor,
             "ceil" => Round::Ceil,
-            other => {
-                return Err(LowbitError::Unsupported(format!(
-                    "layer {}: rounding `{other}` has no integer kernel",
-                    l.name
-                )));
-            }
+            other => return unsupported(format!("rounding `{other}` has no integer kernel")),
         };
-        if l.bits == 16 {
-            return Err(LowbitError::Unsupported(format!("layer {}: 16-bit inputs do not fit the i16 kernel", l.name)));
-        }
+        let input = InputQuant { scale: l.in_scale, zero: l.in_zero, qmax: l.in_qmax, round };
         let (weights, out_scale) = if l.bits >= 32 {
             (Weights::Float(l.weights.clone()), vec![1.0; rows])
+        } else if l.bits > 8 {
+            return unsupported(format!("{}-bit codes do not fit the 8-bit kernels", l.bits));
         } else {
-            let s = |r: usize| l.scales.get(r).or(l.scales.first()).copied().unwrap_or(1.0);
-            (Weights::Int(pack::unpack(&l.codes, rows * cols, l.bits)), (0..rows).map(|r| l.in_scale * s(r)).collect())
-        };
-        Ok(Layer {
-            kind: l.kind.clone(),
-            round,
-            in_scale: l.in_scale,
-            in_zero: l.in_zero,
-            in_qmax: l.in_qmax,
-            weights,
-            out_scale,
-            bias: l.bias.clone(),
-            cols,
-        })
-    }
-
-    /// Input codes minus the zero point, as the kernel multiplies them.
-    fn codes(&self, x: &[f32]) -> Vec<i16> {
-        x.iter()
-            .map(|&v| {
-                let s = v / self.in_scale;
-                let r = match self.round {
-                    Round::Nearest => s.round_ties_even(),
-                    Round::Floor => s.floor(),
-                    Round::Ceil => s.ceil(),
-                };
-                ((r as i32).saturating_add(self.in_zero).clamp(0, self.in_qmax) - self.in_zero) as i16
-            })
-            .collect()
-    }
-
-    /// `out[r] = scale[r] * <w_r, x> + b[r]` over the rows of the weight matrix.
-    fn rows(&self, x: &[f32], xq: Option<&[i16]>, r: usize) -> f32 {
-        let acc = match (&self.weights, xq) {
-            (Weights::Int(w), Some(q)) => dot_i16(&w[r * self.cols..(r + 1) * self.cols], q) as f32,
-            (Weights::Float(w), _) => dot_f32(&w[r * self.cols..(r + 1) * self.cols], x),
-            (Weights::Int(_), None) => 0.0,
-        };
-        acc * self.out_scale[r] + self.bias[r]
-    }
-
-    fn run(&self, x: &[f32]) -> Vec<f32> {
-        let quantized = matches!(self.weights, Weights::Int(_));
-        match self.kind {
-            LayerKind::Linear { d_out, relu, residual, .. } => {
-                let xq = quantized.then(|| self.codes(x));
-                let seen: Vec<f32> = match &xq {
-                    Some(q) => q.iter().map(|&c| c as f32 * self.in_scale).collect(),
-                    None => x.to_vec(),
-                };
-                (0..d_out)
-                    .map(|r| {
-                        let y = self.rows(&seen, xq.as_deref(), r);
-                        let y = if relu { y.max(0.0) } else { y };
-                        if residual { y + seen[r] } else { y }
-                    })
-                    .collect()
+            if !(1..=255).contains(&l.in_qmax)
+                || !(0..=l.in_qmax).contains(&l.in_zero)
+                || l.in_scale.is_nan()
+                || l.in_scale <= 0.0
+            {
+                return unsupported(format!(
+                    "input quantization (scale {}, zero {}, largest code {}) does not fit u8 codes",
+                    l.in_scale, l.in_zero, l.in_qmax
+                ));
             }
-            LayerKind::Conv { c_in, c_out, side_in } => {
-                let o = side_in - 2;
-                let xq = quantized.then(|| self.codes(x));
-                let seen: Vec<f32> = match &xq {
-                    Some(q) => q.iter().map(|&c| c as f32 * self.in_scale).collect(),
-                    None => x.to_vec(),
+            let s = |r: usize| l.scales.get(r).or(l.scales.first()).copied().unwrap_or(1.0);
+            let codes = pack::unpack(&l.codes, rows * cols, l.bits);
+            (Weights::Int(PackedB::new(&codes, rows, cols)), (0..rows).map(|r| l.in_scale * s(r)).collect())
+        };
+        Ok(Layer { kind: l.kind.clone(), input, weights, out_scale, bias: l.bias.clone() })
+    }
+
+    /// Pre-activations `[m][n]` of `m` integer rows (`kp` codes each).
+    fn int_products(&self, kernel: Kernel, b: &PackedB, a: &[u8], m: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0i32; m * b.np];
+        gemm::gemm(kernel, a, m, b, &mut c);
+        let z = self.input.zero;
+        let mut y = vec![0f32; m * n];
+        for (yr, cr) in y.chunks_exact_mut(n).zip(c.chunks_exact(b.np)) {
+            for j in 0..n {
+                yr[j] = (cr[j] - z * b.colsum[j]) as f32 * self.out_scale[j] + self.bias[j];
+            }
+        }
+        y
+    }
+
+    /// Pre-activations `[m][n]` of `m` f32 rows (`k` values each).
+    fn float_products(&self, w: &[f32], a: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut y = vec![0f32; m * n];
+        for (yr, ar) in y.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+            for j in 0..n {
+                yr[j] = dot_f32(&w[j * k..(j + 1) * k], ar) * self.out_scale[j] + self.bias[j];
+            }
+        }
+        y
+    }
+
+    /// The layer on `t` examples stored one after another in `x`.
+    fn run(&self, kernel: Kernel, x: &[f32], t: usize) -> Vec<f32> {
+        match self.kind {
+            LayerKind::Linear { d_in, d_out, relu, residual } => {
+                let (y, seen) = match &self.weights {
+                    Weights::Int(b) => {
+                        let mut a = vec![0u8; t * b.kp];
+                        for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
+                            gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
+                        }
+                        let y = self.int_products(kernel, b, &a, t, d_out);
+                        let (z, s) = (self.input.zero, self.input.scale);
+                        let seen = residual.then(|| {
+                            a.chunks_exact(b.kp)
+                                .flat_map(|r| r[..d_in].iter().map(|&c| (c as i32 - z) as f32 * s))
+                                .collect()
+                        });
+                        (y, seen)
+                    }
+                    Weights::Float(w) => (self.float_products(w, x, t, d_in, d_out), residual.then(|| x.to_vec())),
                 };
-                let mut conv = vec![0f32; c_out * o * o];
-                let (mut pf, mut pq) = (vec![0f32; c_in * 9], vec![0i16; c_in * 9]);
-                for oy in 0..o {
-                    for ox in 0..o {
-                        for c in 0..c_in {
-                            for ky in 0..3 {
-                                for kx in 0..3 {
-                                    let at = c * side_in * side_in + (oy + ky) * side_in + ox + kx;
-                                    pf[c * 9 + ky * 3 + kx] = seen[at];
-                                    if let Some(q) = &xq {
-                                        pq[c * 9 + ky * 3 + kx] = q[at];
-                                    }
-                                }
-                            }
-                        }
-                        for r in 0..c_out {
-                            conv[r * o * o + oy * o + ox] =
-                                self.rows(&pf, xq.as_ref().map(|_| pq.as_slice()), r).max(0.0);
-                        }
+                let mut out = y;
+                for (e, row) in out.chunks_exact_mut(d_out).enumerate() {
+                    for (r, v) in row.iter_mut().enumerate() {
+                        let u = if relu { v.max(0.0) } else { *v };
+                        *v = match &seen {
+                            Some(sx) => u + sx[e * d_in + r],
+                            None => u,
+                        };
                     }
                 }
+                out
+            }
+            LayerKind::Conv { c_in, c_out, side_in } => {
+                let (o, per, k) = (side_in - 2, c_in * side_in * side_in, c_in * 9);
+                let m = t * o * o;
+                let y = match &self.weights {
+                    Weights::Int(b) => {
+                        let (mut img, mut a) = (vec![0u8; per], vec![0u8; m * b.kp]);
+                        for (e, xe) in x.chunks_exact(per).enumerate() {
+                            gemm::quantize(kernel, &self.input, xe, &mut img);
+                            im2col(&img, c_in, side_in, b.kp, &mut a[e * o * o * b.kp..]);
+                        }
+                        self.int_products(kernel, b, &a, m, c_out)
+                    }
+                    Weights::Float(w) => {
+                        let mut a = vec![0f32; m * k];
+                        for (e, xe) in x.chunks_exact(per).enumerate() {
+                            im2col(xe, c_in, side_in, k, &mut a[e * o * o * k..]);
+                        }
+                        self.float_products(w, &a, m, k, c_out)
+                    }
+                };
                 let p = o / 2;
-                let mut out = vec![0f32; c_out * p * p];
-                for r in 0..c_out {
-                    for py in 0..p {
-                        for px in 0..p {
-                            let v = |dy: usize, dx: usize| conv[r * o * o + (2 * py + dy) * o + 2 * px + dx];
-                            out[r * p * p + py * p + px] = v(0, 0).max(v(0, 1)).max(v(1, 0)).max(v(1, 1));
+                let mut out = vec![0f32; t * c_out * p * p];
+                for (e, oe) in out.chunks_exact_mut(c_out * p * p).enumerate() {
+                    let at = |y0: usize, x0: usize, r: usize| y[(e * o * o + y0 * o + x0) * c_out + r];
+                    for r in 0..c_out {
+                        for py in 0..p {
+                            for px in 0..p {
+                                let (y0, x0) = (2 * py, 2 * px);
+                                let v = at(y0, x0, r).max(at(y0, x0 + 1, r)).max(at(y0 + 1, x0, r)).max(at(
+                                    y0 + 1,
+                                    x0 + 1,
+                                    r,
+                                ));
+                                oe[r * p * p + py * p + px] = v.max(0.0);
+                            }
                         }
                     }
                 }
@@ -185,54 +195,39 @@ impl Layer {
     }
 }
 
-/// Examples processed together so each weight row is loaded once per tile.
-const TILE: usize = 16;
-
-impl Layer {
-    /// A Linear layer over a tile of examples: each weight row is read once and applied
-    /// to every example of the tile while it is in cache.
-    fn run_tile(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let LayerKind::Linear { d_out, relu, residual, .. } = self.kind else {
-            return xs.iter().map(|x| self.run(x)).collect();
-        };
-        let quantized = matches!(self.weights, Weights::Int(_));
-        let qs: Vec<Option<Vec<i16>>> = xs.iter().map(|x| quantized.then(|| self.codes(x))).collect();
-        let seen: Vec<Vec<f32>> = xs
-            .iter()
-            .zip(&qs)
-            .map(|(x, q)| match q {
-                Some(q) => q.iter().map(|&c| c as f32 * self.in_scale).collect(),
-                None => x.clone(),
-            })
-            .collect();
-        let mut out = vec![vec![0f32; d_out]; xs.len()];
-        for r in 0..d_out {
-            for (e, o) in out.iter_mut().enumerate() {
-                let y = self.rows(&seen[e], qs[e].as_deref(), r);
-                let y = if relu { y.max(0.0) } else { y };
-                o[r] = if residual { y + seen[e][r] } else { y };
-            }
-        }
-        out
-    }
-}
-
 impl Engine {
-    /// Unpacks the codes of every layer.
+    /// Unpacks and packs the codes of every layer for the fastest kernel this CPU has.
     pub fn new(m: &QModel) -> Result<Engine, LowbitError> {
-        Ok(Engine { layers: m.layers.iter().map(Layer::from).collect::<Result<_, _>>()? })
+        Engine::with_kernel(m, Kernel::detect())
+    }
+
+    /// As [`Engine::new`] with a chosen kernel (benchmarks and tests compare them).
+    pub fn with_kernel(m: &QModel, kernel: Kernel) -> Result<Engine, LowbitError> {
+        if !kernel.supported() {
+            return Err(LowbitError::Unsupported(format!("kernel {} is not supported by this CPU", kernel.name())));
+        }
+        Ok(Engine { layers: m.layers.iter().map(Layer::from).collect::<Result<_, _>>()?, kernel })
+    }
+
+    /// The kernel the products run on.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Logits `[n, 10]` for `n` flattened 28x28 images in [0, 1].
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
         let width = (x.len() / n.max(1)).max(1);
-        x.par_chunks(width * TILE)
-            .flat_map_iter(|tile| {
-                let mut hs: Vec<Vec<f32>> = tile.chunks(width).map(<[f32]>::to_vec).collect();
+        // About four chunks per thread, in multiples of the kernels' 8-row blocks.
+        let per = n.div_ceil(4 * rayon::current_num_threads()).max(1);
+        let per = if per >= 8 { per.div_ceil(8) * 8 } else { per };
+        x.par_chunks(width * per)
+            .flat_map_iter(|chunk| {
+                let t = chunk.len() / width;
+                let mut h = chunk.to_vec();
                 for l in &self.layers {
-                    hs = l.run_tile(&hs);
+                    h = l.run(self.kernel, &h, t);
                 }
-                hs.into_iter().flatten()
+                h
             })
             .collect()
     }
@@ -243,10 +238,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn integer_dot_matches_float() {
-        let a: Vec<i16> = (0..77).map(|i| (i * 13 % 255) as i16 - 127).collect();
-        let b: Vec<i16> = (0..77).map(|i| (i * 7 % 15) as i16 - 7).collect();
-        let want: i64 = a.iter().zip(&b).map(|(&x, &y)| x as i64 * y as i64).sum();
-        assert_eq!(dot_i16(&a, &b) as i64, want);
+    fn im2col_matches_the_weight_layout() {
+        let (c_in, side) = (2, 4);
+        let img: Vec<u32> = (0..(c_in * side * side) as u32).collect();
+        let mut out = vec![0u32; 4 * 20];
+        im2col(&img, c_in, side, 20, &mut out);
+        // Patch (oy 1, ox 0) is row 2; channel 1, ky 2, kx 1 is img[1][3][1].
+        let (row, col) = (2, 9 + 2 * 3 + 1);
+        assert_eq!(out[row * 20 + col], 16 + 3 * 4 + 1);
+        assert_eq!(out[20 - 1], 0, "padding left as is");
     }
 }

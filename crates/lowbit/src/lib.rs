@@ -2,10 +2,12 @@
 //! format, and an integer engine (i32 accumulation of integer products) for the MLP, CNN and
 //! residual MLP that `mpq-models` trains.
 //!
-//! No burn inside: the engine is plain Rust over slices, so its speed is its own.
+//! No burn inside: the engine is plain Rust over slices plus explicit SIMD kernels (`gemm`),
+//! so its speed is its own.
 
 pub mod engine;
 pub mod format;
+pub mod gemm;
 pub mod pack;
 
 pub use format::{LayerKind, QLayer, QModel};

@@ -1,0 +1,246 @@
+//! Integer matrix products for the engine: `C[m][n] = sum_k A[m][k] * B[k][n]` with unsigned
+//! 8-bit activation codes `A`, signed 8-bit weight codes `B` and exact i32 sums.
+//!
+//! Weights are packed once per model into panels of 16 output columns; inside a panel, `k`
+//! runs in groups of 4 and each group holds 16 columns x 4 bytes (64 bytes, one AVX-512
+//! register). Three kernels share that layout and give identical sums:
+//! - `Vnni512`: AVX-512 VNNI `vpdpbusd` (u8 x i8, four products per i32 lane), a register
+//!   block of up to 8 rows x 32 columns;
+//! - `Avx2`: AVX2 `vpmaddwd` on codes widened to i16, up to 4 rows x 16 columns;
+//! - `Portable`: plain Rust loops, for any CPU.
+//!
+//! [`Kernel::detect`] picks the fastest one the CPU has at run time.
+
+/// Output columns per packed panel.
+pub const PANEL: usize = 16;
+/// Rows of `A` handled by one call of the SIMD kernels.
+const MR: usize = 8;
+
+/// Which kernel computes the products; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512 VNNI (`vpdpbusd`).
+    Vnni512,
+    /// AVX2 (`vpmaddwd`).
+    Avx2,
+    /// Plain Rust, any CPU.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU supports.
+    pub fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw") {
+                return Kernel::Vnni512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Portable
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn supported(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni512 => {
+                std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Short name for tables (`vnni512`, `avx2`, `portable`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Vnni512 => "vnni512",
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+        }
+    }
+}
+
+/// Rounds `k` up to the packed depth (a multiple of 4).
+pub fn padded_depth(k: usize) -> usize {
+    k.div_ceil(4) * 4
+}
+
+/// Rounds `n` up to whole panels.
+pub fn padded_cols(n: usize) -> usize {
+    n.div_ceil(PANEL) * PANEL
+}
+
+/// Weight codes packed for the kernels, with the column sums the zero-point correction needs.
+pub struct PackedB {
+    /// Depth padded to a multiple of 4.
+    pub kp: usize,
+    /// Columns padded to whole panels.
+    pub np: usize,
+    data: Vec<i8>,
+    /// The same codes `[np][kp rounded up to 16]` as i16, for the portable kernel.
+    wide: Vec<i16>,
+    /// `sum_k B[k][n]` per column (padding columns 0).
+    pub colsum: Vec<i32>,
+}
+
+impl PackedB {
+    /// Packs `w`, stored `[n][k]` (one row per output), as `B = w^T`. Codes must fit in i8.
+    pub fn new(w: &[i16], n: usize, k: usize) -> PackedB {
+        let (kp, np) = (padded_depth(k), padded_cols(n));
+        let mut data = vec![0i8; kp * np];
+        let mut colsum = vec![0i32; np];
+        let k16 = kp.div_ceil(16) * 16;
+        let mut wide = vec![0i16; np * k16];
+        for col in 0..n {
+            let (panel, c) = (col / PANEL, col % PANEL);
+            for kk in 0..k {
+                let v = w[col * k + kk];
+                let at = panel * kp * PANEL + (kk / 4) * 4 * PANEL + c * 4 + kk % 4;
+                data[at] = v as i8;
+                wide[col * k16 + kk] = v;
+                colsum[col] += v as i32;
+            }
+        }
+        PackedB { kp, np, data, wide, colsum }
+    }
+}
+
+/// `c[i * np + j] = sum_k a[i * kp + k] * B[k][j]` for `m` rows; `a` holds `m` rows of `kp`
+/// codes (padding zero), `c` holds `m` rows of `np` sums. Panics if `kernel` is unsupported.
+pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
+    assert!(a.len() >= m * b.kp && c.len() >= m * b.np, "gemm operands too short");
+    assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Vnni512 => x86::gemm_vnni(a, m, b, c),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => x86::gemm_avx2(a, m, b, c),
+        _ => gemm_portable(a, m, b, c),
+    }
+}
+
+/// Inner product the compiler vectorizes (widening i16 multiply-adds) on any target.
+fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    let mut acc = [0i32; 16];
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for i in 0..16 {
+            acc[i] += x[i] as i32 * y[i] as i32;
+        }
+    }
+    acc.iter().sum()
+}
+
+/// Row-major i16 weights (`[n][kp16]`), blocks of 4 rows of `a` against each weight row.
+fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
+    let k16 = b.kp.div_ceil(16) * 16;
+    let mut rows = vec![0i16; 4 * k16];
+    for i0 in (0..m).step_by(4) {
+        let r = 4.min(m - i0);
+        for (t, row) in rows.chunks_exact_mut(k16).enumerate().take(r) {
+            for (d, &s) in row.iter_mut().zip(&a[(i0 + t) * b.kp..(i0 + t + 1) * b.kp]) {
+                *d = s as i16;
+            }
+        }
+        for (j, w) in b.wide.chunks_exact(k16).enumerate() {
+            for (t, row) in rows.chunks_exact(k16).enumerate().take(r) {
+                c[(i0 + t) * b.np + j] = dot_i16(row, w);
+            }
+        }
+    }
+}
+
+/// How a layer turns its f32 input into codes: `clamp(round(x / scale) + zero, 0, qmax)`.
+#[derive(Debug, Clone, Copy)]
+pub struct InputQuant {
+    /// Step.
+    pub scale: f32,
+    /// Zero point (0..=qmax).
+    pub zero: i32,
+    /// Largest code (at most 255).
+    pub qmax: i32,
+    /// The plan's rounding.
+    pub round: Round,
+}
+
+/// Rounding of layer inputs at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// Nearest, ties to even.
+    Nearest,
+    /// Toward minus infinity.
+    Floor,
+    /// Toward plus infinity.
+    Ceil,
+}
+
+/// Codes of `x` into `dst` (same length), vectorized with the kernel's instruction set.
+pub fn quantize(kernel: Kernel, q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Vnni512 => x86::quantize_avx512(q, x, dst),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => x86::quantize_avx2(q, x, dst),
+        _ => quantize_body(q, x, dst),
+    }
+}
+
+/// Written branch-free per element so the compiler vectorizes it; the clamp happens in f32
+/// (exact: `round(x / scale)` is an integer and `zero` is small) before the cast.
+#[inline(always)]
+fn quantize_body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    let (s, z, hi) = (q.scale, q.zero as f32, q.qmax as f32);
+    let pairs = dst.iter_mut().zip(x);
+    match q.round {
+        Round::Nearest => pairs.for_each(|(d, &v)| *d = ((v / s).round_ties_even() + z).clamp(0.0, hi) as u8),
+        Round::Floor => pairs.for_each(|(d, &v)| *d = ((v / s).floor() + z).clamp(0.0, hi) as u8),
+        Round::Ceil => pairs.for_each(|(d, &v)| *d = ((v / s).ceil() + z).clamp(0.0, hi) as u8),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every supported kernel equals the naive sum on awkward shapes and extreme codes.
+    #[test]
+    fn kernels_match_naive_sums() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as i64
+        };
+        for &(m, k, n) in &[(1, 1, 1), (3, 9, 8), (8, 72, 16), (13, 784, 40), (9, 130, 33), (17, 64, 64)] {
+            let w: Vec<i16> = (0..n * k).map(|_| (next() % 256 - 128) as i16).collect();
+            let x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
+            let b = PackedB::new(&w, n, k);
+            let mut a = vec![0u8; m * b.kp];
+            for i in 0..m {
+                a[i * b.kp..i * b.kp + k].copy_from_slice(&x[i * k..(i + 1) * k]);
+            }
+            for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Vnni512].into_iter().filter(|k| k.supported()) {
+                let mut c = vec![-1i32; m * b.np];
+                gemm(kernel, &a, m, &b, &mut c);
+                for i in 0..m {
+                    for j in 0..n {
+                        let want: i32 = (0..k).map(|t| x[i * k + t] as i32 * w[j * k + t] as i32).sum();
+                        assert_eq!(c[i * b.np + j], want, "{} m{m} k{k} n{n} at ({i},{j})", kernel.name());
+                    }
+                }
+            }
+            let cs: Vec<i32> = (0..n).map(|j| (0..k).map(|t| w[j * k + t] as i32).sum()).collect();
+            assert_eq!(&b.colsum[..n], &cs[..]);
+        }
+    }
+}

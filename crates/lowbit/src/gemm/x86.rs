@@ -1,0 +1,143 @@
+//! SIMD kernels for x86-64. Safety: each `#[target_feature]` function is called only after
+//! `Kernel::supported` confirmed the features, and every pointer offset stays inside the
+//! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
+//! `kp * np` packed weights).
+use super::{InputQuant, MR, PANEL, PackedB, quantize_body};
+use std::arch::x86_64::*;
+
+pub(super) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+        quantize_body(q, x, dst)
+    }
+    // SAFETY: features checked by the caller.
+    unsafe { body(q, x, dst) }
+}
+
+pub(super) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    #[target_feature(enable = "avx2")]
+    fn body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+        quantize_body(q, x, dst)
+    }
+    // SAFETY: features checked by the caller.
+    unsafe { body(q, x, dst) }
+}
+
+pub(super) fn gemm_vnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
+    let panels = b.np / PANEL;
+    for i0 in (0..m).step_by(MR) {
+        let rows = MR.min(m - i0);
+        let mut p = 0;
+        while p < panels {
+            let two = p + 1 < panels;
+            // SAFETY: features checked by the caller; rows i0..i0+rows and panels p..p+2
+            // lie inside the asserted slice lengths.
+            unsafe {
+                let ap = a.as_ptr().add(i0 * b.kp);
+                let bp = b.data.as_ptr().add(p * b.kp * PANEL);
+                let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
+                match (rows, two) {
+                    (8, true) => vnni::<8, 2>(ap, b.kp, bp, cp, b.np),
+                    (8, false) => vnni::<8, 1>(ap, b.kp, bp, cp, b.np),
+                    (r, true) => vnni_rows::<2>(r, ap, b.kp, bp, cp, b.np),
+                    (r, false) => vnni_rows::<1>(r, ap, b.kp, bp, cp, b.np),
+                }
+            }
+            p += if two { 2 } else { 1 };
+        }
+    }
+}
+
+/// Fewer than `MR` rows: one row at a time.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vnni_rows<const NP: usize>(rows: usize, a: *const u8, kp: usize, b: *const i8, c: *mut i32, ldc: usize) {
+    for r in 0..rows {
+        // SAFETY: row r < rows is inside the caller's block.
+        unsafe { vnni::<1, NP>(a.add(r * kp), kp, b, c.add(r * ldc), ldc) };
+    }
+}
+
+/// `R` rows x `NP` panels: `R * NP` accumulators in registers, one `vpdpbusd` per
+/// accumulator and group of 4 depths.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vnni<const R: usize, const NP: usize>(a: *const u8, kp: usize, b: *const i8, c: *mut i32, ldc: usize) {
+    let mut acc = [[_mm512_setzero_si512(); NP]; R];
+    for g in 0..kp / 4 {
+        let mut bv = [_mm512_setzero_si512(); NP];
+        for (p, v) in bv.iter_mut().enumerate() {
+            // SAFETY: group g of panel p is inside the packed weights.
+            *v = unsafe { _mm512_loadu_si512(b.add(p * kp * PANEL + g * 4 * PANEL).cast()) };
+        }
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: bytes 4g..4g+4 of row r are inside a.
+            let x = _mm512_set1_epi32(unsafe { a.add(r * kp + g * 4).cast::<i32>().read_unaligned() });
+            for (p, v) in row.iter_mut().enumerate() {
+                *v = _mm512_dpbusd_epi32(*v, x, bv[p]);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (p, v) in row.iter().enumerate() {
+            // SAFETY: columns of panel p in row r are inside c.
+            unsafe { _mm512_storeu_si512(c.add(r * ldc + p * PANEL).cast(), *v) };
+        }
+    }
+}
+
+pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
+    const R: usize = 4;
+    for i0 in (0..m).step_by(R) {
+        let rows = R.min(m - i0);
+        for p in 0..b.np / PANEL {
+            // SAFETY: as in gemm_vnni.
+            unsafe {
+                let ap = a.as_ptr().add(i0 * b.kp);
+                let bp = b.data.as_ptr().add(p * b.kp * PANEL);
+                let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
+                if rows == R {
+                    avx2::<4>(ap, b.kp, bp, cp, b.np);
+                } else {
+                    for r in 0..rows {
+                        avx2::<1>(ap.add(r * b.kp), b.kp, bp, cp.add(r * b.np), b.np);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `R` rows x one panel. Each group of 4 depths x 16 columns is widened to i16 in four
+/// registers (4 columns each); `vpmaddwd` against the row's 4 codes gives two partial
+/// sums per column, added pairwise at the end.
+#[target_feature(enable = "avx2")]
+unsafe fn avx2<const R: usize>(a: *const u8, kp: usize, b: *const i8, c: *mut i32, ldc: usize) {
+    let mut acc = [[_mm256_setzero_si256(); 4]; R];
+    for g in 0..kp / 4 {
+        let mut w = [_mm256_setzero_si256(); 4];
+        for (q, v) in w.iter_mut().enumerate() {
+            // SAFETY: 16 bytes of group g are inside the packed weights.
+            *v = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.add(g * 4 * PANEL + q * 16).cast()) });
+        }
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: bytes 4g..4g+4 of row r are inside a.
+            let x4 = unsafe { a.add(r * kp + g * 4).cast::<i32>().read_unaligned() };
+            let x = _mm256_cvtepu8_epi16(_mm_set1_epi32(x4));
+            for (q, v) in row.iter_mut().enumerate() {
+                *v = _mm256_add_epi32(*v, _mm256_madd_epi16(x, w[q]));
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        // Lanes of w[q]: columns 4q..4q+4, two partial sums each; hadd pairs them up.
+        let lo = _mm256_hadd_epi32(row[0], row[1]);
+        let hi = _mm256_hadd_epi32(row[2], row[3]);
+        // lo = [c0 c1 c4 c5 | c2 c3 c6 c7]; reorder 64-bit lanes to c0..c7.
+        let lo = _mm256_permute4x64_epi64::<0b11_01_10_00>(lo);
+        let hi = _mm256_permute4x64_epi64::<0b11_01_10_00>(hi);
+        // SAFETY: 16 columns of row r are inside c.
+        unsafe {
+            _mm256_storeu_si256(c.add(r * ldc).cast(), lo);
+            _mm256_storeu_si256(c.add(r * ldc + 8).cast(), hi);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Every kernel this CPU supports gives the same logits on the same packed model: the integer
+//! sums are exact and the rest of the forward pass is shared, so they must agree bit for bit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mpq_lowbit::engine::Engine;
+use mpq_lowbit::gemm::Kernel;
+use mpq_lowbit::{LayerKind, QLayer, QModel, pack};
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: &str, zero: i32) -> QLayer {
+    let (rows, cols) = kind.weight_shape();
+    let qmax = (1i32 << (bits - 1)) - 1;
+    let codes: Vec<i32> = (0..rows * cols).map(|_| (rng.next() * (2 * qmax + 1) as f32) as i32 - qmax).collect();
+    QLayer {
+        name: name.into(),
+        kind,
+        bits,
+        rounding: rounding.into(),
+        in_scale: 1.0 / ((1 << bits) - 1) as f32 * 1.3,
+        in_zero: zero,
+        in_qmax: (1 << bits) - 1,
+        codes: pack::pack(&codes, bits),
+        weights: vec![],
+        scales: (0..rows).map(|_| 0.01 + 0.02 * rng.next()).collect(),
+        bias: (0..rows).map(|_| rng.next() - 0.5).collect(),
+        sizes: [0; 4],
+    }
+}
+
+fn models() -> Vec<QModel> {
+    let mut rng = Lcg(3);
+    let lin = |d_in, d_out, relu, residual| LayerKind::Linear { d_in, d_out, relu, residual };
+    let mlp = vec![
+        layer(&mut rng, "fc1", lin(784, 37, true, false), 8, "nearest", 0),
+        layer(&mut rng, "fc2", lin(37, 37, true, true), 5, "floor", 3),
+        layer(&mut rng, "fc3", lin(37, 10, false, false), 4, "ceil", 0),
+    ];
+    let cnn = vec![
+        layer(&mut rng, "conv1", LayerKind::Conv { c_in: 1, c_out: 5, side_in: 28 }, 8, "ceil", 0),
+        layer(&mut rng, "conv2", LayerKind::Conv { c_in: 5, c_out: 7, side_in: 13 }, 3, "nearest", 1),
+        layer(&mut rng, "fc1", lin(7 * 5 * 5, 10, false, false), 6, "floor", 0),
+    ];
+    vec![
+        QModel { model: "mlp".into(), plan: "-".into(), layers: mlp },
+        QModel { model: "cnn".into(), plan: "-".into(), layers: cnn },
+    ]
+}
+
+#[test]
+fn kernels_agree_bit_for_bit() {
+    let mut rng = Lcg(11);
+    for n in [1usize, 7, 70] {
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.next()).collect();
+        for m in models() {
+            let want = Engine::with_kernel(&m, Kernel::Portable).unwrap().forward(&x, n);
+            assert_eq!(want.len(), n * 10);
+            assert!(want.iter().all(|v| v.is_finite()));
+            let spread = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+            assert!(spread > 1e-3, "{} logits are all zero: the test would prove nothing", m.model);
+            for kernel in [Kernel::Avx2, Kernel::Vnni512] {
+                if !kernel.supported() {
+                    assert!(Engine::with_kernel(&m, kernel).is_err());
+                    continue;
+                }
+                let got = Engine::with_kernel(&m, kernel).unwrap().forward(&x, n);
+                assert_eq!(got, want, "{} on {} with batch {n}", m.model, kernel.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn codes_that_do_not_fit_u8_are_refused() {
+    let mut m = models().remove(0);
+    m.layers[1].in_qmax = 300;
+    let e = Engine::new(&m).err().expect("refused").to_string();
+    assert!(e.contains("fc2") && e.contains("300"), "{e}");
+}
