@@ -26,3 +26,42 @@ fn wgpu_device() -> Result<Device> {
          (on a machine without a GPU, install Vulkan's software driver first: apt-get install -y mesa-vulkan-drivers libvulkan1)"
     )
 }
+
+/// The CPU model from `/proc/cpuinfo` (`unknown` elsewhere).
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// What runs `backend` here, for the manifest: the CPU model, or the wgpu adapter's name as
+/// the runtime reports it (initializing the default device if needed).
+pub fn adapter(backend: Backend, cpu: &str) -> String {
+    match backend {
+        Backend::Flex | Backend::Ndarray => format!("CPU: {cpu}"),
+        Backend::Wgpu => wgpu_adapter(),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_adapter() -> String {
+    use cubecl_runtime::device::{WgpuBackend, WgpuDevice, WgpuDeviceKind};
+    use cubecl_runtime::runtime::Runtime;
+    // The device `Device::wgpu(DeviceKind::DefaultDevice)` maps to.
+    let dev = WgpuDevice::new(WgpuDeviceKind::DefaultDevice).on(WgpuBackend::Auto);
+    let name = || <burn::backend::wgpu::WgpuRuntime as Runtime>::client(&dev).properties().identity.name.clone();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(name)) {
+        Ok(name) => format!("wgpu: {name}"),
+        Err(_) => "wgpu: no adapter could be initialized".to_string(),
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_adapter() -> String {
+    "wgpu: not built into this binary".to_string()
+}

@@ -102,6 +102,11 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
     let split = Split::draw(&data, SplitSizes { train: samples, calib: 1000, test: 1000 }, None, 1)?;
     let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
     let mut rows = Vec::new();
+    let cpu = crate::backend::cpu_name();
+    for &b in backends {
+        eprintln!("{}: {}", b.name(), crate::backend::adapter(b, &cpu));
+    }
+    eprintln!("integer engine kernel: {}", Kernel::detect().name());
     for &b in backends {
         let dev = crate::backend::device(b)?;
         for m in &models {

@@ -183,7 +183,8 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
             })
             .collect();
         let stem = "throughput".to_string();
-        let title = "Inference throughput by backend (32 = FP32; others simulated quantization)".to_string();
+        let title =
+            "Inference throughput (32 = FP32; engine-*: integer engine; others: simulated quantization)".to_string();
         line_chart(&dir.join(&stem), &title, "bit width", "test examples per second", &series, None)?;
         made.push((stem, title));
     }

@@ -5,6 +5,7 @@ use crate::config::{Experiment, MixedConfig, RunSpec, Strategy};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use mpq_data::{Images, Split};
+use mpq_lowbit::engine::Engine;
 use mpq_models::{Metrics, Net, checkpoint, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
@@ -265,7 +266,8 @@ pub fn execute(
             }
         }
     }
-    out.timing = timing(&cx, &exp.quant.bits)?;
+    let x_test = data.images.gather_f32(&split.test);
+    out.timing = timing(&cx, &net, &x_test, exp)?;
     if let Some(mx) = &exp.quant.mixed {
         mixed_rows(&cx, &net, mx, &x_calib, &dev, &mut out)?;
     }
@@ -273,27 +275,50 @@ pub fn execute(
 }
 
 /// Throughput of the FP32 forward and of simulated all-nearest quantization at each width,
-/// best of 3 passes over the test split.
-fn timing(cx: &Ctx, bits: &[u32]) -> Result<Vec<TimingRow>> {
+/// then of the integer engine (`harness export`'s model of the same plan) at widths up to 8;
+/// best of 3 passes over the test split, in batches of the evaluation batch size.
+fn timing(cx: &Ctx, net: &Net, x_test: &[f32], exp: &Experiment) -> Result<Vec<TimingRow>> {
     let n = cx.ev.n_layers();
-    let plans = std::iter::once(32).chain(bits.iter().copied()).map(|b| (b, Plan::uniform(n, b, Rounding::Nearest)));
-    let mut rows = Vec::new();
-    for (b, plan) in plans {
+    let bits = &exp.quant.bits;
+    let samples = cx.test.labels.len();
+    let batch = metrics::EVAL_BATCH.min(samples);
+    let best_of_3 = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
         let mut best = f64::INFINITY;
         for _ in 0..3 {
             let t0 = Instant::now();
-            cx.ev.logits(&plan, cx.test)?;
+            f()?;
             best = best.min(t0.elapsed().as_secs_f64());
         }
-        rows.push(TimingRow {
-            run_id: cx.spec.id.clone(),
-            model: cx.spec.model.name(),
-            backend: cx.spec.backend.name().into(),
-            precision: if b >= 32 { "fp32".into() } else { format!("sim-{b}bit") },
-            bits: b,
-            batch: metrics::EVAL_BATCH.min(cx.test.labels.len()),
-            samples_per_s: cx.test.labels.len() as f64 / best.max(1e-12),
-        });
+        Ok(samples as f64 / best.max(1e-12))
+    };
+    let row = |backend: String, precision: String, bits: u32, samples_per_s: f64| TimingRow {
+        run_id: cx.spec.id.clone(),
+        model: cx.spec.model.name(),
+        backend,
+        precision,
+        bits,
+        batch,
+        samples_per_s,
+    };
+    let mut rows = Vec::new();
+    for b in std::iter::once(32).chain(bits.iter().copied()) {
+        let plan = Plan::uniform(n, b, Rounding::Nearest);
+        let per_s = best_of_3(&mut || cx.ev.logits(&plan, cx.test).map(|_| ()).map_err(Into::into))?;
+        let precision = if b >= 32 { "fp32".into() } else { format!("sim-{b}bit") };
+        rows.push(row(cx.spec.backend.name().into(), precision, b, per_s));
+    }
+    for &b in bits.iter().filter(|&&b| b <= 8) {
+        let plan = Plan::uniform(n, b, Rounding::Nearest);
+        let q = crate::export::build(&cx.spec.model.name(), net, &plan, &cx.ev.ranges, exp.quant.granularity)?;
+        let engine = Engine::new(&q)?;
+        let width = x_test.len() / samples.max(1);
+        let per_s = best_of_3(&mut || {
+            for chunk in x_test.chunks(width * batch) {
+                std::hint::black_box(engine.forward(chunk, chunk.len() / width));
+            }
+            Ok(())
+        })?;
+        rows.push(row(format!("engine-{}", engine.kernel().name()), format!("int{b}"), b, per_s));
     }
     Ok(rows)
 }

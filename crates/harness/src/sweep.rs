@@ -44,23 +44,13 @@ fn manifest(exp: &Experiment) -> serde_json::Value {
     let git =
         std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success());
     let commit = git.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_else(|| "unknown".into());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = crate::backend::cpu_name();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     serde_json::json!({
         "experiment": exp.name, "git_commit": commit, "burn_version": "0.22.1",
         "backends": exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
-        "adapters": exp.backends.iter().map(|b| match b {
-            crate::config::Backend::Wgpu => "wgpu default device (burn 0.22 does not report the adapter name)".to_string(),
-            _ => format!("CPU: {cpu}"),
-        }).collect::<Vec<_>>(),
+        "adapters": exp.backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect::<Vec<_>>(),
         "cpu": cpu, "cores": cores, "unix_time": now, "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
     })
 }

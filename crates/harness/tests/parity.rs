@@ -18,6 +18,10 @@ fn flex_and_wgpu_agree_on_logits_and_losses() {
         harness::backend::device(harness::config::Backend::Flex).unwrap(),
         harness::backend::device(harness::config::Backend::Wgpu).unwrap(),
     );
+    // The manifest names the adapter the runs used (lavapipe reports `llvmpipe (...)`).
+    let adapter = harness::backend::adapter(harness::config::Backend::Wgpu, "cpu");
+    assert!(adapter.starts_with("wgpu: ") && !adapter.contains("no adapter"), "{adapter}");
+    eprintln!("{adapter}");
     for cfg in [ModelConfig::Mlp { hidden: vec![32, 16] }, ModelConfig::Cnn { channels: [4, 8], hidden: 16 }] {
         let net_c = cfg.init(&cpu, 3);
         let net_g = net_c.clone().to_device(&gpu);

@@ -25,7 +25,8 @@ fn smoke_end_to_end_resume_and_determinism() {
     let timing = std::fs::read_to_string(res.join("timing.csv")).unwrap();
     let golden = std::fs::read_to_string(root().join("crates/harness/tests/golden/timing.header")).unwrap();
     assert_eq!(timing.lines().next().unwrap(), golden.trim());
-    assert_eq!(timing.lines().count(), 1 + 6 * 3, "fp32 and two simulated widths per run");
+    assert_eq!(timing.lines().count(), 1 + 6 * 5, "fp32, two simulated widths and two engine widths per run");
+    assert_eq!(timing.lines().filter(|l| l.contains(",engine-") && l.contains(",int4,")).count(), 6, "{timing}");
     let runs = std::fs::read_to_string(res.join("runs.csv")).unwrap();
     let mut rdr = csv::Reader::from_reader(runs.as_bytes());
     let h = rdr.headers().unwrap().clone();

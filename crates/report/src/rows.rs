@@ -167,7 +167,8 @@ pub struct TimingRow {
     pub model: String,
     /// Backend.
     pub backend: String,
-    /// `fp32`, or `sim-<b>bit` for simulated quantization (all-nearest) at b bits.
+    /// `fp32`, `sim-<b>bit` for simulated quantization (all-nearest) at b bits, or `int<b>` for
+    /// the integer engine (backend `engine-<kernel>`) on the same plan.
     pub precision: String,
     /// Bit width (32 for fp32).
     pub bits: u32,
