@@ -3,11 +3,13 @@
 //!
 //! Weights are packed once per model into panels of 16 output columns; inside a panel, `k`
 //! runs in groups of 4 and each group holds 16 columns x 4 bytes (64 bytes, one AVX-512
-//! register). Three kernels share that layout and give identical sums:
+//! register). Three kernels give identical sums:
 //! - `Vnni512`: AVX-512 VNNI `vpdpbusd` (u8 x i8, four products per i32 lane), a register
 //!   block of up to 8 rows x 32 columns;
-//! - `Avx2`: AVX2 `vpmaddwd` on codes widened to i16, up to 4 rows x 16 columns;
-//! - `Portable`: plain Rust loops, for any CPU.
+//! - `Avx2`: AVX2 `vpmaddwd` on codes widened to i16, 2 rows x 16 columns (AVX2 has 16
+//!   registers: more rows spill);
+//! - `Portable`: plain Rust inner products over an i16 copy of the codes (`[n][k]`), which
+//!   the compiler vectorizes for whatever the target has; any CPU.
 //!
 //! [`Kernel::detect`] picks the fastest one the CPU has at run time.
 
@@ -241,6 +243,34 @@ mod tests {
             }
             let cs: Vec<i32> = (0..n).map(|j| (0..k).map(|t| w[j * k + t] as i32).sum()).collect();
             assert_eq!(&b.colsum[..n], &cs[..]);
+        }
+    }
+
+    /// The SIMD quantizers equal the portable one, ties, clamping and NaN included.
+    #[test]
+    fn quantizers_match_the_portable_one() {
+        let mut x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 97.0).collect();
+        x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5, 1.5, 2.5, -0.5, 1e9, -1e9, 0.0]);
+        for round in [Round::Nearest, Round::Floor, Round::Ceil] {
+            for (scale, zero, qmax) in [(1.0, 0, 255), (0.25, 3, 15), (0.013, 128, 255)] {
+                let q = InputQuant { scale, zero, qmax, round };
+                let mut want = vec![0u8; x.len()];
+                quantize(Kernel::Portable, &q, &x, &mut want);
+                if scale == 1.0 {
+                    // NaN, +inf, -inf, 0.5, 1.5, 2.5 at indices 1000..1006.
+                    let halves = match round {
+                        Round::Nearest => [0, 2, 2],
+                        Round::Floor => [0, 1, 2],
+                        Round::Ceil => [1, 2, 3],
+                    };
+                    assert_eq!(&want[1000..1006], &[0, 255, 0, halves[0], halves[1], halves[2]], "{round:?}");
+                }
+                for kernel in [Kernel::Avx2, Kernel::Vnni512].into_iter().filter(|k| k.supported()) {
+                    let mut got = vec![7u8; x.len()];
+                    quantize(kernel, &q, &x, &mut got);
+                    assert_eq!(got, want, "{} {round:?} {scale}", kernel.name());
+                }
+            }
         }
     }
 }

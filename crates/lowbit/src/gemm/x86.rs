@@ -2,25 +2,69 @@
 //! `Kernel::supported` confirmed the features, and every pointer offset stays inside the
 //! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
 //! `kp * np` packed weights).
-use super::{InputQuant, MR, PANEL, PackedB, quantize_body};
+use super::{InputQuant, MR, PANEL, PackedB, Round, quantize_body};
 use std::arch::x86_64::*;
 
 pub(super) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-        quantize_body(q, x, dst)
-    }
     // SAFETY: features checked by the caller.
-    unsafe { body(q, x, dst) }
+    unsafe {
+        match q.round {
+            Round::Nearest => quant512::<0x08>(q, x, dst),
+            Round::Floor => quant512::<0x09>(q, x, dst),
+            Round::Ceil => quant512::<0x0A>(q, x, dst),
+        }
+    }
+}
+
+/// 16 codes per step: divide, round (`R`: 8 nearest-even, 9 floor, 10 ceil, exceptions
+/// suppressed), add the zero point, clamp, convert (exact: the value is an integer) and
+/// narrow to bytes. NaN becomes 0 as in `quantize_body`. The tail goes through the body.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn quant512<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    let n = x.len().min(dst.len()) / 16 * 16;
+    let (s, z, hi) = (_mm512_set1_ps(q.scale), _mm512_set1_ps(q.zero as f32), _mm512_set1_ps(q.qmax as f32));
+    for i in (0..n).step_by(16) {
+        // SAFETY: i + 16 <= n <= both lengths.
+        let v = unsafe { _mm512_loadu_ps(x.as_ptr().add(i)) };
+        let r = _mm512_add_ps(_mm512_roundscale_ps::<R>(_mm512_div_ps(v, s)), z);
+        let c = _mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), hi);
+        let b = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(c));
+        // SAFETY: as above.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), b) };
+    }
+    quantize_body(q, &x[n..], &mut dst[n..]);
 }
 
 pub(super) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-    #[target_feature(enable = "avx2")]
-    fn body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-        quantize_body(q, x, dst)
-    }
     // SAFETY: features checked by the caller.
-    unsafe { body(q, x, dst) }
+    unsafe {
+        match q.round {
+            Round::Nearest => quant256::<0x08>(q, x, dst),
+            Round::Floor => quant256::<0x09>(q, x, dst),
+            Round::Ceil => quant256::<0x0A>(q, x, dst),
+        }
+    }
+}
+
+/// As `quant512`, 8 codes per step; the narrowing to bytes is left to the compiler.
+#[target_feature(enable = "avx2")]
+fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    let n = x.len().min(dst.len()) / 8 * 8;
+    let (s, z, hi) = (_mm256_set1_ps(q.scale), _mm256_set1_ps(q.zero as f32), _mm256_set1_ps(q.qmax as f32));
+    let mut t = [0i32; 8];
+    for i in (0..n).step_by(8) {
+        // SAFETY: i + 8 <= n <= both lengths.
+        let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
+        let r = _mm256_add_ps(_mm256_round_ps::<R>(_mm256_div_ps(v, s)), z);
+        // max(r, 0) with r first: a NaN r gives 0.
+        let c = _mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi);
+        // SAFETY: t holds 8 i32.
+        unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast(), _mm256_cvttps_epi32(c)) };
+        for (d, &v) in dst[i..i + 8].iter_mut().zip(&t) {
+            *d = v as u8;
+        }
+    }
+    quantize_body(q, &x[n..], &mut dst[n..]);
 }
 
 pub(super) fn gemm_vnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
@@ -85,7 +129,7 @@ unsafe fn vnni<const R: usize, const NP: usize>(a: *const u8, kp: usize, b: *con
 }
 
 pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
-    const R: usize = 4;
+    const R: usize = 2;
     for i0 in (0..m).step_by(R) {
         let rows = R.min(m - i0);
         for p in 0..b.np / PANEL {
@@ -95,7 +139,7 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
                 let bp = b.data.as_ptr().add(p * b.kp * PANEL);
                 let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
                 if rows == R {
-                    avx2::<4>(ap, b.kp, bp, cp, b.np);
+                    avx2::<2>(ap, b.kp, bp, cp, b.np);
                 } else {
                     for r in 0..rows {
                         avx2::<1>(ap.add(r * b.kp), b.kp, bp, cp.add(r * b.np), b.np);
@@ -113,17 +157,17 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
 unsafe fn avx2<const R: usize>(a: *const u8, kp: usize, b: *const i8, c: *mut i32, ldc: usize) {
     let mut acc = [[_mm256_setzero_si256(); 4]; R];
     for g in 0..kp / 4 {
-        let mut w = [_mm256_setzero_si256(); 4];
-        for (q, v) in w.iter_mut().enumerate() {
-            // SAFETY: 16 bytes of group g are inside the packed weights.
-            *v = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.add(g * 4 * PANEL + q * 16).cast()) });
-        }
-        for (r, row) in acc.iter_mut().enumerate() {
+        let mut x = [_mm256_setzero_si256(); R];
+        for (r, v) in x.iter_mut().enumerate() {
             // SAFETY: bytes 4g..4g+4 of row r are inside a.
             let x4 = unsafe { a.add(r * kp + g * 4).cast::<i32>().read_unaligned() };
-            let x = _mm256_cvtepu8_epi16(_mm_set1_epi32(x4));
-            for (q, v) in row.iter_mut().enumerate() {
-                *v = _mm256_add_epi32(*v, _mm256_madd_epi16(x, w[q]));
+            *v = _mm256_cvtepu8_epi16(_mm_set1_epi32(x4));
+        }
+        for q in 0..4 {
+            // SAFETY: 16 bytes of group g are inside the packed weights.
+            let w = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.add(g * 4 * PANEL + q * 16).cast()) });
+            for (row, xr) in acc.iter_mut().zip(&x) {
+                row[q] = _mm256_add_epi32(row[q], _mm256_madd_epi16(*xr, w));
             }
         }
     }
