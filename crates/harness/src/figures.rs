@@ -173,7 +173,7 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
                             .timing
                             .iter()
                             .filter(|r| &r.model == m && &r.backend == b && r.bits == bits)
-                            .map(|r| r.samples_per_s)
+                            .map(|r| r.samples_per_s / 1000.0)
                             .collect();
                         let c = bootstrap_mean(&v, 2000, seed);
                         (bits as f64, c.mean, c.lo, c.hi)
@@ -185,7 +185,7 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
         let stem = "throughput".to_string();
         let title =
             "Inference throughput (32 = FP32; engine-*: integer engine; others: simulated quantization)".to_string();
-        line_chart(&dir.join(&stem), &title, "bit width", "test examples per second", &series, None)?;
+        line_chart(&dir.join(&stem), &title, "bit width", "thousand test examples per second", &series, None)?;
         made.push((stem, title));
     }
     let pairs: Vec<&String> = models.iter().filter(|m| m.starts_with("resmlp-")).collect();
