@@ -61,7 +61,7 @@ fn im2col<T: Copy>(img: &[T], c_in: usize, side: usize, row_len: usize, out: &mu
 }
 
 impl Layer {
-    fn from(l: &QLayer) -> Result<Layer, LowbitError> {
+    fn from(l: &QLayer, kernel: Kernel) -> Result<Layer, LowbitError> {
         let (rows, cols) = l.kind.weight_shape();
         let unsupported = |what: String| Err(LowbitError::Unsupported(format!("layer {}: {what}", l.name)));
         let round = match l.rounding.as_str() {
@@ -88,7 +88,10 @@ impl Layer {
             }
             let s = |r: usize| l.scales.get(r).or(l.scales.first()).copied().unwrap_or(1.0);
             let codes = pack::unpack(&l.codes, rows * cols, l.bits);
-            (Weights::Int(PackedB::new(&codes, rows, cols)), (0..rows).map(|r| l.in_scale * s(r)).collect())
+            (
+                Weights::Int(PackedB::new(kernel, &codes, rows, cols, l.bits)),
+                (0..rows).map(|r| l.in_scale * s(r)).collect(),
+            )
         };
         Ok(Layer { kind: l.kind.clone(), input, weights, out_scale, bias: l.bias.clone() })
     }
@@ -196,7 +199,8 @@ impl Layer {
 }
 
 impl Engine {
-    /// Unpacks and packs the codes of every layer for the fastest kernel this CPU has.
+    /// Unpacks the codes of every layer and packs them for the fastest kernel this CPU has
+    /// (4-bit codes stay two per byte for `vnni512`).
     pub fn new(m: &QModel) -> Result<Engine, LowbitError> {
         Engine::with_kernel(m, Kernel::detect())
     }
@@ -206,7 +210,7 @@ impl Engine {
         if !kernel.supported() {
             return Err(LowbitError::Unsupported(format!("kernel {} is not supported by this CPU", kernel.name())));
         }
-        Ok(Engine { layers: m.layers.iter().map(Layer::from).collect::<Result<_, _>>()?, kernel })
+        Ok(Engine { layers: m.layers.iter().map(|l| Layer::from(l, kernel)).collect::<Result<_, _>>()?, kernel })
     }
 
     /// The kernel the products run on.

@@ -69,48 +69,74 @@ impl Kernel {
     }
 }
 
-/// Rounds `k` up to the packed depth (a multiple of 4).
-pub fn padded_depth(k: usize) -> usize {
-    k.div_ceil(4) * 4
-}
-
 /// Rounds `n` up to whole panels.
-pub fn padded_cols(n: usize) -> usize {
+fn padded_cols(n: usize) -> usize {
     n.div_ceil(PANEL) * PANEL
 }
 
-/// Weight codes packed for the kernels, with the column sums the zero-point correction needs.
+/// How the codes are laid out for the kernel that will read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One i8 per code: panels of 16 columns, groups of 4 depths (`vnni512`, `avx2`).
+    Bytes,
+    /// Two codes per byte, offset by 8 (`vnni512` at 4 bits or fewer): byte `j` of a 64-byte
+    /// block holds group `2h` in its low nibble and group `2h + 1` in its high nibble.
+    Nibbles,
+    /// `[np][k rounded up to 16]` i16 rows (`portable`).
+    Wide,
+}
+
+/// Weight codes packed for one kernel, with the column sums the zero-point correction needs.
 pub struct PackedB {
-    /// Depth padded to a multiple of 4.
+    /// Depth the activation rows must be padded to (zeros).
     pub kp: usize,
-    /// Columns padded to whole panels.
+    /// Columns padded to whole panels (the row stride of the sums).
     pub np: usize,
-    data: Vec<i8>,
-    /// The same codes `[np][kp rounded up to 16]` as i16, for the portable kernel.
-    wide: Vec<i16>,
     /// `sum_k B[k][n]` per column (padding columns 0).
     pub colsum: Vec<i32>,
+    layout: Layout,
+    bytes: Vec<u8>,
+    wide: Vec<i16>,
 }
 
 impl PackedB {
-    /// Packs `w`, stored `[n][k]` (one row per output), as `B = w^T`. Codes must fit in i8.
-    pub fn new(w: &[i16], n: usize, k: usize) -> PackedB {
-        let (kp, np) = (padded_depth(k), padded_cols(n));
-        let mut data = vec![0i8; kp * np];
-        let mut colsum = vec![0i32; np];
+    /// Packs `w`, stored `[n][k]` (one row per output), as `B = w^T` for `kernel`. Codes of
+    /// `bits` <= 4 lie in -8..=7 and stay two per byte for `vnni512` (unpacked in registers);
+    /// wider codes must fit in i8.
+    pub fn new(kernel: Kernel, w: &[i16], n: usize, k: usize, bits: u32) -> PackedB {
+        let layout = match kernel {
+            Kernel::Vnni512 if bits <= 4 => Layout::Nibbles,
+            Kernel::Vnni512 | Kernel::Avx2 => Layout::Bytes,
+            Kernel::Portable => Layout::Wide,
+        };
+        let np = padded_cols(n);
+        let kp = if layout == Layout::Nibbles { k.div_ceil(8) * 8 } else { k.div_ceil(4) * 4 };
         let k16 = kp.div_ceil(16) * 16;
-        let mut wide = vec![0i16; np * k16];
+        let mut colsum = vec![0i32; np];
+        let (mut bytes, mut wide) = (Vec::new(), Vec::new());
+        match layout {
+            Layout::Bytes => bytes = vec![0u8; kp * np],
+            Layout::Nibbles => bytes = vec![0x88u8; kp * np / 2],
+            Layout::Wide => wide = vec![0i16; np * k16],
+        }
         for col in 0..n {
             let (panel, c) = (col / PANEL, col % PANEL);
             for kk in 0..k {
                 let v = w[col * k + kk];
-                let at = panel * kp * PANEL + (kk / 4) * 4 * PANEL + c * 4 + kk % 4;
-                data[at] = v as i8;
-                wide[col * k16 + kk] = v;
                 colsum[col] += v as i32;
+                let (g, j) = (kk / 4, c * 4 + kk % 4);
+                match layout {
+                    Layout::Bytes => bytes[panel * kp * PANEL + g * 4 * PANEL + j] = v as i8 as u8,
+                    Layout::Nibbles => {
+                        let at = panel * kp * PANEL / 2 + (g / 2) * 4 * PANEL + j;
+                        let shift = 4 * (g % 2);
+                        bytes[at] = (bytes[at] & !(0x0F << shift)) | ((((v + 8) as u8) & 0x0F) << shift);
+                    }
+                    Layout::Wide => wide[col * k16 + kk] = v,
+                }
             }
         }
-        PackedB { kp, np, data, wide, colsum }
+        PackedB { kp, np, colsum, layout, bytes, wide }
     }
 }
 
@@ -119,6 +145,12 @@ impl PackedB {
 pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     assert!(a.len() >= m * b.kp && c.len() >= m * b.np, "gemm operands too short");
     assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
+    let fits = match b.layout {
+        Layout::Bytes => matches!(kernel, Kernel::Vnni512 | Kernel::Avx2),
+        Layout::Nibbles => kernel == Kernel::Vnni512,
+        Layout::Wide => kernel == Kernel::Portable,
+    };
+    assert!(fits, "weights packed as {:?} cannot run on kernel {}", b.layout, kernel.name());
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni512 => x86::gemm_vnni(a, m, b, c),
@@ -224,25 +256,30 @@ mod tests {
             (seed >> 33) as i64
         };
         for &(m, k, n) in &[(1, 1, 1), (3, 9, 8), (8, 72, 16), (13, 784, 40), (9, 130, 33), (17, 64, 64)] {
-            let w: Vec<i16> = (0..n * k).map(|_| (next() % 256 - 128) as i16).collect();
-            let x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
-            let b = PackedB::new(&w, n, k);
-            let mut a = vec![0u8; m * b.kp];
-            for i in 0..m {
-                a[i * b.kp..i * b.kp + k].copy_from_slice(&x[i * k..(i + 1) * k]);
-            }
-            for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Vnni512].into_iter().filter(|k| k.supported()) {
-                let mut c = vec![-1i32; m * b.np];
-                gemm(kernel, &a, m, &b, &mut c);
-                for i in 0..m {
-                    for j in 0..n {
-                        let want: i32 = (0..k).map(|t| x[i * k + t] as i32 * w[j * k + t] as i32).sum();
-                        assert_eq!(c[i * b.np + j], want, "{} m{m} k{k} n{n} at ({i},{j})", kernel.name());
+            for bits in [8u32, 4] {
+                let half = 1i64 << (bits - 1);
+                let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();
+                let x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
+                let kernels = [Kernel::Portable, Kernel::Avx2, Kernel::Vnni512];
+                for kernel in kernels.into_iter().filter(|k| k.supported()) {
+                    let b = PackedB::new(kernel, &w, n, k, bits);
+                    let mut a = vec![0u8; m * b.kp];
+                    for i in 0..m {
+                        a[i * b.kp..i * b.kp + k].copy_from_slice(&x[i * k..(i + 1) * k]);
                     }
+                    let mut c = vec![-1i32; m * b.np];
+                    gemm(kernel, &a, m, &b, &mut c);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let want: i32 = (0..k).map(|t| x[i * k + t] as i32 * w[j * k + t] as i32).sum();
+                            let at = format!("{} {bits} bits m{m} k{k} n{n} at ({i},{j})", kernel.name());
+                            assert_eq!(c[i * b.np + j], want, "{at}");
+                        }
+                    }
+                    let cs: Vec<i32> = (0..n).map(|j| (0..k).map(|t| w[j * k + t] as i32).sum()).collect();
+                    assert_eq!(&b.colsum[..n], &cs[..]);
                 }
             }
-            let cs: Vec<i32> = (0..n).map(|j| (0..k).map(|t| w[j * k + t] as i32).sum()).collect();
-            assert_eq!(&b.colsum[..n], &cs[..]);
         }
     }
 

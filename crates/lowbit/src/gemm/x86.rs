@@ -2,7 +2,7 @@
 //! `Kernel::supported` confirmed the features, and every pointer offset stays inside the
 //! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
 //! `kp * np` packed weights).
-use super::{InputQuant, MR, PANEL, PackedB, Round, quantize_body};
+use super::{InputQuant, Layout, MR, PANEL, PackedB, Round, quantize_body};
 use std::arch::x86_64::*;
 
 pub(super) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
@@ -69,22 +69,29 @@ fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
 
 pub(super) fn gemm_vnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let panels = b.np / PANEL;
+    let nib = b.layout == Layout::Nibbles;
+    let panel_bytes = if nib { b.kp * PANEL / 2 } else { b.kp * PANEL };
     for i0 in (0..m).step_by(MR) {
         let rows = MR.min(m - i0);
         let mut p = 0;
         while p < panels {
             let two = p + 1 < panels;
             // SAFETY: features checked by the caller; rows i0..i0+rows and panels p..p+2
-            // lie inside the asserted slice lengths.
+            // lie inside the asserted slice lengths (`panel_bytes` per panel of weights).
             unsafe {
                 let ap = a.as_ptr().add(i0 * b.kp);
-                let bp = b.data.as_ptr().add(p * b.kp * PANEL);
+                let bp = b.bytes.as_ptr().add(p * panel_bytes);
                 let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
-                match (rows, two) {
-                    (8, true) => vnni::<8, 2>(ap, b.kp, bp, cp, b.np),
-                    (8, false) => vnni::<8, 1>(ap, b.kp, bp, cp, b.np),
-                    (r, true) => vnni_rows::<2>(r, ap, b.kp, bp, cp, b.np),
-                    (r, false) => vnni_rows::<1>(r, ap, b.kp, bp, cp, b.np),
+                let blk = Block { a: ap, kp: b.kp, b: bp, panel_bytes, c: cp, ldc: b.np };
+                match (rows, two, nib) {
+                    (8, true, false) => vnni::<8, 2, false>(blk),
+                    (8, false, false) => vnni::<8, 1, false>(blk),
+                    (8, true, true) => vnni::<8, 2, true>(blk),
+                    (8, false, true) => vnni::<8, 1, true>(blk),
+                    (r, true, false) => vnni_rows::<2, false>(r, blk),
+                    (r, false, false) => vnni_rows::<1, false>(r, blk),
+                    (r, true, true) => vnni_rows::<2, true>(r, blk),
+                    (r, false, true) => vnni_rows::<1, true>(r, blk),
                 }
             }
             p += if two { 2 } else { 1 };
@@ -92,31 +99,61 @@ pub(super) fn gemm_vnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     }
 }
 
+/// Where one register block reads and writes.
+#[derive(Clone, Copy)]
+struct Block {
+    a: *const u8,
+    kp: usize,
+    b: *const u8,
+    panel_bytes: usize,
+    c: *mut i32,
+    ldc: usize,
+}
+
 /// Fewer than `MR` rows: one row at a time.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vnni_rows<const NP: usize>(rows: usize, a: *const u8, kp: usize, b: *const i8, c: *mut i32, ldc: usize) {
+unsafe fn vnni_rows<const NP: usize, const NIB: bool>(rows: usize, blk: Block) {
     for r in 0..rows {
         // SAFETY: row r < rows is inside the caller's block.
-        unsafe { vnni::<1, NP>(a.add(r * kp), kp, b, c.add(r * ldc), ldc) };
+        let row = unsafe { Block { a: blk.a.add(r * blk.kp), c: blk.c.add(r * blk.ldc), ..blk } };
+        // SAFETY: as the caller's.
+        unsafe { vnni::<1, NP, NIB>(row) };
     }
 }
 
 /// `R` rows x `NP` panels: `R * NP` accumulators in registers, one `vpdpbusd` per
-/// accumulator and group of 4 depths.
+/// accumulator and group of 4 depths. With `NIB`, each 64-byte load holds two groups as
+/// nibbles, split and re-centred (`- 8`) in registers.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vnni<const R: usize, const NP: usize>(a: *const u8, kp: usize, b: *const i8, c: *mut i32, ldc: usize) {
+unsafe fn vnni<const R: usize, const NP: usize, const NIB: bool>(blk: Block) {
+    let Block { a, kp, b, panel_bytes, c, ldc } = blk;
+    let (mask, eight) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(8));
     let mut acc = [[_mm512_setzero_si512(); NP]; R];
-    for g in 0..kp / 4 {
-        let mut bv = [_mm512_setzero_si512(); NP];
-        for (p, v) in bv.iter_mut().enumerate() {
-            // SAFETY: group g of panel p is inside the packed weights.
-            *v = unsafe { _mm512_loadu_si512(b.add(p * kp * PANEL + g * 4 * PANEL).cast()) };
+    let depth = if NIB { 8 } else { 4 };
+    for s in 0..kp / depth {
+        let (mut lo, mut hi) = ([_mm512_setzero_si512(); NP], [_mm512_setzero_si512(); NP]);
+        for p in 0..NP {
+            // SAFETY: block s of panel p is inside the packed weights.
+            let v = unsafe { _mm512_loadu_si512(b.add(p * panel_bytes + s * 64).cast()) };
+            if NIB {
+                lo[p] = _mm512_sub_epi8(_mm512_and_si512(v, mask), eight);
+                hi[p] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16::<4>(v), mask), eight);
+            } else {
+                lo[p] = v;
+            }
         }
         for (r, row) in acc.iter_mut().enumerate() {
-            // SAFETY: bytes 4g..4g+4 of row r are inside a.
-            let x = _mm512_set1_epi32(unsafe { a.add(r * kp + g * 4).cast::<i32>().read_unaligned() });
+            // SAFETY: bytes depth*s..depth*(s+1) of row r are inside a.
+            let x = _mm512_set1_epi32(unsafe { a.add(r * kp + s * depth).cast::<i32>().read_unaligned() });
             for (p, v) in row.iter_mut().enumerate() {
-                *v = _mm512_dpbusd_epi32(*v, x, bv[p]);
+                *v = _mm512_dpbusd_epi32(*v, x, lo[p]);
+            }
+            if NIB {
+                // SAFETY: as above.
+                let x = _mm512_set1_epi32(unsafe { a.add(r * kp + s * depth + 4).cast::<i32>().read_unaligned() });
+                for (p, v) in row.iter_mut().enumerate() {
+                    *v = _mm512_dpbusd_epi32(*v, x, hi[p]);
+                }
             }
         }
     }
@@ -136,7 +173,7 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
             // SAFETY: as in gemm_vnni.
             unsafe {
                 let ap = a.as_ptr().add(i0 * b.kp);
-                let bp = b.data.as_ptr().add(p * b.kp * PANEL);
+                let bp = b.bytes.as_ptr().add(p * b.kp * PANEL);
                 let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
                 if rows == R {
                     avx2::<2>(ap, b.kp, bp, cp, b.np);
@@ -154,7 +191,7 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
 /// registers (4 columns each); `vpmaddwd` against the row's 4 codes gives two partial
 /// sums per column, added pairwise at the end.
 #[target_feature(enable = "avx2")]
-unsafe fn avx2<const R: usize>(a: *const u8, kp: usize, b: *const i8, c: *mut i32, ldc: usize) {
+unsafe fn avx2<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut i32, ldc: usize) {
     let mut acc = [[_mm256_setzero_si256(); 4]; R];
     for g in 0..kp / 4 {
         let mut x = [_mm256_setzero_si256(); R];
