@@ -103,9 +103,9 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
     let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
     let mut rows = Vec::new();
     let cpu = crate::backend::cpu_name();
-    for &b in backends {
-        eprintln!("{}: {}", b.name(), crate::backend::adapter(b, &cpu));
-    }
+    let mut adapters: Vec<String> = backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect();
+    adapters.dedup();
+    eprintln!("devices: {}", adapters.join("; "));
     eprintln!("integer engine kernel: {}", Kernel::detect().name());
     for &b in backends {
         let dev = crate::backend::device(b)?;

@@ -256,3 +256,62 @@ fn identity_claims(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
         }
     }
 }
+
+/// A "Backends" section when an experiment ran on several: per model and backend, training
+/// and FP32 inference throughput and the test loss at FP32 and each width with nearest
+/// rounding, so backends can be compared side by side. Empty with one backend.
+pub fn backend_section(exp: &crate::config::Experiment, t: &crate::output::Tables, summary: &[SummaryRow]) -> String {
+    if exp.backends.len() < 2 {
+        return String::new();
+    }
+    let mean = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mut s = String::from(
+        "## Backends\n\nThe same runs on each backend (means over repeats). Training throughput counts every epoch, the first included (wgpu compiles its kernels then); inference is the FP32 forward over the test split; losses are test losses.\n\n| model | backend | train samples/s | FP32 inference samples/s | FP32 loss |",
+    );
+    for b in &exp.quant.bits {
+        s.push_str(&format!(" {b}-bit nearest loss |"));
+    }
+    s.push_str("\n|---|---|---|---|---|");
+    s.push_str(&"---|".repeat(exp.quant.bits.len()));
+    s.push('\n');
+    for m in &exp.models {
+        let model = m.name();
+        for b in &exp.backends {
+            let ids: Vec<&str> = t
+                .runs
+                .iter()
+                .filter(|r| r.model == model && r.backend == b.name() && r.method == "fp")
+                .map(|r| r.run_id.as_str())
+                .collect();
+            let train = mean(
+                ids.iter()
+                    .filter_map(|id| {
+                        let secs: f64 = t.train.iter().filter(|r| r.run_id == *id).map(|r| r.seconds).sum();
+                        let epochs = t.train.iter().filter(|r| r.run_id == *id).count();
+                        (secs > 0.0).then(|| (exp.data.train * epochs) as f64 / secs)
+                    })
+                    .collect(),
+            );
+            let infer = mean(
+                t.timing
+                    .iter()
+                    .filter(|r| r.model == model && r.backend == b.name() && r.precision == "fp32")
+                    .map(|r| r.samples_per_s)
+                    .collect(),
+            );
+            let loss = |bits: u32, method: &str| {
+                summary
+                    .iter()
+                    .find(|r| r.model == model && r.backend == b.name() && r.bits == bits && r.method == method)
+                    .map(|r| format!("{:.4}", r.test_loss))
+                    .unwrap_or_else(|| "-".into())
+            };
+            s.push_str(&format!("| {model} | {} | {train:.0} | {infer:.0} | {} |", b.name(), loss(32, "fp")));
+            for &bits in &exp.quant.bits {
+                s.push_str(&format!(" {} |", loss(bits, "nearest")));
+            }
+            s.push('\n');
+        }
+    }
+    s
+}

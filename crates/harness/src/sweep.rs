@@ -172,6 +172,7 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         .ok()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
     let machine = m
+        .as_ref()
         .map(|m| {
             format!(
                 "{} ({} cores), git commit {}",
@@ -181,9 +182,21 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
             )
         })
         .unwrap_or_else(|| "unknown".into());
+    // Backend names and adapters, paired as the manifest lists them.
+    let devices = m
+        .as_ref()
+        .and_then(|m| Some((m["backends"].as_array()?.clone(), m["adapters"].as_array()?.clone())))
+        .map(|(b, a)| {
+            let pairs = b
+                .iter()
+                .zip(&a)
+                .map(|(b, a)| format!("{} on {}", b.as_str().unwrap_or("?"), a.as_str().unwrap_or("?")));
+            pairs.collect::<Vec<_>>().join("; ")
+        })
+        .unwrap_or_else(|| "unknown".into());
     let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
     format!(
-        "- Data: {:?}, splits train {} / calibration {} / test {} (seeded, stratified, disjoint; a new split per repeat).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.",
+        "- Data: {:?}, splits train {} / calibration {} / test {} (seeded, stratified, disjoint; a new split per repeat).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
         exp.data.dataset,
         exp.data.train,
         exp.data.calib,
@@ -208,13 +221,22 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
     csvio::write(&out.join("summary.csv"), &summary)?;
     csvio::write(&out.join("claims.csv"), &claims)?;
     let figures = crate::figures::draw_all(t, fig_dir, exp.seed)?;
+    let features = if exp.backends.contains(&crate::config::Backend::Wgpu) { " --features wgpu" } else { "" };
+    let out_arg = if out == Path::new("paper") { String::new() } else { format!(" --out {}", out.display()) };
     let commands = vec![
-        format!("cargo run --release -p harness -- {}/{}.toml", "experiments", exp.name),
-        format!("cargo run --release -p harness -- paper experiments/{}.toml", exp.name),
+        format!("cargo run --release -p harness{features} -- experiments/{}.toml", exp.name),
+        format!("cargo run --release -p harness -- paper experiments/{}.toml{out_arg}", exp.name),
     ];
     let setup = setup_text(exp, &exp.out_dir());
-    let input =
-        ReportInput { name: &exp.name, setup: &setup, commands: &commands, figures: &figures, figure_dir: fig_rel };
+    let sections = crate::summary::backend_section(exp, t, &summary);
+    let input = ReportInput {
+        name: &exp.name,
+        setup: &setup,
+        sections: &sections,
+        commands: &commands,
+        figures: &figures,
+        figure_dir: fig_rel,
+    };
     output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())
 }
 

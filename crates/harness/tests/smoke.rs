@@ -113,3 +113,28 @@ fn different_seeds_give_different_results() {
     };
     assert_ne!(seed_of(&a), seed_of(&b));
 }
+
+/// With two backends the report gets a side-by-side table and names each backend's device.
+#[test]
+fn two_backends_get_a_comparison_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let file = smoke_in(tmp.path(), &out);
+    let text =
+        std::fs::read_to_string(&file).unwrap().replace("backends = [\"flex\"]", "backends = [\"flex\", \"ndarray\"]");
+    assert!(text.contains("\"ndarray\""), "smoke.toml no longer names its backends as expected");
+    std::fs::write(&file, text).unwrap();
+    let o = harness(&[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("smoke/REPORT.md")).unwrap();
+    assert!(report.contains("- Devices: flex on CPU: ") && report.contains("; ndarray on CPU: "), "{report}");
+    let section = &report[report.find("## Backends").expect("a Backends section")..];
+    for backend in ["flex", "ndarray"] {
+        let row = section.lines().find(|l| l.starts_with(&format!("| mlp-16-8 | {backend} |"))).expect("a row");
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // model, backend, train/s, inference/s, FP32 loss, then one loss per width: all numbers.
+        for c in &cells[3..cells.len() - 1] {
+            assert!(c.parse::<f64>().is_ok_and(|v| v > 0.0), "{row}");
+        }
+    }
+}

@@ -8,6 +8,8 @@ pub struct ReportInput<'a> {
     pub name: &'a str,
     /// Setup paragraph (data, splits, seeds, machine), already written.
     pub setup: &'a str,
+    /// Further markdown sections (with their headings), placed before the figures.
+    pub sections: &'a str,
     /// Commands that produced the results.
     pub commands: &'a [String],
     /// Figure stems and titles, relative to the report.
@@ -69,6 +71,10 @@ pub fn render(input: &ReportInput, claims: &[ClaimRow], summary: &[SummaryRow]) 
             f(r.delta_hi),
             100.0 * r.frac_negative
         ));
+    }
+    if !input.sections.is_empty() {
+        s.push('\n');
+        s.push_str(input.sections);
     }
     s.push_str("\n## Figures\n\n");
     for (stem, title) in input.figures {
