@@ -143,8 +143,9 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
             let fp = rows
                 .iter()
                 .filter(|o| o.what == "infer-fp32" && o.model == r.model && o.batch == r.batch)
+                .filter(|o| o.backend == Backend::Flex.name() || o.backend == Backend::Ndarray.name())
                 .max_by(|a, b| a.per_second.total_cmp(&b.per_second));
-            (fp, "fastest FP32 backend, same batch")
+            (fp, "fastest FP32 CPU backend, same batch")
         } else if r.what == "exhaustive-prefix" {
             (
                 rows.iter().find(|o| o.what == "exhaustive-naive" && o.model == r.model && o.backend == r.backend),
