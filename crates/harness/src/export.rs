@@ -111,7 +111,7 @@ pub fn export(file: &Path, run_id: &str, method: &str, bits: u32, out: &Path) ->
     let plan = Plan::from_code(&row.plan)?;
     let dev = crate::backend::device(spec.backend)?;
     let split = mpq_data::Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?;
-    let net = run::trained_net(&exp, &spec, &data, &split, &dev, &exp.output.join("cache"))?;
+    let net = run::trained(&exp, &spec, &data, &split, &dev, &exp.output.join("cache"), &mut |_, _| {})?.0;
     let calib = mpq_quant::eval::EvalSet::new(&data.images, &split.calib, &dev);
     let method_c = exp.quant.percentile.map(|q| mpq_quant::calib::Calibration::Percentile { q }).unwrap_or_default();
     let ranges = mpq_quant::calib::input_ranges(&net, &calib.batches, method_c);

@@ -51,7 +51,9 @@ fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
     mpq_data::sha256_hex(key.to_string().as_bytes())[..16].to_string()
 }
 
-fn trained(
+/// The trained network of a run and its training log: loaded from the cache when both are
+/// there, otherwise trained (reporting `progress(done, total)`) and cached.
+pub fn trained(
     exp: &Experiment,
     spec: &RunSpec,
     data: &Data,
@@ -84,18 +86,6 @@ fn trained(
     checkpoint::save(&net, &meta, &ckpt)?;
     crate::output::write_atomic(&log, serde_json::to_string(&rows)?.as_bytes())?;
     Ok((net, rows))
-}
-
-/// The trained network of a run (from the cache when present), without evaluation.
-pub fn trained_net(
-    exp: &Experiment,
-    spec: &RunSpec,
-    data: &Data,
-    split: &Split,
-    dev: &Device,
-    cache: &Path,
-) -> Result<Net> {
-    Ok(trained(exp, spec, data, split, dev, cache, &mut |_, _| {})?.0)
 }
 
 struct Ctx<'a> {

@@ -286,8 +286,11 @@ pub fn backend_section(exp: &crate::config::Experiment, t: &crate::output::Table
             let train = mean(
                 ids.iter()
                     .filter_map(|id| {
-                        let secs: f64 = t.train.iter().filter(|r| r.run_id == *id).map(|r| r.seconds).sum();
-                        let epochs = t.train.iter().filter(|r| r.run_id == *id).count();
+                        let (epochs, secs) = t
+                            .train
+                            .iter()
+                            .filter(|r| r.run_id == *id)
+                            .fold((0, 0.0), |(n, s), r| (n + 1, s + r.seconds));
                         (secs > 0.0).then(|| (exp.data.train * epochs) as f64 / secs)
                     })
                     .collect(),

@@ -283,7 +283,7 @@ pub fn train_only(file: &Path) -> Result<ExitCode> {
         let dev = crate::backend::device(spec.backend)?;
         let split = mpq_data::Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?;
         let t0 = std::time::Instant::now();
-        let net = run::trained_net(&exp, &spec, &data, &split, &dev, &cache)?;
+        let net = run::trained(&exp, &spec, &data, &split, &dev, &cache, &mut |_, _| {})?.0;
         let logits = mpq_models::metrics::logits(&net, &data.images, &split.test, &dev);
         let m = mpq_models::metrics::score(&logits, &data.images.gather_labels(&split.test), 1.0);
         println!(

@@ -58,6 +58,35 @@ const COLORS: [RGBColor; 8] = [
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The frame every chart shares: white background, title, margins and label areas.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<ChartBuilder<'a, 'b, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", 22)).margin(12).x_label_area_size(40).y_label_area_size(70);
+    Ok(b)
+}
+
+/// Draws the legend box every chart shares and writes the file.
+fn finish<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 fn lines_on<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
@@ -69,16 +98,10 @@ fn lines_on<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE)?;
     let (x0, x1) = bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     let ys = series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.1, p.2, p.3])).chain(hline.map(|h| h.1));
     let (y0, y1) = bounds(ys);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
+    let mut chart = frame(&root, title)?.build_cartesian_2d(x0..x1, y0..y1)?;
     chart.configure_mesh().x_desc(xl).y_desc(yl).label_style(("sans-serif", 14)).draw()?;
     for (i, s) in series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
@@ -100,14 +123,7 @@ where
             .label(label.to_string())
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
-    root.present()?;
-    Ok(())
+    finish(&mut chart, &root)
 }
 
 fn strip_on<DB: DrawingBackend>(
@@ -121,15 +137,9 @@ fn strip_on<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE)?;
     let (y0, y1) = bounds(points.iter().map(|p| p.1).chain(markers.iter().map(|m| m.y)));
     let n = cats.len().max(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.5..n - 0.5, y0..y1)?;
+    let mut chart = frame(&root, title)?.build_cartesian_2d(-0.5..n - 0.5, y0..y1)?;
     let cats_owned = cats.to_vec();
     chart
         .configure_mesh()
@@ -160,14 +170,7 @@ where
             .label(label.to_string())
             .legend(move |(x, y)| Cross::new((x + 8, y), 5, c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
-    root.present()?;
-    Ok(())
+    finish(&mut chart, &root)
 }
 
 fn both(stem: &Path, draw: &dyn Fn(&Path, bool) -> DrawResult) -> Result<(), ReportError> {
@@ -238,15 +241,9 @@ fn scatter_on<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE)?;
     let all = || series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.0, p.1]));
     let (lo, hi) = bounds(all());
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(lo..hi, lo..hi)?;
+    let mut chart = frame(&root, title)?.build_cartesian_2d(lo..hi, lo..hi)?;
     chart.configure_mesh().x_desc(xl).y_desc(yl).label_style(("sans-serif", 14)).draw()?;
     chart
         .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.stroke_width(1)))?
@@ -259,14 +256,7 @@ where
             .label(s.label.clone())
             .legend(move |(x, y)| Circle::new((x + 8, y), 3, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
-    root.present()?;
-    Ok(())
+    finish(&mut chart, &root)
 }
 
 #[cfg(test)]
