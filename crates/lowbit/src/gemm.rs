@@ -190,7 +190,8 @@ fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     }
 }
 
-/// How a layer turns its f32 input into codes: `clamp(round(x / scale) + zero, 0, qmax)`.
+/// How a layer turns its f32 input into codes: `clamp(round(x / scale) + zero, 0, qmax)`,
+/// floor and ceil as in [`crate::grid`].
 #[derive(Debug, Clone, Copy)]
 pub struct InputQuant {
     /// Step.
@@ -234,8 +235,8 @@ fn quantize_body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     let pairs = dst.iter_mut().zip(x);
     match q.round {
         Round::Nearest => pairs.for_each(|(d, &v)| *d = ((v / s).round_ties_even() + z).clamp(0.0, hi) as u8),
-        Round::Floor => pairs.for_each(|(d, &v)| *d = ((v / s).floor() + z).clamp(0.0, hi) as u8),
-        Round::Ceil => pairs.for_each(|(d, &v)| *d = ((v / s).ceil() + z).clamp(0.0, hi) as u8),
+        Round::Floor => pairs.for_each(|(d, &v)| *d = (crate::grid::floor(v / s) + z).clamp(0.0, hi) as u8),
+        Round::Ceil => pairs.for_each(|(d, &v)| *d = (crate::grid::ceil(v / s) + z).clamp(0.0, hi) as u8),
     }
 }
 
@@ -287,6 +288,7 @@ mod tests {
     #[test]
     fn quantizers_match_the_portable_one() {
         let mut x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 97.0).collect();
+        x.extend((0..=255).map(|p| p as f32 / 255.0));
         x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5, 1.5, 2.5, -0.5, 1e9, -1e9, 0.0]);
         for round in [Round::Nearest, Round::Floor, Round::Ceil] {
             for (scale, zero, qmax) in [(1.0, 0, 255), (0.25, 3, 15), (0.013, 128, 255)] {
@@ -294,13 +296,13 @@ mod tests {
                 let mut want = vec![0u8; x.len()];
                 quantize(Kernel::Portable, &q, &x, &mut want);
                 if scale == 1.0 {
-                    // NaN, +inf, -inf, 0.5, 1.5, 2.5 at indices 1000..1006.
+                    // NaN, +inf, -inf, 0.5, 1.5, 2.5 at indices 1256..1262.
                     let halves = match round {
                         Round::Nearest => [0, 2, 2],
                         Round::Floor => [0, 1, 2],
                         Round::Ceil => [1, 2, 3],
                     };
-                    assert_eq!(&want[1000..1006], &[0, 255, 0, halves[0], halves[1], halves[2]], "{round:?}");
+                    assert_eq!(&want[1256..1262], &[0, 255, 0, halves[0], halves[1], halves[2]], "{round:?}");
                 }
                 for kernel in [Kernel::Avx2, Kernel::Vnni512].into_iter().filter(|k| k.supported()) {
                     let mut got = vec![7u8; x.len()];

@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod format;
 pub mod gemm;
+pub mod grid;
 pub mod pack;
 
 pub use format::{LayerKind, QLayer, QModel};

@@ -3,6 +3,7 @@
 //! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
 //! `kp * np` packed weights).
 use super::{InputQuant, Layout, MR, PANEL, PackedB, Round, quantize_body};
+use crate::grid::GRID_TOL;
 use std::arch::x86_64::*;
 
 pub(super) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
@@ -17,8 +18,10 @@ pub(super) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
 }
 
 /// 16 codes per step: divide, round (`R`: 8 nearest-even, 9 floor, 10 ceil, exceptions
-/// suppressed), add the zero point, clamp, convert (exact: the value is an integer) and
-/// narrow to bytes. NaN becomes 0 as in `quantize_body`. The tail goes through the body.
+/// suppressed; floor and ceil take the nearest integer where the quotient is on the grid, as
+/// `crate::grid` does, with the same operations), add the zero point, clamp, convert (exact:
+/// the value is an integer) and narrow to bytes. NaN becomes 0 as in `quantize_body`. The
+/// tail goes through the body.
 #[target_feature(enable = "avx512f,avx512bw")]
 fn quant512<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     let n = x.len().min(dst.len()) / 16 * 16;
@@ -26,13 +29,40 @@ fn quant512<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     for i in (0..n).step_by(16) {
         // SAFETY: i + 16 <= n <= both lengths.
         let v = unsafe { _mm512_loadu_ps(x.as_ptr().add(i)) };
-        let r = _mm512_add_ps(_mm512_roundscale_ps::<R>(_mm512_div_ps(v, s)), z);
+        let r = _mm512_add_ps(on_grid512::<R>(_mm512_div_ps(v, s)), z);
         let c = _mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), hi);
         let b = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(c));
         // SAFETY: as above.
         unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), b) };
     }
     quantize_body(q, &x[n..], &mut dst[n..]);
+}
+
+/// `round::<R>(q)`, or the nearest integer where `|q - r| <= GRID_TOL * max(|r|, 1)`.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn on_grid512<const R: i32>(q: __m512) -> __m512 {
+    if R == 0x08 {
+        return _mm512_roundscale_ps::<0x08>(q);
+    }
+    let r = _mm512_roundscale_ps::<0x08>(q);
+    let d = _mm512_abs_ps(_mm512_sub_ps(q, r));
+    let t = _mm512_mul_ps(_mm512_set1_ps(GRID_TOL), _mm512_max_ps(_mm512_abs_ps(r), _mm512_set1_ps(1.0)));
+    let on = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(d, t);
+    _mm512_mask_blend_ps(on, _mm512_roundscale_ps::<R>(q), r)
+}
+
+/// As `on_grid512`, 8 lanes.
+#[target_feature(enable = "avx2")]
+fn on_grid256<const R: i32>(q: __m256) -> __m256 {
+    if R == 0x08 {
+        return _mm256_round_ps::<0x08>(q);
+    }
+    let r = _mm256_round_ps::<0x08>(q);
+    let abs = |v: __m256| _mm256_andnot_ps(_mm256_set1_ps(-0.0), v);
+    let d = abs(_mm256_sub_ps(q, r));
+    let t = _mm256_mul_ps(_mm256_set1_ps(GRID_TOL), _mm256_max_ps(abs(r), _mm256_set1_ps(1.0)));
+    let on = _mm256_cmp_ps::<_CMP_LE_OQ>(d, t);
+    _mm256_blendv_ps(_mm256_round_ps::<R>(q), r, on)
 }
 
 pub(super) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
@@ -55,7 +85,7 @@ fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     for i in (0..n).step_by(8) {
         // SAFETY: i + 8 <= n <= both lengths.
         let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
-        let r = _mm256_add_ps(_mm256_round_ps::<R>(_mm256_div_ps(v, s)), z);
+        let r = _mm256_add_ps(on_grid256::<R>(_mm256_div_ps(v, s)), z);
         // max(r, 0) with r first: a NaN r gives 0.
         let c = _mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi);
         // SAFETY: t holds 8 i32.
