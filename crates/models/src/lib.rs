@@ -9,12 +9,14 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod host;
 pub mod metrics;
 pub mod net;
 pub mod train;
 
 pub use config::ModelConfig;
 pub use error::ModelError;
+pub use host::HostNet;
 pub use metrics::Metrics;
 pub use net::{LayerInfo, LayerKind, Net, Weight};
-pub use train::{EpochLog, Optimizer, Schedule, TrainConfig};
+pub use train::{BURN_VERSION, EpochLog, Optimizer, Schedule, TRAIN_VERSION, TrainConfig};

@@ -1,5 +1,6 @@
-//! Loss and accuracy computed on the host from logits, in f64, so every plan and baseline
-//! is scored by the same code whatever backend produced the logits.
+//! Loss and accuracy computed on the host from logits, in f64 with the pure-Rust `libm`
+//! (not the platform's, whose `exp` may pick CPU-specific code), so every plan and baseline
+//! is scored by the same code whatever backend or CPU produced the logits.
 
 use crate::Net;
 use burn::prelude::*;
@@ -24,7 +25,7 @@ pub fn per_example_ce(logits: &[f32], labels: &[i64], temperature: f64) -> Vec<f
             let row = &logits[i * c..(i + 1) * c];
             let z: Vec<f64> = row.iter().map(|&v| v as f64 / temperature).collect();
             let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+            let lse = m + libm::log(z.iter().map(|&v| libm::exp(v - m)).sum::<f64>());
             lse - z[y as usize]
         })
         .collect()
@@ -52,8 +53,13 @@ pub const EVAL_BATCH: usize = 1000;
 
 /// A split's images as input tensors on `device`, in evaluation batches.
 pub fn batches(data: &Images, idx: &[usize], device: &Device) -> Vec<Tensor<2>> {
-    idx.chunks(EVAL_BATCH)
-        .map(|c| Tensor::from_data(TensorData::new(data.gather_f32(c), [c.len(), 784]), device))
+    batches_of(&data.gather_f32(idx), EVAL_BATCH, device)
+}
+
+/// Flattened images (784 values each) as input tensors of at most `batch` rows.
+pub fn batches_of(x: &[f32], batch: usize, device: &Device) -> Vec<Tensor<2>> {
+    x.chunks(batch.max(1) * 784)
+        .map(|c| Tensor::from_data(TensorData::new(c.to_vec(), [c.len() / 784, 784]), device))
         .collect()
 }
 

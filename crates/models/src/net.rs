@@ -61,6 +61,16 @@ pub enum Weight {
     Conv(Tensor<4>),
 }
 
+impl Weight {
+    /// The values on the host, row-major in the weight's own layout.
+    pub fn to_vec(&self) -> Vec<f32> {
+        match self {
+            Weight::Linear(t) => t.clone().into_data().try_to_vec::<f32>().unwrap_or_default(),
+            Weight::Conv(t) => t.clone().into_data().try_to_vec::<f32>().unwrap_or_default(),
+        }
+    }
+}
+
 /// What quantization code needs to know about a layer, in forward order.
 #[derive(Debug, Clone)]
 pub struct LayerInfo {

@@ -10,6 +10,16 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+/// Version of everything besides configs, data and seed that determines trained weights:
+/// initialization, the training loop, batching and the data pipeline. Part of every
+/// checkpoint's cache key, so a change here never reuses old checkpoints. Bump it with any
+/// such change: `tests/train_version.rs` holds the weights a tiny training run gives at this
+/// version and fails until both are updated together.
+pub const TRAIN_VERSION: u32 = 2;
+
+/// The burn release trained weights come from (a test checks it against `Cargo.lock`).
+pub const BURN_VERSION: &str = "0.22.1";
+
 /// Which optimizer trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]

@@ -1,7 +1,7 @@
 //! Static calibration: the range of every layer's input, observed on the calibration split.
 
-use burn::prelude::*;
-use mpq_models::Net;
+use crate::eval::EvalSet;
+use mpq_models::{HostNet, Net};
 use serde::{Deserialize, Serialize};
 
 /// How a layer input's range is estimated.
@@ -23,42 +23,31 @@ fn quantile(sorted: &[f32], q: f64) -> f32 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Full-precision inputs of every layer for one batch.
-pub fn stage_inputs(net: &Net, x: Tensor<2>) -> Vec<Tensor<4>> {
-    let mut h = net.input(x);
-    let mut out = Vec::with_capacity(net.n_layers());
-    for k in 0..net.n_layers() {
-        out.push(h.clone());
-        h = net.stage(k, h, None);
+/// Full-precision inputs of every layer for a batch of flattened images, on the host.
+pub fn stage_inputs(host: &HostNet, x: &[f32]) -> Vec<Vec<f32>> {
+    let mut out = vec![x.to_vec()];
+    for k in 0..host.n_layers().saturating_sub(1) {
+        let next = host.stage(k, &out[k], None);
+        out.push(next);
     }
     out
 }
 
-/// `(lo, hi)` of each layer's input over the calibration batches.
-pub fn input_ranges(net: &Net, batches: &[Tensor<2>], method: Calibration) -> Vec<(f32, f32)> {
-    let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.n_layers()];
-    let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); net.n_layers()];
-    for x in batches {
-        for (k, h) in stage_inputs(net, x.clone()).into_iter().enumerate() {
-            match method {
-                Calibration::MinMax => {
-                    let lo = h.clone().min().into_scalar::<f32>();
-                    let hi = h.max().into_scalar::<f32>();
-                    ranges[k] = (ranges[k].0.min(lo), ranges[k].1.max(hi));
-                }
-                Calibration::Percentile { .. } => {
-                    values[k].extend(h.into_data().try_to_vec::<f32>().unwrap_or_default())
-                }
+/// `(lo, hi)` of each layer's input over the calibration set (order-free: min/max, or
+/// quantiles of the sorted values).
+pub fn input_ranges(net: &Net, set: &EvalSet, method: Calibration) -> Vec<(f32, f32)> {
+    let host = HostNet::from_net(net);
+    stage_inputs(&host, &set.x)
+        .into_iter()
+        .map(|mut v| match method {
+            _ if v.is_empty() => (f32::INFINITY, f32::NEG_INFINITY),
+            Calibration::MinMax => {
+                v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
             }
-        }
-    }
-    if let Calibration::Percentile { q } = method {
-        for (k, v) in values.iter_mut().enumerate() {
-            v.sort_by(f32::total_cmp);
-            if !v.is_empty() {
-                ranges[k] = (quantile(v, 1.0 - q), quantile(v, q));
+            Calibration::Percentile { q } => {
+                v.sort_by(f32::total_cmp);
+                (quantile(&v, 1.0 - q), quantile(&v, q))
             }
-        }
-    }
-    ranges
+        })
+        .collect()
 }

@@ -24,6 +24,12 @@ pub enum QuantError {
         /// The loss.
         loss: f64,
     },
+    /// A plan looked up in an exhaustive table is not there (other widths or targets).
+    #[error("plan {plan} is not in the exhaustive table")]
+    NotInTable {
+        /// The plan's code.
+        plan: String,
+    },
     /// Plan (de)serialization failed.
     #[error("plan: {0}")]
     Serde(String),

@@ -1,39 +1,51 @@
-//! Quantized evaluation of a network under a plan, stage by stage.
+//! Quantized evaluation of a network under a plan, stage by stage, on the host
+//! ([`mpq_models::HostNet`]): every number it gives is the same on every CPU.
 
+use crate::host::{fake_slice, quant_weight};
 use crate::scalar::QParams;
-use crate::tensor::{Granularity, fake_quant, max_abs, quant_weight, quant_weight_per_channel};
+use crate::tensor::Granularity;
 use crate::{Choice, Plan, QuantError, Rounding, Target};
-use burn::prelude::*;
-use mpq_models::{Metrics, Net, Weight, metrics};
+use mpq_models::{HostNet, Metrics, Net, metrics};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// A split ready for repeated evaluation: input batches on the device and host labels.
+/// A split ready for repeated evaluation: flattened images and labels on the host.
 pub struct EvalSet {
-    /// Input batches `[b, 784]`.
-    pub batches: Vec<Tensor<2>>,
-    /// Labels of all examples, in batch order.
+    /// Images, 784 values per example.
+    pub x: Vec<f32>,
+    /// Labels, in the same order.
     pub labels: Vec<i64>,
 }
 
 impl EvalSet {
-    /// Uploads the given examples.
-    pub fn new(data: &mpq_data::Images, idx: &[usize], device: &Device) -> EvalSet {
-        EvalSet { batches: metrics::batches(data, idx, device), labels: data.gather_labels(idx) }
+    /// The given examples of `data`.
+    pub fn new(data: &mpq_data::Images, idx: &[usize]) -> EvalSet {
+        EvalSet { x: data.gather_f32(idx), labels: data.gather_labels(idx) }
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the set has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
     }
 }
 
 /// Applies plans to one trained network with fixed calibration ranges; caches quantized
 /// weights so a search quantizes each (layer, bits, rounding) once.
 pub struct Evaluator<'a> {
-    /// The full-precision network.
+    /// The full-precision network (burn), for what still runs on a backend.
     pub net: &'a Net,
+    /// Its parameters on the host, where evaluation runs.
+    pub host: HostNet,
     /// Calibrated input range per layer.
     pub ranges: Vec<(f32, f32)>,
-    max_abs: Vec<f32>,
     granularity: Granularity,
     seed: u64,
-    cache: Mutex<HashMap<(usize, u32, Rounding), Weight>>,
+    cache: Mutex<HashMap<(usize, u32, Rounding), Arc<Vec<f32>>>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -44,47 +56,44 @@ impl<'a> Evaluator<'a> {
 
     /// Prepares evaluation with the given weight-scale granularity.
     pub fn with_granularity(net: &'a Net, ranges: Vec<(f32, f32)>, granularity: Granularity, seed: u64) -> Self {
-        let max_abs = (0..net.n_layers()).map(|k| max_abs(&net.weight(k))).collect();
-        Evaluator { net, ranges, max_abs, granularity, seed, cache: Mutex::new(HashMap::new()) }
+        let host = HostNet::from_net(net);
+        Evaluator { net, host, ranges, granularity, seed, cache: Mutex::new(HashMap::new()) }
     }
 
     /// Number of quantizable layers.
     pub fn n_layers(&self) -> usize {
-        self.net.n_layers()
+        self.host.n_layers()
     }
 
     /// The (possibly quantized) weight layer `k` uses under `c`; `None` keeps full precision.
-    pub fn weight(&self, k: usize, c: Choice) -> Option<Weight> {
+    pub fn weight(&self, k: usize, c: Choice) -> Option<Arc<Vec<f32>>> {
         if c.bits >= 32 || c.target == Target::InputOnly {
             return None;
         }
-        let key = (k, c.bits, c.rounding);
-        let mut cache = self.cache.lock().ok()?;
-        let w = cache.entry(key).or_insert_with(|| {
+        let make = || {
             let seed = self.seed ^ ((k as u64) << 32) ^ c.bits as u64;
-            let w = self.net.weight(k);
-            match self.granularity {
-                Granularity::PerTensor => quant_weight(&w, self.max_abs[k], c.bits, c.rounding, seed),
-                Granularity::PerChannel => quant_weight_per_channel(&w, c.bits, c.rounding, seed),
-            }
-        });
-        Some(w.clone())
+            let w = &self.host.weights[k];
+            Arc::new(quant_weight(&self.host.kinds[k], w, c.bits, c.rounding, self.granularity, seed))
+        };
+        let Ok(mut cache) = self.cache.lock() else { return Some(make()) };
+        Some(cache.entry((k, c.bits, c.rounding)).or_insert_with(make).clone())
     }
 
-    /// Layer `k`'s input after quantization under `c`.
-    pub fn input(&self, k: usize, h: Tensor<4>, c: Choice) -> Tensor<4> {
+    /// Layer `k`'s input after quantization under `c` (`None`: unchanged).
+    pub fn input(&self, k: usize, h: &[f32], c: Choice) -> Option<Vec<f32>> {
         if c.bits >= 32 || c.target == Target::WeightOnly {
-            return h;
+            return None;
         }
         let (lo, hi) = self.ranges[k];
         let seed = self.seed ^ 0xA5A5 ^ ((k as u64) << 40) ^ c.bits as u64;
-        fake_quant(h, QParams::for_range(lo, hi, c.bits), c.rounding, seed)
+        Some(fake_slice(h, QParams::for_range(lo, hi, c.bits), c.rounding, seed))
     }
 
     /// One quantized stage.
-    pub fn step(&self, k: usize, h: Tensor<4>, c: Choice) -> Tensor<4> {
+    pub fn step(&self, k: usize, h: &[f32], c: Choice) -> Vec<f32> {
         let w = self.weight(k, c);
-        self.net.stage(k, self.input(k, h, c), w.as_ref())
+        let q = self.input(k, h, c);
+        self.host.stage(k, q.as_deref().unwrap_or(h), w.as_deref().map(Vec::as_slice))
     }
 
     /// Logits of the whole set under `plan`, row-major.
@@ -92,23 +101,20 @@ impl<'a> Evaluator<'a> {
         if plan.layers.len() != self.n_layers() {
             return Err(QuantError::PlanLength { expected: self.n_layers(), got: plan.layers.len() });
         }
-        let mut out = Vec::new();
-        for x in &set.batches {
-            let mut h = self.net.input(x.clone());
-            for (k, &c) in plan.layers.iter().enumerate() {
-                h = self.step(k, h, c);
-            }
-            out.extend(self.net.logits(h).into_data().try_to_vec::<f32>().unwrap_or_default());
-        }
-        Ok(out)
+        Ok(plan.layers.iter().enumerate().fold(set.x.clone(), |h, (k, &c)| self.step(k, &h, c)))
     }
 
     /// Loss and accuracy of `plan` on `set`; a non-finite loss is an error.
     pub fn score(&self, plan: &Plan, set: &EvalSet) -> Result<Metrics, QuantError> {
-        let m = metrics::score(&self.logits(plan, set)?, &set.labels, 1.0);
-        if !m.loss.is_finite() {
-            return Err(QuantError::NonFinite { plan: plan.code(), loss: m.loss });
-        }
-        Ok(m)
+        score_logits(&self.logits(plan, set)?, &set.labels, plan)
     }
+}
+
+/// Loss and accuracy of `logits`; a non-finite loss is an error naming `plan`.
+pub fn score_logits(logits: &[f32], labels: &[i64], plan: &Plan) -> Result<Metrics, QuantError> {
+    let m = metrics::score(logits, labels, 1.0);
+    if !m.loss.is_finite() {
+        return Err(QuantError::NonFinite { plan: plan.code(), loss: m.loss });
+    }
+    Ok(m)
 }

@@ -7,11 +7,19 @@
 pub mod calib;
 pub mod error;
 pub mod eval;
+pub mod host;
 pub mod plan;
 pub mod scalar;
 pub mod search;
+pub mod significance;
 pub mod stats;
 pub mod tensor;
 
 pub use error::QuantError;
+
+/// Version of everything after training that determines results: quantizers, calibration,
+/// host evaluation, searches, gradients and baselines. Recorded in `paper/provenance.json`;
+/// `tests/quant_version.rs` holds what a fixed network and plan set give at this version and
+/// fails until both are updated together.
+pub const QUANT_VERSION: u32 = 2;
 pub use plan::{Choice, Plan, Rounding, Target};

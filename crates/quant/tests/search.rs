@@ -8,7 +8,7 @@ use mpq_data::{Split, SplitSizes, shipped};
 use mpq_models::{ModelConfig, TrainConfig, train::train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
-use mpq_quant::search::{exhaustive, greedy, random_best, taylor::taylor_table};
+use mpq_quant::search::{exhaustive, greedy, greedy_in, random_best, random_best_in, taylor::taylor_table};
 use mpq_quant::{Plan, Rounding};
 
 fn setup() -> (mpq_models::Net, mpq_data::Images, Split, Device) {
@@ -23,9 +23,9 @@ fn setup() -> (mpq_models::Net, mpq_data::Images, Split, Device) {
 
 #[test]
 fn prefix_reuse_equals_naive_and_saves_stages() {
-    let (net, data, split, dev) = setup();
-    let set = EvalSet::new(&data, &split.calib, &dev);
-    let ev = Evaluator::new(&net, input_ranges(&net, &set.batches, Calibration::MinMax), 0);
+    let (net, data, split, _) = setup();
+    let set = EvalSet::new(&data, &split.calib);
+    let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 0);
     let fast = exhaustive(&ev, 4, &set, true, &mut |_, _| {}).unwrap();
     let slow = exhaustive(&ev, 4, &set, false, &mut |_, _| {}).unwrap();
     assert_eq!(fast.configs.len(), 27);
@@ -43,17 +43,28 @@ fn prefix_reuse_equals_naive_and_saves_stages() {
     assert_eq!(r.evaluations, 27);
     let nearest = ev.score(&Plan::uniform(3, 4, Rounding::Nearest), &set).unwrap();
     assert!(g.best.calib.loss <= nearest.loss + 1e-12, "greedy starts at all-nearest and never gets worse");
+    // Table lookups give exactly what evaluation gives.
+    let gi = greedy_in(&fast, 4, 10).unwrap();
+    assert_eq!(
+        (gi.best.plan.clone(), gi.best.calib, gi.evaluations),
+        (g.best.plan.clone(), g.best.calib, g.evaluations)
+    );
+    let ri = random_best_in(&fast, 4, 27, 5).unwrap();
+    assert_eq!((ri.best.plan, ri.best.calib), (r.best.plan, r.best.calib));
+    for c in &fast.configs {
+        assert_eq!(ev.score(&c.plan, &set).unwrap(), c.calib, "prefix reuse is exact: {}", c.plan.code());
+    }
 }
 
 #[test]
 fn taylor_matches_finite_differences_at_high_precision() {
     let (net, data, split, dev) = setup();
-    let set = EvalSet::new(&data, &split.calib, &dev);
-    let ev = Evaluator::new(&net, input_ranges(&net, &set.batches, Calibration::MinMax), 0);
+    let set = EvalSet::new(&data, &split.calib);
+    let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 0);
     let fp = ev.score(&Plan::full_precision(3), &set).unwrap().loss;
     let x = data.gather_f32(&split.calib);
     // At 8 bits the quantization error is small enough for first order to dominate.
-    let table = taylor_table(&ev, &x, &set.labels, 8, &dev);
+    let table = taylor_table(&ev, &x, &set.labels, 8);
     let all = exhaustive(&ev, 8, &set, true, &mut |_, _| {}).unwrap();
     let (mut pred, mut meas) = (Vec::new(), Vec::new());
     for c in &all.configs {
@@ -63,12 +74,9 @@ fn taylor_matches_finite_differences_at_high_precision() {
     let rho = mpq_quant::stats::spearman(&pred, &meas);
     assert!(rho > 0.8, "rank correlation {rho}: pred {pred:?} meas {meas:?}");
     // Each single-layer weight term against a central finite difference along the error.
-    let w = net.weight(0);
-    let (mpq_models::Weight::Linear(w0), Some(mpq_models::Weight::Linear(q0))) =
-        (w, ev.weight(0, mpq_quant::Choice { bits: 8, rounding: Rounding::Floor, target: mpq_quant::Target::Both }))
-    else {
-        panic!("fc1 is linear")
-    };
+    let mpq_models::Weight::Linear(w0) = net.weight(0) else { panic!("fc1 is linear") };
+    let q0 = ev.weight(0, mpq_quant::Choice { bits: 8, rounding: Rounding::Floor, target: mpq_quant::Target::Both });
+    let q0 = Tensor::<2>::from_data(TensorData::new(q0.unwrap().to_vec(), w0.dims()), &dev);
     let dir = q0 - w0.clone();
     let eps = 0.5;
     let loss_at = |t: f64| {
@@ -85,9 +93,9 @@ fn taylor_matches_finite_differences_at_high_precision() {
 #[test]
 fn mixed_allocation_respects_budget_and_hawq_traces_are_finite() {
     use mpq_quant::search::{hawq, mixed};
-    let (net, data, split, dev) = setup();
-    let set = EvalSet::new(&data, &split.calib, &dev);
-    let ev = Evaluator::new(&net, input_ranges(&net, &set.batches, Calibration::MinMax), 0);
+    let (net, data, split, _) = setup();
+    let set = EvalSet::new(&data, &split.calib);
+    let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 0);
     let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
     let bits = [2, 4, 8, 32];
     let table = mixed::measured_table(&ev, &set, &bits, &Rounding::SEARCHED).unwrap();
@@ -99,7 +107,7 @@ fn mixed_allocation_respects_budget_and_hawq_traces_are_finite() {
     }
     assert!(mixed::allocate(&table, &weights, 1.0).is_none());
     let x = data.gather_f32(&split.calib);
-    let traces = hawq::hessian_traces(&net, &x, &set.labels, 4, 5e-3, 1, &dev);
+    let traces = hawq::hessian_traces(&ev.host, &x, &set.labels, 4, 5e-3, 1);
     assert!(traces.iter().all(|t| t.is_finite()) && traces.iter().sum::<f64>() > 0.0, "{traces:?}");
     let h = hawq::hawq_table(&ev, &traces, &bits);
     let p = mixed::allocate(&h, &weights, 4.0).unwrap();

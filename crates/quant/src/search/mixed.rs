@@ -118,6 +118,8 @@ pub fn measured_table(
 ) -> Result<Vec<Vec<LayerOption>>, QuantError> {
     let n = ev.n_layers();
     let fp = ev.score(&Plan::full_precision(n), set)?.loss;
+    // Full-precision inputs of every layer, shared by all single-layer plans.
+    let inputs = crate::calib::stage_inputs(&ev.host, &set.x);
     let mut table = Vec::with_capacity(n);
     for k in 0..n {
         let mut row = Vec::new();
@@ -130,7 +132,11 @@ pub fn measured_table(
                 } else {
                     let mut p = Plan::full_precision(n);
                     p.layers[k] = choice;
-                    ev.score(&p, set)?.loss - fp
+                    let mut h = ev.step(k, &inputs[k], choice);
+                    for j in k + 1..n {
+                        h = ev.step(j, &h, p.layers[j]);
+                    }
+                    crate::eval::score_logits(&h, &set.labels, &p)?.loss - fp
                 };
                 row.push(LayerOption { choice, delta });
             }

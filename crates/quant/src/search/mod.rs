@@ -5,10 +5,9 @@ pub mod hawq;
 pub mod mixed;
 pub mod taylor;
 
-use crate::eval::{EvalSet, Evaluator};
+use crate::eval::{EvalSet, Evaluator, score_logits};
 use crate::{Choice, Plan, QuantError, Rounding, Target};
-use burn::prelude::*;
-use mpq_models::{Metrics, metrics};
+use mpq_models::Metrics;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -81,21 +80,14 @@ struct Dfs<'a, 'b> {
 }
 
 impl Dfs<'_, '_> {
-    fn visit(&mut self, k: usize, hs: &[Tensor<4>]) -> Result<(), QuantError> {
+    fn visit(&mut self, k: usize, h: &[f32]) -> Result<(), QuantError> {
         for r in Rounding::SEARCHED {
-            let next: Vec<Tensor<4>> = hs.iter().map(|h| self.ev.step(k, h.clone(), choice(self.bits, r))).collect();
+            let next = self.ev.step(k, h, choice(self.bits, r));
             self.stage_evals += 1;
             self.prefix.push(r);
             if k + 1 == self.ev.n_layers() {
-                let logits: Vec<f32> = next
-                    .into_iter()
-                    .flat_map(|h| self.ev.net.logits(h).into_data().try_to_vec::<f32>().unwrap_or_default())
-                    .collect();
                 let plan = Plan::from_roundings(self.bits, &self.prefix);
-                let calib = metrics::score(&logits, &self.set.labels, 1.0);
-                if !calib.loss.is_finite() {
-                    return Err(QuantError::NonFinite { plan: plan.code(), loss: calib.loss });
-                }
+                let calib = score_logits(&next, &self.set.labels, &plan)?;
                 self.out.push(Evaluated { plan, calib });
                 (self.progress)(self.out.len(), self.total);
             } else {
@@ -124,10 +116,9 @@ pub fn exhaustive(
     }
     let total = total as usize;
     if reuse {
-        let inputs: Vec<Tensor<4>> = set.batches.iter().map(|x| ev.net.input(x.clone())).collect();
         let mut d =
             Dfs { ev, set, bits, prefix: vec![], out: Vec::with_capacity(total), stage_evals: 0, progress, total };
-        d.visit(0, &inputs)?;
+        d.visit(0, &set.x)?;
         return Ok(Exhaustive { configs: d.out, stage_evals: d.stage_evals });
     }
     let mut configs = Vec::with_capacity(total);
@@ -147,14 +138,87 @@ pub fn greedy(ev: &Evaluator, bits: u32, set: &EvalSet, max_passes: usize) -> Re
 }
 
 /// Greedy coordinate descent over the rounding of each quantized layer of `start`, its bit
-/// widths fixed (used to refine a mixed-precision allocation).
+/// widths fixed (used to refine a mixed-precision allocation). The activations of the
+/// current plan are kept per layer, so a trial at layer k reruns only layers k.. .
 pub fn greedy_from(ev: &Evaluator, start: Plan, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
+    let n = start.layers.len();
+    if n != ev.n_layers() {
+        return Err(QuantError::PlanLength { expected: ev.n_layers(), got: n });
+    }
+    // acts[k]: input of layer k under the current plan; acts[n]: its logits.
+    let run_from = |plan: &Plan, k: usize, h: &[f32]| -> Vec<Vec<f32>> {
+        let mut out: Vec<Vec<f32>> = Vec::with_capacity(n - k);
+        for j in k..n {
+            let next = ev.step(j, out.last().map_or(h, Vec::as_slice), plan.layers[j]);
+            out.push(next);
+        }
+        out
+    };
     let mut cur = start;
-    let mut best = ev.score(&cur, set)?;
+    let mut first = vec![set.x.clone()];
+    first.extend(run_from(&cur, 0, &set.x));
+    let mut best = score_logits(&first[n], &set.labels, &cur)?;
+    let acts = std::cell::RefCell::new(first);
     let mut evaluations = 1;
+    let mut score = |trial: &Plan, k: usize| {
+        let tail = run_from(trial, k, &acts.borrow()[k]);
+        let m = score_logits(&tail[tail.len() - 1], &set.labels, trial)?;
+        Ok((m, Some((k, tail))))
+    };
+    let mut accept = |(k, tail): (usize, Vec<Vec<f32>>)| acts.borrow_mut().splice(k + 1.., tail).for_each(drop);
+    greedy_passes(max_passes, n, &mut cur, &mut best, &mut evaluations, &mut score, &mut accept)
+}
+
+/// Greedy coordinate descent at `bits` from all-nearest, scored by lookup in an exhaustive
+/// table of the same set: the same plans and numbers as [`greedy`], no evaluation.
+pub fn greedy_in(table: &Exhaustive, bits: u32, max_passes: usize) -> Result<Found, QuantError> {
+    let n = table.configs.first().map_or(0, |c| c.plan.layers.len());
+    let mut cur = Plan::uniform(n, bits, Rounding::Nearest);
+    let mut best = lookup(table, &cur)?;
+    let mut evaluations = 1;
+    greedy_passes(
+        max_passes,
+        n,
+        &mut cur,
+        &mut best,
+        &mut evaluations,
+        &mut |trial, _| Ok((lookup(table, trial)?, None)),
+        &mut |()| (),
+    )
+}
+
+impl Exhaustive {
+    /// The score this table holds for `plan` (an error if the plan is not one of its configs).
+    pub fn score(&self, plan: &Plan) -> Result<Metrics, QuantError> {
+        lookup(self, plan)
+    }
+}
+
+fn lookup(table: &Exhaustive, plan: &Plan) -> Result<Metrics, QuantError> {
+    let idx = plan
+        .layers
+        .iter()
+        .try_fold(0usize, |i, c| Rounding::SEARCHED.iter().position(|&r| r == c.rounding).map(|r| i * 3 + r));
+    idx.and_then(|i| table.configs.get(i))
+        .filter(|e| e.plan == *plan)
+        .map(|e| e.calib)
+        .ok_or(QuantError::NotInTable { plan: plan.code() })
+}
+
+/// The passes shared by both greedy searches: `score(trial, k)` scores a plan that differs
+/// from the current one at layer k and returns what `accept` needs to adopt it.
+fn greedy_passes<T>(
+    max_passes: usize,
+    n: usize,
+    cur: &mut Plan,
+    best: &mut Metrics,
+    evaluations: &mut usize,
+    score: &mut dyn FnMut(&Plan, usize) -> Result<(Metrics, Option<T>), QuantError>,
+    accept: &mut dyn FnMut(T),
+) -> Result<Found, QuantError> {
     for _ in 0..max_passes.max(1) {
         let mut changed = false;
-        for k in 0..cur.layers.len() {
+        for k in 0..n {
             if cur.layers[k].bits >= 32 {
                 continue;
             }
@@ -164,12 +228,15 @@ pub fn greedy_from(ev: &Evaluator, start: Plan, set: &EvalSet, max_passes: usize
                 }
                 let mut trial = cur.clone();
                 trial.layers[k].rounding = r;
-                let m = ev.score(&trial, set)?;
-                evaluations += 1;
+                let (m, keep) = score(&trial, k)?;
+                *evaluations += 1;
                 if m.loss < best.loss - 1e-12 {
-                    best = m;
-                    cur = trial;
+                    *best = m;
+                    *cur = trial;
                     changed = true;
+                    if let Some(t) = keep {
+                        accept(t);
+                    }
                 }
             }
         }
@@ -177,7 +244,25 @@ pub fn greedy_from(ev: &Evaluator, start: Plan, set: &EvalSet, max_passes: usize
             break;
         }
     }
-    Ok(Found { best: Evaluated { plan: cur, calib: best }, evaluations })
+    Ok(Found { best: Evaluated { plan: cur.clone(), calib: *best }, evaluations: *evaluations })
+}
+
+/// The best-of-`n` random null drawn exactly as [`random_best`] draws it (same seed, same
+/// plans), scored by lookup in an exhaustive table of the same set.
+pub fn random_best_in(table: &Exhaustive, bits: u32, n: usize, seed: u64) -> Result<Found, QuantError> {
+    let layers = table.configs.first().map_or(0, |c| c.plan.layers.len());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut best: Option<Evaluated> = None;
+    for _ in 0..n.max(1) {
+        let r: Vec<Rounding> = (0..layers).map(|_| Rounding::SEARCHED[rng.random_range(0..3)]).collect();
+        let plan = Plan::from_roundings(bits, &r);
+        let calib = lookup(table, &plan)?;
+        if best.as_ref().is_none_or(|b| calib.loss < b.calib.loss) {
+            best = Some(Evaluated { plan, calib });
+        }
+    }
+    let best = best.ok_or(QuantError::Serde("no random plan".into()))?;
+    Ok(Found { best, evaluations: n.max(1) })
 }
 
 /// The null baseline: `n` uniformly random rounding assignments (seeded), the one with the

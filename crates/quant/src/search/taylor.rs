@@ -1,6 +1,6 @@
 //! First-order Taylor prediction of the loss change of each layer's rounding choice.
 //!
-//! One backward pass on the calibration set gives dL/dW and dL/dX for every layer; the
+//! One backward pass (on the host, CPU-independent) on the calibration set gives dL/dW and dL/dX for every layer; the
 //! predicted change of a choice is the gradient dotted with that choice's quantization
 //! error (weight term plus input term). Predictions add over layers, so the best plan is
 //! the per-layer argmin.
@@ -8,9 +8,6 @@
 use crate::calib::stage_inputs;
 use crate::eval::Evaluator;
 use crate::{Choice, Plan, Rounding, Target};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::prelude::*;
-use mpq_models::Weight;
 
 /// Predicted loss change per layer and rounding (index as [`Rounding::SEARCHED`]).
 #[derive(Debug, Clone)]
@@ -49,53 +46,30 @@ impl TaylorTable {
     }
 }
 
-fn dot<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
-    (a * b).sum().into_scalar::<f32>() as f64
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
 }
 
-/// Builds the table at `bits` from one backward pass over the calibration examples `x`
-/// (flattened images on the host) with labels `y`.
-pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: u32, device: &Device) -> TaylorTable {
-    let n = y.len();
-    let adev = device.clone().autodiff();
-    let anet = ev.net.clone().fork(&adev);
-    let xa = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, 784]), &adev);
-    let mut h = anet.input(xa);
-    let (mut probes, mut leaves) = (Vec::new(), Vec::new());
-    for k in 0..anet.n_layers() {
-        let probe = Tensor::<4>::zeros(h.dims(), &adev).require_grad();
-        let leaf = match ev.net.weight(k) {
-            Weight::Linear(t) => Weight::Linear(Tensor::from_data(t.into_data(), &adev).require_grad()),
-            Weight::Conv(t) => Weight::Conv(Tensor::from_data(t.into_data(), &adev).require_grad()),
-        };
-        h = anet.stage(k, h + probe.clone(), Some(&leaf));
-        probes.push(probe);
-        leaves.push(leaf);
-    }
-    let target = Tensor::<1, Int>::from_data(TensorData::new(y.to_vec(), [n]), &adev);
-    let loss = CrossEntropyLossConfig::new().init(&adev).forward(anet.logits(h), target);
-    let grads = loss.backward();
-
-    let xp = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, 784]), device);
-    let fp_inputs = stage_inputs(ev.net, xp);
+/// Builds the table at `bits` from one backward pass (on the host) over the calibration
+/// examples `x` (flattened images) with labels `y`.
+pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: u32) -> TaylorTable {
+    let grads = ev.host.gradients(x, y, None);
+    let fp_inputs = stage_inputs(&ev.host, x);
     let (mut wt, mut it) = (Vec::new(), Vec::new());
     for k in 0..ev.n_layers() {
-        let gx = probes[k].grad(&grads).map(|g| Tensor::<4>::from_data(g.into_data(), device));
+        let w = &ev.host.weights[k];
         let (mut wrow, mut irow) = ([0.0; 3], [0.0; 3]);
         for (i, r) in Rounding::SEARCHED.into_iter().enumerate() {
             let c = Choice { bits, rounding: r, target: Target::Both };
-            wrow[i] = match (&leaves[k], ev.weight(k, c), ev.net.weight(k)) {
-                (Weight::Linear(l), Some(Weight::Linear(q)), Weight::Linear(w)) => {
-                    l.grad(&grads).map(|g| dot(Tensor::<2>::from_data(g.into_data(), device), q - w)).unwrap_or(0.0)
-                }
-                (Weight::Conv(l), Some(Weight::Conv(q)), Weight::Conv(w)) => {
-                    l.grad(&grads).map(|g| dot(Tensor::<4>::from_data(g.into_data(), device), q - w)).unwrap_or(0.0)
-                }
-                _ => 0.0,
-            };
-            let fp = fp_inputs[k].clone();
-            let err = ev.input(k, fp.clone(), c) - fp;
-            irow[i] = gx.clone().map(|g| dot(g, err)).unwrap_or(0.0);
+            wrow[i] = ev.weight(k, c).map_or(0.0, |q| {
+                let dw: Vec<f32> = q.iter().zip(w).map(|(a, b)| a - b).collect();
+                dot(&grads.weight[k], &dw)
+            });
+            let fp = &fp_inputs[k];
+            irow[i] = ev.input(k, fp, c).map_or(0.0, |q| {
+                let dx: Vec<f32> = q.iter().zip(fp).map(|(a, b)| a - b).collect();
+                dot(&grads.input[k], &dx)
+            });
         }
         wt.push(wrow);
         it.push(irow);

@@ -1,0 +1,225 @@
+//! Gradients of the mean cross-entropy on the host, in the fixed summation order of
+//! [`super`]: with respect to each layer's weight and each layer's input. Used by the
+//! first-order (Taylor) predictor and the Hessian-trace (HAWQ) baseline, so that what they
+//! choose does not depend on the CPU either.
+
+use super::{HostNet, conv3x3, input_width, linear, output_width};
+use crate::LayerKind;
+use rayon::prelude::*;
+
+/// Gradients of one batch's mean loss.
+#[derive(Debug, Clone)]
+pub struct Grads {
+    /// dL/dW per layer, in the weight's layout.
+    pub weight: Vec<Vec<f32>>,
+    /// dL/dx per layer: the gradient with respect to the layer's input, rows per example.
+    pub input: Vec<Vec<f32>>,
+}
+
+/// dL/dlogits of the mean cross-entropy: `(softmax - onehot) / n`, computed in f64.
+pub fn ce_grad(logits: &[f32], labels: &[i64]) -> Vec<f32> {
+    let n = labels.len().max(1);
+    let c = logits.len() / n;
+    let mut g = vec![0f32; logits.len()];
+    for (i, &y) in labels.iter().enumerate() {
+        let row = &logits[i * c..(i + 1) * c];
+        let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let e: Vec<f64> = row.iter().map(|&v| libm::exp(v as f64 - m)).collect();
+        let s: f64 = e.iter().sum();
+        for j in 0..c {
+            let t = if j as i64 == y { 1.0 } else { 0.0 };
+            g[i * c + j] = ((e[j] / s - t) / n as f64) as f32;
+        }
+    }
+    g
+}
+
+impl HostNet {
+    /// Gradients of the mean cross-entropy of `x` (flattened images) against `y`, with the
+    /// layers' weights replaced by `weights` where given.
+    pub fn gradients(&self, x: &[f32], y: &[i64], weights: Option<&[Vec<f32>]>) -> Grads {
+        let w = |k: usize| weights.map_or(&self.weights[k], |ws| &ws[k]);
+        let mut inputs = vec![x.to_vec()];
+        for k in 0..self.n_layers() {
+            let next = self.stage(k, &inputs[k], Some(w(k)));
+            inputs.push(next);
+        }
+        let mut dy = ce_grad(&inputs[self.n_layers()], y);
+        let n = self.n_layers();
+        let (mut gw, mut gx) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        for k in (0..n).rev() {
+            let (dx, dw) = self.stage_backward(k, &inputs[k], w(k), &dy);
+            gw[k] = dw;
+            gx[k] = dx.clone();
+            dy = dx;
+        }
+        Grads { weight: gw, input: gx }
+    }
+
+    /// Backward pass of layer `k` at input `x` with weight `w`, given dL/d(output) `dy`:
+    /// returns (dL/dx, dL/dW).
+    fn stage_backward(&self, k: usize, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        match self.kinds[k] {
+            LayerKind::Linear { d_in, d_out, relu, residual } => {
+                let mut z = vec![0f32; dy.len()];
+                linear(x, w, &self.biases[k], d_in, d_out, &mut z);
+                let dz: Vec<f32> = z.iter().zip(dy).map(|(&zv, &g)| if relu && zv <= 0.0 { 0.0 } else { g }).collect();
+                linear_backward(x, w, &dz, d_in, d_out, if residual { Some(dy) } else { None })
+            }
+            LayerKind::Conv { c_in, c_out, side_in } => {
+                conv_backward(x, w, &self.biases[k], dy, (c_in, c_out, side_in))
+            }
+        }
+    }
+}
+
+/// dx = dz Wᵀ (+ `skip`), dW = xᵀ dz; sums over examples in example order.
+fn linear_backward(
+    x: &[f32],
+    w: &[f32],
+    dz: &[f32],
+    d_in: usize,
+    d_out: usize,
+    skip: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    let rows = dz.len() / d_out;
+    let mut dx = skip.map_or_else(|| vec![0f32; rows * d_in], <[f32]>::to_vec);
+    dx.par_chunks_mut(d_in).zip(dz.par_chunks(d_out)).for_each(|(dxr, dzr)| {
+        for (kk, v) in dxr.iter_mut().enumerate() {
+            let wr = &w[kk * d_out..(kk + 1) * d_out];
+            *v += wr.iter().zip(dzr).fold(0f32, |s, (&a, &b)| s + a * b);
+        }
+    });
+    let mut dw = vec![0f32; d_in * d_out];
+    dw.par_chunks_mut(d_out).enumerate().for_each(|(kk, dwr)| {
+        for i in 0..rows {
+            let a = x[i * d_in + kk];
+            if a != 0.0 {
+                dwr.iter_mut().zip(&dz[i * d_out..(i + 1) * d_out]).for_each(|(o, &g)| *o += a * g);
+            }
+        }
+    });
+    (dx, dw)
+}
+
+/// Backward of conv 3x3 valid, ReLU and 2x2 max-pool (the gradient goes to the first
+/// maximum of each window).
+fn conv_backward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    dy: &[f32],
+    (c_in, c_out, side): (usize, usize, usize),
+) -> (Vec<f32>, Vec<f32>) {
+    let kind = LayerKind::Conv { c_in, c_out, side_in: side };
+    let (wi, wo) = (input_width(&kind), output_width(&kind));
+    let (o, p) = (side - 2, (side - 2) / 2);
+    // dL/dz per image: routed through pooling and ReLU.
+    let dzs: Vec<Vec<f32>> = x
+        .par_chunks(wi)
+        .zip(dy.par_chunks(wo))
+        .map(|(img, g)| {
+            let z = conv3x3(img, w, b, c_in, c_out, side);
+            let mut dz = vec![0f32; z.len()];
+            for ch in 0..c_out {
+                for py in 0..p {
+                    for px in 0..p {
+                        let idx = |dy: usize, dx: usize| ch * o * o + (2 * py + dy) * o + 2 * px + dx;
+                        let cands = [idx(0, 0), idx(0, 1), idx(1, 0), idx(1, 1)];
+                        let best = cands.into_iter().fold(cands[0], |m, c| if z[c] > z[m] { c } else { m });
+                        if z[best] > 0.0 {
+                            dz[best] += g[ch * p * p + py * p + px];
+                        }
+                    }
+                }
+            }
+            dz
+        })
+        .collect();
+    let dx: Vec<f32> = x
+        .par_chunks(wi)
+        .zip(&dzs)
+        .flat_map_iter(|(_, dz)| {
+            let mut d = vec![0f32; wi];
+            for co in 0..c_out {
+                for ci in 0..c_in {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let wv = w[((co * c_in + ci) * 3 + ky) * 3 + kx];
+                            for y in 0..o {
+                                let dst = &mut d[ci * side * side + (y + ky) * side + kx..][..o];
+                                dst.iter_mut().zip(&dz[co * o * o + y * o..][..o]).for_each(|(a, &g)| *a += wv * g);
+                            }
+                        }
+                    }
+                }
+            }
+            d
+        })
+        .collect();
+    let mut dw = vec![0f32; w.len()];
+    dw.par_chunks_mut(9).enumerate().for_each(|(oc_ic, taps)| {
+        let (co, ci) = (oc_ic / c_in, oc_ic % c_in);
+        for (img, dz) in x.chunks(wi).zip(&dzs) {
+            let src = &img[ci * side * side..(ci + 1) * side * side];
+            let g = &dz[co * o * o..(co + 1) * o * o];
+            for (t, tap) in taps.iter_mut().enumerate() {
+                let (ky, kx) = (t / 3, t % 3);
+                let mut s = 0f32;
+                for y in 0..o {
+                    s = src[(y + ky) * side + kx..][..o]
+                        .iter()
+                        .zip(&g[y * o..(y + 1) * o])
+                        .fold(s, |s, (&a, &b)| s + a * b);
+                }
+                *tap += s;
+            }
+        }
+    });
+    (dx, dw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ModelConfig;
+    use burn::prelude::*;
+
+    fn loss(h: &HostNet, x: &[f32], y: &[i64], ws: &[Vec<f32>]) -> f64 {
+        let mut a = x.to_vec();
+        for (k, w) in ws.iter().enumerate() {
+            a = h.stage(k, &a, Some(w));
+        }
+        crate::metrics::score(&a, y, 1.0).loss
+    }
+
+    /// Every layer's weight gradient against central differences, on an MLP, a residual MLP
+    /// and a CNN.
+    #[test]
+    fn weight_gradients_match_finite_differences() {
+        let x: Vec<f32> = (0..3 * 784).map(|i| ((i * 17 % 97) as f32) / 97.0).collect();
+        let y = [3i64, 7, 1];
+        let cfgs = [
+            ModelConfig::Mlp { hidden: vec![16] },
+            ModelConfig::ResMlp { width: 12, depth: 2 },
+            ModelConfig::Cnn { channels: [3, 4], hidden: 8 },
+        ];
+        for cfg in cfgs {
+            let h = HostNet::from_net(&cfg.init(&Device::flex(), 11));
+            let g = h.gradients(&x, &y, None);
+            for k in 0..h.n_layers() {
+                for idx in [0, h.weights[k].len() / 2, h.weights[k].len() - 1] {
+                    let eps = 1e-2f32;
+                    let mut ws = h.weights.clone();
+                    ws[k][idx] += eps;
+                    let up = loss(&h, &x, &y, &ws);
+                    ws[k][idx] -= 2.0 * eps;
+                    let down = loss(&h, &x, &y, &ws);
+                    let fd = (up - down) / (2.0 * eps as f64);
+                    let an = g.weight[k][idx] as f64;
+                    assert!((fd - an).abs() < 2e-3 + 0.05 * an.abs(), "{cfg:?} layer {k} [{idx}]: fd {fd} vs {an}");
+                }
+            }
+        }
+    }
+}

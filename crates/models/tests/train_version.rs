@@ -1,0 +1,45 @@
+//! Guards [`TRAIN_VERSION`]: a tiny training run must give the weights recorded for the
+//! current version. A change to initialization, the training loop or the data pipeline
+//! fails here until the version is bumped and these values are updated together, so cached
+//! and shipped checkpoints of older code are never taken for new ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use burn::prelude::*;
+use mpq_data::{Split, SplitSizes, shipped};
+use mpq_models::{BURN_VERSION, ModelConfig, TRAIN_VERSION, TrainConfig, train::train};
+
+/// (version, first 6 weights of fc1, sum of |w| over every parameter) at that version.
+/// Loose enough for float kernels of other CPUs (differences near 1e-7 here), far tighter
+/// than any change to training moves them.
+const GOLDEN: (u32, [f32; 6], f64) =
+    (2, [-0.02571405, -0.024443142, -0.022710359, -0.023715055, -0.016422188, 0.01459115], 137.793946);
+
+#[test]
+fn tiny_training_run_gives_the_weights_of_this_version() {
+    let data = shipped::load().unwrap();
+    let split = Split::draw(&data, SplitSizes { train: 256, calib: 64, test: 64 }, None, 1).unwrap();
+    let tc = TrainConfig { epochs: 2, batch_size: 32, lr: 3e-3, ..TrainConfig::default() };
+    let (net, _) =
+        train(&ModelConfig::Mlp { hidden: vec![8] }, &tc, &Device::flex(), &data, &split, 7, &mut |_, _| {}).unwrap();
+    let named = net.named_tensors();
+    let first: Vec<f32> = named[0].2[..6].to_vec();
+    let sum: f64 = named.iter().flat_map(|t| t.2.iter()).map(|v| v.abs() as f64).sum();
+    let msg = format!(
+        "training now gives first weights {first:?} and sum |w| {sum:.6}; recorded for version {}: {:?}, {:.6}. \
+         If training changed on purpose, bump TRAIN_VERSION (now {TRAIN_VERSION}) and record these values",
+        GOLDEN.0, GOLDEN.1, GOLDEN.2
+    );
+    assert_eq!(GOLDEN.0, TRAIN_VERSION, "{msg}");
+    for (g, w) in first.iter().zip(GOLDEN.1) {
+        assert!((g - w).abs() <= 1e-5, "{msg}");
+    }
+    assert!((sum - GOLDEN.2).abs() <= 1e-5 * GOLDEN.2.abs().max(1.0), "{msg}");
+}
+
+#[test]
+fn burn_version_matches_the_lock_file() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap();
+    let at = lock.find("name = \"burn\"\nversion = \"").expect("burn in Cargo.lock");
+    let version = lock[at..].lines().nth(1).unwrap().trim_start_matches("version = ").trim_matches('"');
+    assert_eq!(version, BURN_VERSION, "BURN_VERSION must name the burn in Cargo.lock");
+}
