@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates paper/REPORT.md and paper/figures/ from the main experiment.
-# Completed runs in results/mnist/ are reused; pass --force to rerun them all.
+# Regenerates everything under paper/ from an empty cache:
+#  1. the main experiment, every run redone, its models taken from the shipped checkpoints
+#     (pass --retrain to train them here instead; results then depend on this CPU's float
+#     kernels and will differ from the committed ones);
+#  2. the replication table (two independent experiment seeds, models trained here);
+#  3. the report, which includes the replication table.
+# The backend comparison (paper/backends/) needs a wgpu build:
+#   cargo run --release -p harness --features wgpu -- run experiments/backends-wgpu.toml --force
+#   cargo run --release -p harness --features wgpu -- paper experiments/backends-wgpu.toml --out paper/backends
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --release -p harness -- run experiments/mnist.toml "$@"
+rm -rf results/cache results/mnist results/mnist-seed1 results/mnist-seed2
+cargo run --release -p harness -- run experiments/mnist.toml --force "$@"
+cargo run --release -p harness -- replicate experiments/mnist.toml --seeds 1,2 --out paper/replication
 cargo run --release -p harness -- paper experiments/mnist.toml

@@ -46,6 +46,16 @@ impl Images {
         idx.iter().map(|&i| self.labels[i] as i64).collect()
     }
 
+    /// SHA-256 of the labels and pixels: what a cache of models trained on this data is
+    /// keyed by, so other data with the same count never reuses them.
+    pub fn digest(&self) -> String {
+        let mut bytes = Vec::with_capacity(16 + self.labels.len() + self.pixels.len());
+        bytes.extend((self.labels.len() as u64).to_le_bytes());
+        bytes.extend(&self.labels);
+        bytes.extend(&self.pixels);
+        crate::sha256_hex(&bytes)
+    }
+
     /// Concatenates two sets (train and test files of a full dataset).
     pub fn concat(mut self, other: Images) -> Images {
         self.pixels.extend(other.pixels);

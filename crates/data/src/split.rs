@@ -116,6 +116,40 @@ impl Split {
     }
 }
 
+impl Split {
+    /// Cross-fitted splits: all examples are dealt into `n / sizes.test` stratified folds
+    /// (fixed by `fold_seed`, the same for every repeat); repeat `fold` tests on fold
+    /// `fold mod k` and draws calibration and training examples from the other folds with
+    /// `seed`. Across `k` repeats every example is test data exactly once.
+    pub fn cross_fit(
+        data: &Images,
+        sizes: SplitSizes,
+        fold_seed: u64,
+        fold: usize,
+        seed: u64,
+    ) -> Result<Split, DataError> {
+        Split::draw(data, sizes, None, seed)?; // sizes checked as for a plain split
+        let k = (data.len() / sizes.test).max(1);
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 10];
+        for (i, &y) in data.labels.iter().enumerate() {
+            by_class[y as usize % 10].push(i);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(fold_seed);
+        by_class.iter_mut().for_each(|c| c.shuffle(&mut rng));
+        let dealt: Vec<usize> = by_class.concat();
+        let f = fold % k;
+        let mut test: Vec<usize> = dealt.iter().enumerate().filter(|(j, _)| j % k == f).map(|(_, &i)| i).collect();
+        test.truncate(sizes.test);
+        let in_test: std::collections::HashSet<usize> = test.iter().copied().collect();
+        let pool: Vec<usize> = (0..data.len()).filter(|i| !in_test.contains(i)).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        test.shuffle(&mut rng);
+        let mut p = stratified_take(&pool, &data.labels, &[sizes.train, sizes.calib], &mut rng);
+        let (calib, train) = (p.pop().unwrap_or_default(), p.pop().unwrap_or_default());
+        Ok(Split { train, calib, test })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +172,25 @@ mod tests {
         }
         assert_eq!(s, Split::draw(&d, sizes, None, 7).unwrap());
         assert_ne!(s.test, Split::draw(&d, sizes, None, 8).unwrap().test);
+    }
+
+    #[test]
+    fn cross_fitted_folds_use_every_example_as_test_once() {
+        let d = toy(1000);
+        let sizes = SplitSizes { train: 700, calib: 100, test: 100 };
+        let mut seen = vec![0usize; 1000];
+        for fold in 0..10 {
+            let s = Split::cross_fit(&d, sizes, 3, fold, 40 + fold as u64).unwrap();
+            assert_eq!((s.train.len(), s.calib.len(), s.test.len()), (700, 100, 100));
+            let all: HashSet<usize> = s.train.iter().chain(&s.calib).chain(&s.test).copied().collect();
+            assert_eq!(all.len(), 900, "splits overlap");
+            for c in 0..10u8 {
+                assert_eq!(s.test.iter().filter(|&&i| d.labels[i] == c).count(), 10, "class {c} not stratified");
+            }
+            s.test.iter().for_each(|&i| seen[i] += 1);
+        }
+        assert!(seen.iter().all(|&n| n == 1), "every example is test data exactly once over 10 folds");
+        assert_eq!(Split::cross_fit(&d, sizes, 3, 2, 5).unwrap(), Split::cross_fit(&d, sizes, 3, 2, 5).unwrap());
     }
 
     #[test]

@@ -39,6 +39,28 @@ pub fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The SIMD features of this CPU that matter to float kernels (for the manifest: results
+/// must not depend on them, and a manifest shows what produced them).
+pub fn cpu_features() -> Vec<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let all = [
+            ("sse4.2", std::arch::is_x86_feature_detected!("sse4.2")),
+            ("avx", std::arch::is_x86_feature_detected!("avx")),
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            ("avx512vnni", std::arch::is_x86_feature_detected!("avx512vnni")),
+            ("avxvnni", std::arch::is_x86_feature_detected!("avxvnni")),
+        ];
+        all.into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        Vec::new()
+    }
+}
+
 /// What runs `backend` here, for the manifest: the CPU model, or the wgpu adapter's name as
 /// the runtime reports it (initializing the default device if needed).
 pub fn adapter(backend: Backend, cpu: &str) -> String {

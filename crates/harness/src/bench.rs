@@ -60,8 +60,8 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
     for m in &models {
         let tc = TrainConfig { epochs: 1, ..TrainConfig::default() };
         let (net, _) = train::train(m, &tc, &cpu, data, split, 2, &mut |_, _| {})?;
-        let set = EvalSet::new(data, &split.calib, &cpu);
-        let ranges = input_ranges(&net, &set.batches, Calibration::MinMax);
+        let set = EvalSet::new(data, &split.calib);
+        let ranges = input_ranges(&net, &set, Calibration::MinMax);
         for batch in [1usize, 64, 256] {
             let idx = &split.test[..batch];
             let x = data.gather_f32(idx);
@@ -117,8 +117,8 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
             let t0 = Instant::now();
             let _ = metrics::logits(&net, &data, &split.calib, &dev);
             rows.push(row("infer", &m.name(), b.name(), 1000, 1000, t0.elapsed().as_secs_f64(), "samples/s"));
-            let set = EvalSet::new(&data, &split.calib, &dev);
-            let ev = Evaluator::new(&net, input_ranges(&net, &set.batches, Calibration::MinMax), 1);
+            let set = EvalSet::new(&data, &split.calib);
+            let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 1);
             for (name, reuse) in [("exhaustive-naive", false), ("exhaustive-prefix", true)] {
                 let t0 = Instant::now();
                 let e = exhaustive(&ev, 8, &set, reuse, &mut |_, _| {})?;

@@ -84,6 +84,10 @@ pub struct DataConfig {
     /// Test examples.
     #[serde(default = "default_heldout")]
     pub test: usize,
+    /// Cross-fitted test folds: repeat r tests on fold r of a fixed partition of the data
+    /// into `n / test` folds, so over that many repeats every example is test data once.
+    #[serde(default)]
+    pub cross_fit: bool,
 }
 
 fn default_dataset() -> Dataset {
@@ -189,6 +193,10 @@ pub struct Experiment {
     /// Output root folder.
     #[serde(default = "default_output")]
     pub output: PathBuf,
+    /// Folder of shipped trained checkpoints (with `SHA256SUMS`), used when the cache has
+    /// none for a run's key; `harness train FILE --ship` fills it.
+    #[serde(default)]
+    pub checkpoints: Option<PathBuf>,
     /// Data.
     #[serde(default)]
     pub data: DataConfig,
@@ -326,6 +334,13 @@ impl Experiment {
         }
         if d.test_images.is_some() != d.test_labels.is_some() {
             bail!("{}: give both `test_images` and `test_labels` or neither", at("test_images"));
+        }
+        let separate_test = matches!(d.dataset, Dataset::Mnist | Dataset::FashionMnist) || d.test_images.is_some();
+        if d.cross_fit && separate_test {
+            bail!(
+                "{}: cross-fitted folds need one pool of examples, but this dataset has a separate test file",
+                at("cross_fit")
+            );
         }
         let t = &self.train;
         if t.epochs == 0 || t.epochs > 1000 {

@@ -2,7 +2,7 @@
 
 use crate::output::Tables;
 use anyhow::Result;
-use mpq_quant::stats::bootstrap_mean;
+use mpq_quant::significance::t_test;
 use mpq_report::plots::{Marker, Series, line_chart, scatter, strip_chart};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::path::Path;
 const METHODS: [&str; 7] = ["nearest", "floor", "ceil", "random-best", "exhaustive", "greedy", "taylor"];
 
 /// Draws every figure into `dir`; returns the file stems written (for the report).
-pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String)>> {
+pub fn draw_all(t: &Tables, dir: &Path, _seed: u64) -> Result<Vec<(String, String)>> {
     std::fs::create_dir_all(dir)?;
     let mut made = Vec::new();
     let models: BTreeSet<String> = t.runs.iter().map(|r| r.model.clone()).collect();
@@ -32,7 +32,7 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
                     .collect();
                 if !v.is_empty() {
                     // Plotted on a log10 axis: all-floor/all-ceil at low bits are orders of magnitude off.
-                    let c = bootstrap_mean(&v, 2000, seed);
+                    let c = t_test(&v, 0.0, 0.95);
                     pts.push((b as f64, c.mean.log10(), c.lo.max(1e-12).log10(), c.hi.max(1e-12).log10()));
                 }
             }
@@ -104,7 +104,7 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
                     .map(|&b| {
                         let sel: Vec<_> = mixed.iter().filter(|r| r.method == m && r.bits == b).collect();
                         let kb = sel.iter().map(|r| r.model_bytes / 1024.0).sum::<f64>() / sel.len().max(1) as f64;
-                        let c = bootstrap_mean(&sel.iter().map(|r| r.test_loss).collect::<Vec<_>>(), 2000, seed);
+                        let c = t_test(&sel.iter().map(|r| r.test_loss).collect::<Vec<_>>(), 0.0, 0.95);
                         (kb, c.mean, c.lo, c.hi)
                     })
                     .collect();
@@ -175,7 +175,7 @@ pub fn draw_all(t: &Tables, dir: &Path, seed: u64) -> Result<Vec<(String, String
                             .filter(|r| &r.model == m && &r.backend == b && r.bits == bits)
                             .map(|r| r.samples_per_s / 1000.0)
                             .collect();
-                        let c = bootstrap_mean(&v, 2000, seed);
+                        let c = t_test(&v, 0.0, 0.95);
                         (bits as f64, c.mean, c.lo, c.hi)
                     })
                     .collect();

@@ -8,6 +8,8 @@ pub mod config;
 pub mod export;
 pub mod figures;
 pub mod output;
+pub mod replicate;
 pub mod run;
+pub mod ship;
 pub mod summary;
 pub mod sweep;

@@ -1,7 +1,7 @@
 //! `harness`: the mpq command line. It parses experiment files, schedules runs, shows
 //! progress and writes results; every algorithm lives in the library crates.
 
-use harness::{bench, config, export, sweep};
+use harness::{bench, config, export, replicate, sweep};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,15 +24,40 @@ struct Cli {
     /// Rerun every run even if its results exist.
     #[arg(long)]
     force: bool,
+    /// Train models instead of using the experiment's shipped checkpoints.
+    #[arg(long)]
+    retrain: bool,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run an experiment: train (or reuse cached checkpoints), quantize, search, evaluate,
-    /// and write CSVs, figures and REPORT.md under results/<name>/. Completed runs are skipped.
+    /// Run an experiment: take each trained model from the cache or the experiment's
+    /// shipped checkpoints (or train it), quantize, search, evaluate, and write CSVs, figures
+    /// and REPORT.md under results/<name>/. Completed runs are skipped.
     Run {
         /// Experiment TOML file (see experiments/README.md).
         file: PathBuf,
+        /// Rerun every run even if its results exist.
+        #[arg(long)]
+        force: bool,
+        /// Train models instead of using the experiment's shipped checkpoints (results then
+        /// depend on this CPU's float kernels).
+        #[arg(long)]
+        retrain: bool,
+    },
+    /// Run an experiment under two independent experiment seeds (new splits, folds,
+    /// initializations and shuffles) and print how often the claims' verdicts agree; writes
+    /// agreement.csv and REPLICATION.md. Models are trained (shipped checkpoints belong to
+    /// the experiment's own seed).
+    Replicate {
+        /// Experiment TOML file.
+        file: PathBuf,
+        /// Two experiment seeds.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        seeds: Vec<u64>,
+        /// Output folder for the agreement table.
+        #[arg(long, default_value = "paper/replication")]
+        out: PathBuf,
         /// Rerun every run even if its results exist.
         #[arg(long)]
         force: bool,
@@ -42,10 +67,18 @@ enum Command {
         /// Experiment TOML file.
         file: PathBuf,
     },
-    /// Train (or load from the cache) every model of an experiment and print test accuracy.
+    /// Train (or load from the cache or shipped checkpoints) every model of an experiment
+    /// and print test accuracy.
     Train {
         /// Experiment TOML file.
         file: PathBuf,
+        /// Train instead of using shipped checkpoints.
+        #[arg(long)]
+        retrain: bool,
+        /// Then copy the checkpoints into the experiment's `checkpoints` folder and write its
+        /// SHA256SUMS (what a fresh clone's run will use).
+        #[arg(long)]
+        ship: bool,
     },
     /// Regenerate paper/REPORT.md and paper/figures/ from an experiment's results.
     Paper {
@@ -116,10 +149,11 @@ fn parse_backends(names: &[String]) -> anyhow::Result<Vec<config::Backend>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match (cli.command, cli.file) {
-        (Some(Command::Run { file, force }), _) => sweep::run(&file, force),
-        (None, Some(file)) => sweep::run(&file, cli.force),
+        (Some(Command::Run { file, force, retrain }), _) => sweep::run(&file, force, retrain),
+        (None, Some(file)) => sweep::run(&file, cli.force, cli.retrain),
         (Some(Command::Check { file }), _) => sweep::check(&file),
-        (Some(Command::Train { file }), _) => sweep::train_only(&file),
+        (Some(Command::Replicate { file, seeds, out, force }), _) => replicate::replicate(&file, &seeds, &out, force),
+        (Some(Command::Train { file, retrain, ship }), _) => sweep::train_only(&file, retrain, ship),
         (Some(Command::Paper { file, out }), _) => sweep::paper(&file, &out),
         (Some(Command::Bench { backends, samples, out }), _) => {
             parse_backends(&backends).and_then(|b| bench::bench(&b, samples, &out))

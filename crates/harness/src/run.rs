@@ -9,7 +9,7 @@ use mpq_lowbit::engine::Engine;
 use mpq_models::{Metrics, Net, checkpoint, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
-use mpq_quant::search::{self, hawq, mixed, taylor};
+use mpq_quant::search::{self, Exhaustive, hawq, mixed, taylor};
 use mpq_quant::{Choice, Plan, Rounding, Target, stats};
 use mpq_report::{ConfigRow, RunRow, SensitivityRow, TimingRow, TrainRow};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,34 @@ pub struct RunOutput {
     /// Inference throughput (timing columns only).
     #[serde(default)]
     pub timing: Vec<TimingRow>,
+    /// Seconds spent in each phase of the run (timing only).
+    #[serde(default)]
+    pub phases: Vec<(String, f64)>,
+}
+
+/// Adds up wall time per named phase.
+#[derive(Debug)]
+pub struct Clock {
+    /// Seconds per phase, in first-seen order.
+    pub phases: Vec<(String, f64)>,
+    t: Instant,
+}
+
+impl Clock {
+    /// Starts timing.
+    pub fn start() -> Clock {
+        Clock { phases: Vec::new(), t: Instant::now() }
+    }
+
+    /// Charges the time since the last lap to `phase`.
+    pub fn lap(&mut self, phase: &str) {
+        let secs = self.t.elapsed().as_secs_f64();
+        self.t = Instant::now();
+        match self.phases.iter_mut().find(|(p, _)| p == phase) {
+            Some((_, s)) => *s += secs,
+            None => self.phases.push((phase.to_string(), secs)),
+        }
+    }
 }
 
 /// The data an experiment runs on, loaded once.
@@ -41,18 +69,63 @@ pub struct Data {
     pub test_from: Option<usize>,
     /// Name for CSV rows.
     pub name: String,
+    /// SHA-256 of the examples' bytes (part of the checkpoint cache key).
+    pub digest: String,
 }
 
-fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
+/// The checkpoint cache key: a hash of everything that determines trained weights (the
+/// data's bytes, split, model, training config, seed, backend, burn release and training
+/// code version).
+pub fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
     let key = serde_json::json!({
-        "dataset": data.name, "n": data.images.len(), "sizes": exp.sizes(), "split_seed": spec.split_seed,
-        "model": spec.model, "train": exp.train, "seed": spec.seed, "backend": spec.backend.name(), "format": 1,
+        "data": data.digest, "test_from": data.test_from, "sizes": exp.sizes(), "split_seed": spec.split_seed,
+        "cross_fit": exp.data.cross_fit.then(|| (crate::config::derive_seed(exp.seed, "folds"), spec.repeat)),
+        "model": spec.model, "train": exp.train, "seed": spec.seed, "backend": spec.backend.name(),
+        "burn": mpq_models::BURN_VERSION, "train_version": mpq_models::TRAIN_VERSION, "format": 2,
     });
     mpq_data::sha256_hex(key.to_string().as_bytes())[..16].to_string()
 }
 
-/// The trained network of a run and its training log: loaded from the cache when both are
-/// there, otherwise trained (reporting `progress(done, total)`) and cached.
+/// The run's train / calibration / test split: a plain seeded split, or the run's
+/// cross-fitted fold (`[data] cross_fit`).
+pub fn split(exp: &Experiment, spec: &RunSpec, data: &Data) -> Result<Split> {
+    if exp.data.cross_fit {
+        let fold_seed = crate::config::derive_seed(exp.seed, "folds");
+        return Ok(Split::cross_fit(&data.images, exp.sizes(), fold_seed, spec.repeat, spec.split_seed)?);
+    }
+    Ok(Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?)
+}
+
+/// File names of a cached or shipped checkpoint and its training log.
+pub fn checkpoint_files(dir: &Path, key: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    (dir.join(format!("{key}.safetensors")), dir.join(format!("{key}.train.json")))
+}
+
+/// Loads a checkpoint and its log from `dir` if both are there; a shipped folder's files
+/// must match its `SHA256SUMS`.
+fn load_from(
+    dir: &Path,
+    key: &str,
+    spec: &RunSpec,
+    dev: &Device,
+    shipped: bool,
+) -> Result<Option<(Net, Vec<TrainRow>)>> {
+    let (ckpt, log) = checkpoint_files(dir, key);
+    if !(ckpt.exists() && log.exists()) {
+        return Ok(None);
+    }
+    if shipped {
+        crate::ship::verify(dir, &[&ckpt, &log])?;
+    }
+    let net = checkpoint::load(spec.model.init(dev, 0), &ckpt, dev)?;
+    let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+    let rows: Vec<TrainRow> = serde_json::from_str(&text).with_context(|| format!("parsing {}", log.display()))?;
+    Ok(Some((net, rows)))
+}
+
+/// The trained network of a run and its training log: loaded from the cache, else from the
+/// experiment's shipped checkpoints, else trained (reporting `progress(done, total)`) and
+/// cached.
 pub fn trained(
     exp: &Experiment,
     spec: &RunSpec,
@@ -63,13 +136,15 @@ pub fn trained(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Net, Vec<TrainRow>)> {
     let key = cache_key(exp, spec, data);
-    let (ckpt, log) = (cache.join(format!("{key}.safetensors")), cache.join(format!("{key}.train.json")));
-    if ckpt.exists() && log.exists() {
-        let net = checkpoint::load(spec.model.init(dev, 0), &ckpt, dev)?;
-        let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
-        let rows: Vec<TrainRow> = serde_json::from_str(&text).with_context(|| format!("parsing {}", log.display()))?;
-        return Ok((net, rows));
+    if let Some(found) = load_from(cache, &key, spec, dev, false)? {
+        return Ok(found);
     }
+    if let Some(dir) = &exp.checkpoints
+        && let Some(found) = load_from(dir, &key, spec, dev, true)?
+    {
+        return Ok(found);
+    }
+    let (ckpt, log) = checkpoint_files(cache, &key);
     let (net, logs) = train::train(&spec.model, &exp.train, dev, &data.images, split, spec.seed, progress)?;
     let rows: Vec<TrainRow> = logs
         .iter()
@@ -135,8 +210,24 @@ impl Ctx<'_> {
 
     /// Scores `plan` on both splits and makes its row.
     fn plan_row(&self, bits: u32, method: &str, plan: &Plan, evaluations: usize, seconds: f64) -> Result<RunRow> {
-        let calib = self.ev.score(plan, self.calib)?;
-        let test = self.ev.score(plan, self.test)?;
+        self.plan_row_in(None, bits, method, plan, evaluations, seconds)
+    }
+
+    /// As `plan_row`, reading the scores from exhaustive tables of the calibration and test
+    /// splits when they hold the plan (the same numbers, no evaluation).
+    fn plan_row_in(
+        &self,
+        known: Option<&(Exhaustive, Exhaustive)>,
+        bits: u32,
+        method: &str,
+        plan: &Plan,
+        evaluations: usize,
+        seconds: f64,
+    ) -> Result<RunRow> {
+        let (calib, test) = match known.map(|(c, t)| (c.score(plan), t.score(plan))) {
+            Some((Ok(c), Ok(t))) => (c, t),
+            _ => (self.ev.score(plan, self.calib)?, self.ev.score(plan, self.test)?),
+        };
         Ok(self.row(bits, method, plan, Measured { calib, test, temperature: 1.0, evaluations, seconds }))
     }
 
@@ -158,19 +249,22 @@ pub fn execute(
     cache: &Path,
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<RunOutput> {
+    let mut clock = Clock::start();
     let dev = crate::backend::device(spec.backend)?;
-    let split = Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?;
+    let split = split(exp, spec, data)?;
     let (net, train_rows) = trained(exp, spec, data, &split, &dev, cache, &mut |d, t| progress("train", d, t))?;
-    let calib = EvalSet::new(&data.images, &split.calib, &dev);
-    let test = EvalSet::new(&data.images, &split.test, &dev);
+    clock.lap("train or load");
+    let calib = EvalSet::new(&data.images, &split.calib);
+    let test = EvalSet::new(&data.images, &split.test);
     let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
-    let ranges = input_ranges(&net, &calib.batches, method);
+    let ranges = input_ranges(&net, &calib, method);
     let ev = Evaluator::with_granularity(&net, ranges, exp.quant.granularity, spec.seed);
     let n = net.n_layers();
     let fp_plan = Plan::full_precision(n);
     let (fp_c, fp_t) = (ev.score(&fp_plan, &calib)?, ev.score(&fp_plan, &test)?);
     let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
     let cx = Ctx { spec, dataset: &data.name, weights, fp_test: fp_t.loss, calib: &calib, test: &test, ev: &ev };
+    clock.lap("calibration");
     let mut out = RunOutput { train: train_rows, ..RunOutput::default() };
     out.runs.push(cx.row(
         32,
@@ -179,18 +273,20 @@ pub fn execute(
         Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 },
     ));
     out.runs.push(cx.temp_row(32, "fp-temp", &fp_plan)?);
-    let x_calib = data.images.gather_f32(&split.calib);
     let strategies = &exp.quant.strategies;
     for &bits in &exp.quant.bits {
+        clock.lap("sensitivity"); // the previous width's
         for r in Rounding::SEARCHED {
             let name = format!("{r:?}").to_lowercase();
             out.runs.push(cx.plan_row(bits, &name, &Plan::uniform(n, bits, r), 0, 0.0)?);
         }
+        clock.lap("baselines");
         let t0 = Instant::now();
-        let table = taylor::taylor_table(&ev, &x_calib, &calib.labels, bits, &dev);
+        let table = taylor::taylor_table(&ev, &calib.x, &calib.labels, bits);
         let taylor_secs = t0.elapsed().as_secs_f64();
-        let mut searched = false;
+        clock.lap("taylor");
         let mut evals = 0;
+        let mut known: Option<(Exhaustive, Exhaustive)> = None;
         if strategies.contains(&Strategy::Exhaustive) && 3usize.pow(n as u32) <= search::EXHAUSTIVE_LIMIT {
             let t0 = Instant::now();
             let all = search::exhaustive(&ev, bits, &calib, true, &mut |d, t| {
@@ -215,27 +311,47 @@ pub fn execute(
                     taylor_pred: table.predict(&c.plan),
                 });
             }
-            out.runs.push(cx.plan_row(bits, "exhaustive", &found.best.plan, found.evaluations, secs)?);
+            known = Some((all, on_test));
+            let k = known.as_ref();
+            out.runs.push(cx.plan_row_in(k, bits, "exhaustive", &found.best.plan, found.evaluations, secs)?);
             out.runs.push(cx.temp_row(bits, "exhaustive-temp", &found.best.plan)?);
             evals = found.evaluations;
-            searched = true;
+            clock.lap("exhaustive");
         }
+        let k = known.as_ref();
         if strategies.contains(&Strategy::Greedy) {
             let t0 = Instant::now();
-            let g = search::greedy(&ev, bits, &calib, 10)?;
-            out.runs.push(cx.plan_row(bits, "greedy", &g.best.plan, g.evaluations, t0.elapsed().as_secs_f64())?);
+            let g = match k {
+                Some((c, _)) => search::greedy_in(c, bits, 10)?,
+                None => search::greedy(&ev, bits, &calib, 10)?,
+            };
+            out.runs.push(cx.plan_row_in(
+                k,
+                bits,
+                "greedy",
+                &g.best.plan,
+                g.evaluations,
+                t0.elapsed().as_secs_f64(),
+            )?);
             evals = evals.max(g.evaluations);
-            if !searched {
+            if k.is_none() {
                 out.runs.push(cx.temp_row(bits, "greedy-temp", &g.best.plan)?);
             }
+            clock.lap("greedy");
         }
         if strategies.contains(&Strategy::Taylor) {
-            out.runs.push(cx.plan_row(bits, "taylor", &table.best_plan(bits), 1, taylor_secs)?);
+            out.runs.push(cx.plan_row_in(k, bits, "taylor", &table.best_plan(bits), 1, taylor_secs)?);
         }
         let n_random = exp.quant.random_n.max(evals);
         let t0 = Instant::now();
-        let rb = search::random_best(&ev, bits, &calib, n_random, spec.seed ^ bits as u64)?;
-        out.runs.push(cx.plan_row(bits, "random-best", &rb.best.plan, rb.evaluations, t0.elapsed().as_secs_f64())?);
+        let seed = spec.seed ^ bits as u64;
+        let rb = match k {
+            Some((c, _)) => search::random_best_in(c, bits, n_random, seed)?,
+            None => search::random_best(&ev, bits, &calib, n_random, seed)?,
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        out.runs.push(cx.plan_row_in(k, bits, "random-best", &rb.best.plan, rb.evaluations, secs)?);
+        clock.lap("random null");
         if exp.quant.sensitivity {
             for (k, info) in net.layers().iter().enumerate() {
                 let only = |target| {
@@ -256,18 +372,23 @@ pub fn execute(
             }
         }
     }
-    let x_test = data.images.gather_f32(&split.test);
-    out.timing = timing(&cx, &net, &x_test, exp)?;
+    clock.lap("sensitivity");
+    out.timing = timing(&cx, &net, &dev, exp)?;
+    clock.lap("throughput timing");
     if let Some(mx) = &exp.quant.mixed {
-        mixed_rows(&cx, &net, mx, &x_calib, &dev, &mut out)?;
+        mixed_rows(&cx, mx, &mut out)?;
+        clock.lap("mixed precision");
     }
+    out.phases = clock.phases;
     Ok(out)
 }
 
-/// Throughput of the FP32 forward and of simulated all-nearest quantization at each width,
-/// then of the integer engine (`harness export`'s model of the same plan) at widths up to 8;
-/// best of 3 passes over the test split, in batches of the evaluation batch size.
-fn timing(cx: &Ctx, net: &Net, x_test: &[f32], exp: &Experiment) -> Result<Vec<TimingRow>> {
+/// Throughput of the FP32 forward on the run's backend, of simulated all-nearest
+/// quantization at each width (on the host, where evaluation runs), then of the integer
+/// engine (`harness export`'s model of the same plan) at widths up to 8; best of 3 passes
+/// over the test split, in batches of the evaluation batch size.
+fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<TimingRow>> {
+    let x_test = &cx.test.x;
     let n = cx.ev.n_layers();
     let bits = &exp.quant.bits;
     let samples = cx.test.labels.len();
@@ -291,11 +412,16 @@ fn timing(cx: &Ctx, net: &Net, x_test: &[f32], exp: &Experiment) -> Result<Vec<T
         samples_per_s,
     };
     let mut rows = Vec::new();
-    for b in std::iter::once(32).chain(bits.iter().copied()) {
+    let batches = metrics::batches_of(x_test, batch, dev);
+    let per_s = best_of_3(&mut || {
+        batches.iter().for_each(|x| std::mem::drop(net.forward(x.clone()).into_data()));
+        Ok(())
+    })?;
+    rows.push(row(cx.spec.backend.name().into(), "fp32".into(), 32, per_s));
+    for &b in bits {
         let plan = Plan::uniform(n, b, Rounding::Nearest);
         let per_s = best_of_3(&mut || cx.ev.logits(&plan, cx.test).map(|_| ()).map_err(Into::into))?;
-        let precision = if b >= 32 { "fp32".into() } else { format!("sim-{b}bit") };
-        rows.push(row(cx.spec.backend.name().into(), precision, b, per_s));
+        rows.push(row("host".into(), format!("sim-{b}bit"), b, per_s));
     }
     for &b in bits.iter().filter(|&&b| b <= 8) {
         let plan = Plan::uniform(n, b, Rounding::Nearest);
@@ -317,13 +443,14 @@ fn timing(cx: &Ctx, net: &Net, x_test: &[f32], exp: &Experiment) -> Result<Vec<T
 /// loss change at nearest rounding (`mixed-dp`), that allocation with each layer's rounding
 /// then refined by greedy descent (`mixed-dp-greedy`), the HAWQ-V2-style allocation
 /// (`mixed-hawq`), and the widest uniform nearest plan that fits (`mixed-uniform`).
-fn mixed_rows(cx: &Ctx, net: &Net, mx: &MixedConfig, x_calib: &[f32], dev: &Device, out: &mut RunOutput) -> Result<()> {
-    let n = net.n_layers();
+fn mixed_rows(cx: &Ctx, mx: &MixedConfig, out: &mut RunOutput) -> Result<()> {
+    let n = cx.ev.n_layers();
     let t0 = Instant::now();
     let table = mixed::measured_table(cx.ev, cx.calib, &mx.bits, &[Rounding::Nearest])?;
     let (dp_secs, dp_evals) = (t0.elapsed().as_secs_f64(), 1 + n * mx.bits.len());
     let t0 = Instant::now();
-    let traces = hawq::hessian_traces(net, x_calib, &cx.calib.labels, mx.hutchinson_samples, 5e-3, cx.spec.seed, dev);
+    let traces =
+        hawq::hessian_traces(&cx.ev.host, &cx.calib.x, &cx.calib.labels, mx.hutchinson_samples, 5e-3, cx.spec.seed);
     let htable = hawq::hawq_table(cx.ev, &traces, &mx.bits);
     let hawq_secs = t0.elapsed().as_secs_f64();
     for &budget in &mx.budgets {

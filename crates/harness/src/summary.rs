@@ -1,13 +1,25 @@
 //! Aggregation over seeds: the summary table and the per-claim verdicts.
 
-use mpq_quant::stats::{Interval, bootstrap_mean};
+use mpq_quant::significance::{TTest, benjamini_hochberg, holm, t_test};
 use mpq_report::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow};
 use std::collections::BTreeMap;
 
-const REPS: usize = 10_000;
+/// The paper's own claims: judged together, with Holm's family-wise correction.
+pub const PRIMARY: [&str; 6] = [
+    "lower-loss",
+    "lower-loss-beyond-temperature",
+    "input-vs-weight",
+    "identity-mappings",
+    "mixed-beats-uniform",
+    "mixed-rounding-beats-uniform",
+];
 
-fn ci(values: &[f64], seed: u64) -> Interval {
-    bootstrap_mean(values, REPS, seed)
+/// Significance level of every verdict.
+const ALPHA: f64 = 0.05;
+
+/// 95% Student-t interval of the mean over seeds, tested against 0.
+fn ci(values: &[f64], _seed: u64) -> TTest {
+    t_test(values, 0.0, 1.0 - ALPHA)
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -42,14 +54,33 @@ pub fn summarize(rows: &[RunRow], seed: u64) -> Vec<SummaryRow> {
         .collect()
 }
 
-fn verdict(c: Interval, want_negative: bool) -> String {
-    let (yes, no) = if want_negative { (c.hi < 0.0, c.lo > 0.0) } else { (c.lo > 0.0, c.hi < 0.0) };
-    if yes {
-        "reproduced".into()
-    } else if no {
-        "not reproduced".into()
-    } else {
+/// The verdict of a test whose claim is that the mean lies below (`want_below`) or above
+/// `null`: a direction only when `p` is significant.
+fn verdict(mean: f64, null: f64, p: f64, want_below: bool) -> String {
+    if !(p < ALPHA) {
         "inconclusive".into()
+    } else if (mean < null) == want_below {
+        "reproduced".into()
+    } else {
+        "not reproduced".into()
+    }
+}
+
+/// Fills each claim's family, adjusted p-value and adjusted verdict: Holm across the
+/// primary claims, Benjamini-Hochberg across the exploratory ones.
+fn adjust(rows: &mut [ClaimRow], nulls: &[(f64, bool)]) {
+    for primary in [true, false] {
+        let idx: Vec<usize> =
+            (0..rows.len()).filter(|&i| PRIMARY.contains(&rows[i].claim.as_str()) == primary).collect();
+        let p: Vec<f64> = idx.iter().map(|&i| rows[i].p_value).collect();
+        let adj = if primary { holm(&p) } else { benjamini_hochberg(&p) };
+        for (&i, a) in idx.iter().zip(adj) {
+            let (null, below) = nulls[i];
+            let r = &mut rows[i];
+            r.family = if primary { "primary" } else { "exploratory" }.into();
+            r.p_adjusted = a;
+            r.verdict_adjusted = verdict(r.value, null, a, below);
+        }
     }
 }
 
@@ -65,14 +96,7 @@ fn paired(rows: &[RunRow], model: &str, bits: u32, a: &str, b: &str) -> Vec<f64>
         .collect()
 }
 
-fn claim(
-    claim: &str,
-    statement: &str,
-    setting: String,
-    measurement: &str,
-    c: Interval,
-    want_negative: bool,
-) -> ClaimRow {
+fn claim(claim: &str, statement: &str, setting: String, measurement: &str, c: TTest, want_negative: bool) -> ClaimRow {
     ClaimRow {
         claim: claim.into(),
         statement: statement.into(),
@@ -81,7 +105,11 @@ fn claim(
         value: c.mean,
         lo: c.lo,
         hi: c.hi,
-        verdict: verdict(c, want_negative),
+        verdict: verdict(c.mean, 0.0, c.p, want_negative),
+        family: String::new(),
+        p_value: c.p,
+        p_adjusted: c.p,
+        verdict_adjusted: String::new(),
     }
 }
 
@@ -180,6 +208,15 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
     }
     identity_claims(configs, seed, &mut out);
     taylor_rows(configs, seed, &mut out);
+    let nulls: Vec<(f64, bool)> = out
+        .iter()
+        .map(|r| match r.claim.as_str() {
+            "taylor-sign" => (0.5, false),
+            "input-vs-weight" | "taylor-rank" => (0.0, false),
+            _ => (0.0, true),
+        })
+        .collect();
+    adjust(&mut out, &nulls);
     out
 }
 
@@ -206,17 +243,10 @@ fn taylor_rows(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
         let s = "A first-order Taylor expansion predicts the loss change of a rounding config";
         let c = ci(&rho, seed);
         out.push(claim("taylor-rank", s, setting.clone(), "Spearman ρ(predicted, measured calibration ΔL)", c, false));
-        let c = ci(&sign, seed);
+        let c = t_test(&sign, 0.5, 1.0 - ALPHA);
         let mut row =
             claim("taylor-sign", s, setting, "fraction of configs where the signs agree (chance ≈ 0.5)", c, false);
-        row.verdict = if c.lo > 0.5 {
-            "reproduced"
-        } else if c.hi < 0.5 {
-            "not reproduced"
-        } else {
-            "inconclusive"
-        }
-        .into();
+        row.verdict = verdict(c.mean, 0.5, c.p, false);
         out.push(row);
     }
 }

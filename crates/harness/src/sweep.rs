@@ -37,7 +37,8 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
     };
     // Split sizes are checked against the data here, before any run starts.
     mpq_data::Split::draw(&images, exp.sizes(), test_from, 0)?;
-    Ok(Data { images, test_from, name })
+    let digest = images.digest();
+    Ok(Data { images, test_from, name, digest })
 }
 
 fn manifest(exp: &Experiment) -> serde_json::Value {
@@ -48,7 +49,8 @@ fn manifest(exp: &Experiment) -> serde_json::Value {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     serde_json::json!({
-        "experiment": exp.name, "git_commit": commit, "burn_version": "0.22.1",
+        "experiment": exp.name, "git_commit": commit, "burn_version": mpq_models::BURN_VERSION,
+        "cpu_features": crate::backend::cpu_features(),
         "backends": exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "adapters": exp.backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect::<Vec<_>>(),
         "cpu": cpu, "cores": cores, "unix_time": now, "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
@@ -84,8 +86,17 @@ fn bars() -> (MultiProgress, ProgressBar, ProgressBar) {
 }
 
 /// `harness run`: the sweep. Exit 1 if any run failed, after writing everything else.
-pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
-    let exp = Experiment::load(file)?;
+pub fn run(file: &Path, force: bool, retrain: bool) -> Result<ExitCode> {
+    let mut exp = Experiment::load(file)?;
+    if retrain {
+        exp.checkpoints = None;
+    }
+    run_experiment(&exp, file, force)
+}
+
+/// The sweep of an already loaded experiment (`file` names it in messages).
+pub fn run_experiment(exp: &Experiment, file: &Path, force: bool) -> Result<ExitCode> {
+    let exp = exp.clone();
     let data = load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
     for b in &exp.backends {
         crate::backend::device(*b)?;
@@ -100,6 +111,12 @@ pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
     runs_bar.set_length(specs.len() as u64);
     let mut failures = Vec::new();
     let (mut skipped, t0) = (0, std::time::Instant::now());
+    let mut phases = run::Clock::start();
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !tty {
+        runs_bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        phase.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     for spec in &specs {
         runs_bar.set_message(spec.id.clone());
         if !force && output::load_run(&out, &spec.id).is_some() {
@@ -112,9 +129,28 @@ pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
             phase.set_position(d as u64);
             phase.set_message(what.to_string());
         };
-        match run::execute(&exp, spec, &data, &cache, &mut progress) {
-            Ok(r) => output::save_run(&out, &spec.id, &r)?,
-            Err(e) => failures.push((spec.id.clone(), format!("{e:#}"))),
+        let started = std::time::Instant::now();
+        let outcome = match run::execute(&exp, spec, &data, &cache, &mut progress) {
+            Ok(r) => {
+                output::save_run(&out, &spec.id, &r)?;
+                for (p, s) in &r.phases {
+                    add_phase(&mut phases.phases, p, *s);
+                }
+                "ok".to_string()
+            }
+            Err(e) => {
+                failures.push((spec.id.clone(), format!("{e:#}")));
+                format!("failed: {e:#}")
+            }
+        };
+        if !tty {
+            eprintln!(
+                "run {} ({}/{}) {:.1}s {outcome}",
+                spec.id,
+                runs_bar.position() + 1,
+                specs.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
         runs_bar.inc(1);
     }
@@ -131,8 +167,11 @@ pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
     let rows: Vec<FailureRow> =
         failures.iter().map(|(id, reason)| FailureRow { run_id: id.clone(), reason: reason.clone() }).collect();
     csvio::write(&out.join("failures.csv"), &rows)?;
+    phases.lap("(runs)");
     report(&exp, &tables, &out, &out.join("figures"), "figures")?;
+    phases.lap("tables, figures, report");
     print_summary(&exp, &tables);
+    print_phases(&phases.phases);
     eprintln!(
         "{} runs ({} reused, {} failed) in {:.1}s; results in {}",
         specs.len(),
@@ -145,6 +184,24 @@ pub fn run(file: &Path, force: bool) -> Result<ExitCode> {
         eprintln!("run {id} failed: {reason}");
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn add_phase(phases: &mut Vec<(String, f64)>, name: &str, secs: f64) {
+    match phases.iter_mut().find(|(p, _)| p == name) {
+        Some((_, s)) => *s += secs,
+        None => phases.push((name.to_string(), secs)),
+    }
+}
+
+/// Where the time went: each run phase summed over the runs done now, then the report.
+fn print_phases(phases: &[(String, f64)]) {
+    let runs: f64 = phases.iter().find(|(p, _)| p == "(runs)").map_or(0.0, |p| p.1);
+    let total: f64 = runs + phases.iter().filter(|(p, _)| p == "tables, figures, report").map(|p| p.1).sum::<f64>();
+    eprintln!("time by phase (runs done now; seconds, share of the sweep):");
+    for (p, s) in phases.iter().filter(|(p, _)| p != "(runs)") {
+        eprintln!("  {p:<26} {s:>8.1}  {:>5.1}%", 100.0 * s / total.max(1e-9));
+    }
+    eprintln!("  {:<26} {total:>8.1}", "total");
 }
 
 /// Writes every evaluated plan as JSON (`plans.json`): run, method, bits and the per-layer choices.
@@ -215,12 +272,58 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
     )
 }
 
+/// What produced a report: the versions of the code that determines results and a hash of
+/// the resolved experiment. Written beside every report; a test compares the committed
+/// `paper/` one with the current code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// Experiment name.
+    pub experiment: String,
+    /// SHA-256 of the resolved experiment (as `config.resolved.toml` holds it).
+    pub experiment_sha256: String,
+    /// [`mpq_models::TRAIN_VERSION`].
+    pub train_version: u32,
+    /// [`mpq_models::BURN_VERSION`].
+    pub burn_version: String,
+    /// [`mpq_quant::QUANT_VERSION`].
+    pub quant_version: u32,
+    /// [`mpq_report::REPORT_VERSION`].
+    pub report_version: u32,
+}
+
+impl Provenance {
+    /// The provenance the current code gives `exp`.
+    pub fn current(exp: &Experiment) -> Result<Provenance> {
+        Ok(Provenance {
+            experiment: exp.name.clone(),
+            experiment_sha256: mpq_data::sha256_hex(toml::to_string(exp)?.as_bytes()),
+            train_version: mpq_models::TRAIN_VERSION,
+            burn_version: mpq_models::BURN_VERSION.into(),
+            quant_version: mpq_quant::QUANT_VERSION,
+            report_version: mpq_report::REPORT_VERSION,
+        })
+    }
+}
+
 fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &str) -> Result<()> {
+    let provenance = serde_json::to_string_pretty(&Provenance::current(exp)?)? + "\n";
+    output::write_atomic(&out.join("provenance.json"), provenance.as_bytes())?;
     let summary = crate::summary::summarize(&t.runs, exp.seed);
     let claims = crate::summary::claims(&t.runs, &t.configs, &t.sensitivity, exp.seed);
     csvio::write(&out.join("summary.csv"), &summary)?;
     csvio::write(&out.join("claims.csv"), &claims)?;
-    let figures = crate::figures::draw_all(t, fig_dir, exp.seed)?;
+    let mut figures = crate::figures::draw_all(t, fig_dir, exp.seed)?;
+    let forest = mpq_report::findings::forest_rows(&claims, &summary);
+    if !forest.is_empty() {
+        let title = "Primary claims: mean effect with 95% interval, coloured by the adjusted verdict".to_string();
+        mpq_report::forest::forest(
+            &fig_dir.join("forest_primary"),
+            &title,
+            "effect (ΔL in nats; input-vs-weight: |ΔL| difference)",
+            &forest,
+        )?;
+        figures.insert(0, ("forest_primary".to_string(), title));
+    }
     let features = if exp.backends.contains(&crate::config::Backend::Wgpu) { " --features wgpu" } else { "" };
     let out_arg = if out == Path::new("paper") { String::new() } else { format!(" --out {}", out.display()) };
     let commands = vec![
@@ -228,7 +331,14 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         format!("cargo run --release -p harness -- paper experiments/{}.toml{out_arg}", exp.name),
     ];
     let setup = setup_text(exp, &exp.out_dir());
-    let sections = crate::summary::backend_section(exp, t, &summary);
+    let mut sections = crate::summary::backend_section(exp, t, &summary);
+    // `harness replicate ... --out <out>/replication` leaves its agreement table here.
+    if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
+        let body = rep.lines().skip_while(|l| l.starts_with("# ") || l.is_empty()).collect::<Vec<_>>().join("\n");
+        sections.push_str(&format!(
+            "## Stability across independent replications\n\nFrom `replication/REPLICATION.md`. {body}\n"
+        ));
+    }
     let input = ReportInput {
         name: &exp.name,
         setup: &setup,
@@ -274,14 +384,19 @@ pub fn paper(file: &Path, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `harness train`: train every model of the experiment and print held-out accuracy.
-pub fn train_only(file: &Path) -> Result<ExitCode> {
-    let exp = Experiment::load(file)?;
+/// `harness train`: train (or load) every model of the experiment and print test accuracy;
+/// with `ship`, then copy the checkpoints into the experiment's `checkpoints` folder.
+pub fn train_only(file: &Path, retrain: bool, ship: bool) -> Result<ExitCode> {
+    let mut exp = Experiment::load(file)?;
+    let shipped = exp.checkpoints.clone();
+    if retrain {
+        exp.checkpoints = None;
+    }
     let data = load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
     let cache = exp.output.join("cache");
     for spec in exp.expand() {
         let dev = crate::backend::device(spec.backend)?;
-        let split = mpq_data::Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?;
+        let split = run::split(&exp, &spec, &data)?;
         let t0 = std::time::Instant::now();
         let net = run::trained(&exp, &spec, &data, &split, &dev, &cache, &mut |_, _| {})?.0;
         let logits = mpq_models::metrics::logits(&net, &data.images, &split.test, &dev);
@@ -293,6 +408,11 @@ pub fn train_only(file: &Path) -> Result<ExitCode> {
             m.acc,
             t0.elapsed().as_secs_f64()
         );
+    }
+    if ship {
+        exp.checkpoints = shipped;
+        let n = crate::ship::ship(&exp, &data, &cache)?;
+        eprintln!("shipped {n} checkpoints to {}", exp.checkpoints.unwrap_or_default().display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,7 @@
-//! Backend parity: the same weights and plan give the same logits and losses on flex and
-//! wgpu (Mesa's software Vulkan driver where there is no GPU). Built only with `--features wgpu`.
+//! Backend parity: the same weights, quantized the same way with burn's tensor quantizer,
+//! give the same logits and losses on flex and wgpu (Mesa's software Vulkan driver where
+//! there is no GPU), and both agree with the host evaluation every run uses. Built only with
+//! `--features wgpu`.
 #![cfg(feature = "wgpu")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,6 +10,7 @@ use mpq_data::{Split, SplitSizes, shipped};
 use mpq_models::{ModelConfig, metrics};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
+use mpq_quant::tensor::{max_abs, quant_weight};
 use mpq_quant::{Plan, Rounding};
 
 #[test]
@@ -23,15 +26,29 @@ fn flex_and_wgpu_agree_on_logits_and_losses() {
     assert!(adapter.starts_with("wgpu: ") && !adapter.contains("no adapter"), "{adapter}");
     eprintln!("{adapter}");
     for cfg in [ModelConfig::Mlp { hidden: vec![32, 16] }, ModelConfig::Cnn { channels: [4, 8], hidden: 16 }] {
-        let net_c = cfg.init(&cpu, 3);
-        let net_g = net_c.clone().to_device(&gpu);
-        let set_c = EvalSet::new(&data, &split.calib, &cpu);
-        let ranges = input_ranges(&net_c, &set_c.batches, Calibration::MinMax);
-        let ev_c = Evaluator::new(&net_c, ranges.clone(), 0);
-        let ev_g = Evaluator::new(&net_g, ranges, 0);
-        let (tc, tg) = (EvalSet::new(&data, &split.test, &cpu), EvalSet::new(&data, &split.test, &gpu));
-        for plan in [Plan::full_precision(net_c.n_layers()), Plan::uniform(net_c.n_layers(), 8, Rounding::Nearest)] {
-            let (a, b) = (ev_c.logits(&plan, &tc).unwrap(), ev_g.logits(&plan, &tg).unwrap());
+        let fp = cfg.init(&cpu, 3);
+        let set_c = EvalSet::new(&data, &split.calib);
+        let ranges = input_ranges(&fp, &set_c, Calibration::MinMax);
+        let (tc, tg) = (EvalSet::new(&data, &split.test), EvalSet::new(&data, &split.test));
+        // Weight-only 8-bit plans: burn quantizes the weights on each device.
+        let n = fp.n_layers();
+        let mut w8 = Plan::uniform(n, 8, Rounding::Nearest);
+        w8.layers.iter_mut().for_each(|c| c.target = mpq_quant::Target::WeightOnly);
+        for plan in [Plan::full_precision(n), w8] {
+            let on = |dev: &burn::prelude::Device| {
+                let mut net = fp.clone().to_device(dev);
+                if plan.layers[0].bits < 32 {
+                    for k in 0..n {
+                        let w = net.weight(k);
+                        net.set_weight(k, quant_weight(&w, max_abs(&w), 8, Rounding::Nearest, 0));
+                    }
+                }
+                metrics::logits(&net, &data, &split.test, dev)
+            };
+            let (a, b) = (on(&cpu), on(&gpu));
+            let host = Evaluator::new(&fp, ranges.clone(), 0).logits(&plan, &tc).unwrap();
+            let hs = host.iter().zip(&a).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(hs < 1e-3, "{} {}: host vs flex logits differ by {hs}", cfg.name(), plan.code());
             let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
             let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
             assert!(

@@ -55,11 +55,14 @@ fn smoke_end_to_end_resume_and_determinism() {
         assert!(std::fs::metadata(res.join(format!("figures/{stem}.png"))).unwrap().len() > 1000);
     }
     let report = std::fs::read_to_string(res.join("REPORT.md")).unwrap();
-    assert!(report.contains("| claim | setting | measurement | mean | 95% CI | verdict |"));
+    assert!(report.contains(
+        "| family | claim | setting | measurement | mean | 95% CI | p | verdict | p adjusted | adjusted verdict |"
+    ));
     for c in
         ["lower-loss", "lower-loss-beyond-temperature", "search-beats-null", "input-vs-weight", "identity-mappings"]
     {
         assert!(report.contains(&format!("| {c} |")), "report lacks {c}");
+        assert!(report.contains(&format!("| primary | {c} |")) != c.starts_with("search"), "family of {c}");
     }
 
     // Resume: a second run reuses everything; a removed and a torn run file are redone.

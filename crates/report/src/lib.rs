@@ -5,8 +5,15 @@
 
 pub mod claims;
 pub mod csvio;
+pub mod findings;
+pub mod forest;
 pub mod plots;
 pub mod rows;
+
+/// Version of the statistics, tables and report layout. Recorded in `provenance.json` beside
+/// every report; bump it with any change that alters `summary.csv`, `claims.csv` or
+/// `REPORT.md` for the same runs, and regenerate `paper/`.
+pub const REPORT_VERSION: u32 = 2;
 
 pub use rows::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow, TimingRow, TrainRow};
 

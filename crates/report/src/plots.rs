@@ -35,7 +35,7 @@ pub struct Marker {
     pub y: f64,
 }
 
-fn bounds(vals: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn bounds(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) =
         vals.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
@@ -45,7 +45,7 @@ fn bounds(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-const COLORS: [RGBColor; 8] = [
+pub(crate) const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -56,7 +56,7 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 /// The frame every chart shares: white background, title, margins and label areas.
 fn frame<'a, 'b, DB: DrawingBackend>(
@@ -70,7 +70,7 @@ fn frame<'a, 'b, DB: DrawingBackend>(
 }
 
 /// Draws the legend box every chart shares and writes the file.
-fn finish<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(crate) fn finish<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     root: &DrawingArea<DB, Shift>,
 ) -> DrawResult
@@ -137,43 +137,61 @@ fn strip_on<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let (y0, y1) = bounds(points.iter().map(|p| p.1).chain(markers.iter().map(|m| m.y)));
-    let n = cats.len().max(1) as f64;
-    let mut chart = frame(&root, title)?.build_cartesian_2d(-0.5..n - 0.5, y0..y1)?;
-    let cats_owned = cats.to_vec();
-    chart
-        .configure_mesh()
-        .y_desc(yl)
-        .x_labels(cats.len().max(1))
-        .x_label_formatter(&|x: &f64| cats_owned.get(x.round() as usize).cloned().unwrap_or_default())
-        .label_style(("sans-serif", 14))
-        .draw()?;
-    let jitter = |i: usize| ((i * 7919) % 101) as f64 / 101.0 * 0.5 - 0.25;
-    chart
-        .draw_series(
-            points
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Circle::new((p.0 as f64 + jitter(i), p.1), 2, RGBColor(150, 150, 150).filled())),
-        )?
-        .label("all rounding configs")
-        .legend(|(x, y)| Circle::new((x + 8, y), 3, RGBColor(150, 150, 150).filled()));
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 22))?;
     let mut labels: Vec<&str> = markers.iter().map(|m| m.label.as_str()).collect();
-    labels.dedup();
     labels.sort();
     labels.dedup();
-    for (li, label) in labels.iter().enumerate() {
-        let c = COLORS[li % COLORS.len()];
-        let ms: Vec<&Marker> = markers.iter().filter(|m| m.label == *label).collect();
-        chart
-            .draw_series(ms.iter().map(|m| Cross::new((m.cat as f64 + 0.3, m.y), 6, c.stroke_width(2))))?
-            .label(label.to_string())
-            .legend(move |(x, y)| Cross::new((x + 8, y), 5, c.stroke_width(2)));
+    let panels = root.split_evenly((1, cats.len().max(1)));
+    let jitter = |i: usize| ((i * 7919) % 101) as f64 / 101.0 * 0.5 - 0.45;
+    for (k, (panel, cat)) in panels.iter().zip(cats).enumerate() {
+        // Each width gets its own y range: ΔL at 4 bits is orders larger than at 8.
+        let mine = points.iter().filter(|p| p.0 == k).map(|p| p.1);
+        let (y0, y1) = bounds(mine.chain(markers.iter().filter(|m| m.cat == k).map(|m| m.y)));
+        let mut chart = ChartBuilder::on(panel)
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(if k == 0 { 70 } else { 55 })
+            .build_cartesian_2d(-0.5..0.5 + 0.1 * labels.len() as f64, y0..y1)?;
+        let name = cat.clone();
+        let fmt = |_: &f64| name.clone();
+        let mut mesh = chart.configure_mesh();
+        mesh.x_labels(1).x_label_formatter(&fmt).disable_x_mesh().label_style(("sans-serif", 13));
+        if k == 0 {
+            mesh.y_desc(yl);
+        }
+        mesh.draw()?;
+        let grey = RGBColor(150, 150, 150);
+        let dots = points.iter().enumerate().filter(|(_, p)| p.0 == k);
+        let s = chart.draw_series(dots.map(|(i, p)| Circle::new((jitter(i), p.1), 2, grey.filled())))?;
+        if k == 0 {
+            s.label("all rounding configs").legend(move |(x, y)| Circle::new((x + 8, y), 3, grey.filled()));
+        }
+        // Markers side by side, one column per label, so none hides another.
+        for (li, label) in labels.iter().enumerate() {
+            let c = COLORS[li % COLORS.len()];
+            let x = 0.15 + 0.1 * li as f64;
+            let ms = markers.iter().filter(|m| m.cat == k && m.label == *label);
+            let s = chart.draw_series(ms.map(|m| Cross::new((x, m.y), 6, c.stroke_width(2))))?;
+            if k == 0 {
+                s.label(label.to_string()).legend(move |(x, y)| Cross::new((x + 8, y), 5, c.stroke_width(2)));
+            }
+        }
+        if k == 0 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 12))
+                .draw()?;
+        }
     }
-    finish(&mut chart, &root)
+    root.present()?;
+    Ok(())
 }
 
-fn both(stem: &Path, draw: &dyn Fn(&Path, bool) -> DrawResult) -> Result<(), ReportError> {
+pub(crate) fn both(stem: &Path, draw: &dyn Fn(&Path, bool) -> DrawResult) -> Result<(), ReportError> {
     register_font();
     for svg in [true, false] {
         let path = stem.with_extension(if svg { "svg" } else { "png" });
@@ -200,7 +218,8 @@ pub fn line_chart(
     })
 }
 
-/// A strip chart of values per category with labelled markers, as `stem.svg` and `stem.png`.
+/// A strip chart of values per category with labelled markers, one panel per category with
+/// its own y range, as `stem.svg` and `stem.png`.
 pub fn strip_chart(
     stem: &Path,
     title: &str,
@@ -211,9 +230,9 @@ pub fn strip_chart(
 ) -> Result<(), ReportError> {
     both(stem, &|p, svg| {
         if svg {
-            strip_on(SVGBackend::new(p, (900, 560)).into_drawing_area(), title, cats, yl, points, markers)
+            strip_on(SVGBackend::new(p, (1100, 560)).into_drawing_area(), title, cats, yl, points, markers)
         } else {
-            strip_on(BitMapBackend::new(p, (900, 560)).into_drawing_area(), title, cats, yl, points, markers)
+            strip_on(BitMapBackend::new(p, (1100, 560)).into_drawing_area(), title, cats, yl, points, markers)
         }
     })
 }

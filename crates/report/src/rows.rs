@@ -129,9 +129,9 @@ pub struct SummaryRow {
     pub test_acc: f64,
     /// Mean paired test loss change against full precision.
     pub delta_mean: f64,
-    /// 95% bootstrap interval, lower.
+    /// 95% Student-t interval over seeds, lower.
     pub delta_lo: f64,
-    /// 95% bootstrap interval, upper.
+    /// 95% Student-t interval over seeds, upper.
     pub delta_hi: f64,
     /// Fraction of seeds with a negative change.
     pub frac_negative: f64,
@@ -154,8 +154,17 @@ pub struct ClaimRow {
     pub lo: f64,
     /// 95% interval, upper.
     pub hi: f64,
-    /// reproduced / not reproduced / inconclusive.
+    /// reproduced / not reproduced / inconclusive, from this claim's interval alone.
     pub verdict: String,
+    /// `primary` (the paper's own claims, corrected together with Holm's method) or
+    /// `exploratory` (corrected with Benjamini-Hochberg among themselves).
+    pub family: String,
+    /// Two-sided p-value of a one-sample t-test against the null value.
+    pub p_value: f64,
+    /// The p-value after the family's multiplicity correction.
+    pub p_adjusted: f64,
+    /// The verdict at 5% after the correction: what to read first.
+    pub verdict_adjusted: String,
 }
 
 /// A row of `timing.csv`: inference throughput of one run's model on its backend.

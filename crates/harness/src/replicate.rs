@@ -1,0 +1,105 @@
+//! `harness replicate`: the same experiment under independent experiment seeds (new splits,
+//! initializations, shuffles and folds), then how often the verdicts agree.
+
+use crate::config::Experiment;
+use anyhow::{Context, Result, bail};
+use mpq_report::ClaimRow;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Agreement of one claim id between two replications.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AgreementRow {
+    /// Claim id.
+    pub claim: String,
+    /// primary or exploratory.
+    pub family: String,
+    /// Settings judged in both replications.
+    pub settings: usize,
+    /// Settings with the same adjusted verdict.
+    pub agree: usize,
+    /// Settings with the same raw (uncorrected) verdict.
+    pub agree_raw: usize,
+    /// Settings where one says reproduced and the other not reproduced (adjusted).
+    pub flips: usize,
+}
+
+/// Compares two claim tables setting by setting.
+pub fn agreement(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<AgreementRow> {
+    let mut rows: BTreeMap<(String, String), AgreementRow> = BTreeMap::new();
+    for x in a {
+        let Some(y) = b.iter().find(|y| y.claim == x.claim && y.setting == x.setting) else { continue };
+        let r = rows.entry((x.family.clone(), x.claim.clone())).or_insert_with(|| AgreementRow {
+            claim: x.claim.clone(),
+            family: x.family.clone(),
+            ..AgreementRow::default()
+        });
+        r.settings += 1;
+        r.agree += usize::from(x.verdict_adjusted == y.verdict_adjusted);
+        r.agree_raw += usize::from(x.verdict == y.verdict);
+        let pair = [x.verdict_adjusted.as_str(), y.verdict_adjusted.as_str()];
+        r.flips += usize::from(pair.contains(&"reproduced") && pair.contains(&"not reproduced"));
+    }
+    let mut out: Vec<AgreementRow> = rows.into_values().collect();
+    out.sort_by_key(|r| (r.family != "primary", r.claim.clone()));
+    out
+}
+
+/// The agreement table as markdown, with totals per family.
+pub fn render(seeds: &[u64], rows: &[AgreementRow]) -> String {
+    let mut s = format!(
+        "# Replication\n\nThe same experiment under experiment seeds {} and {} (independent splits, folds, initializations and shuffles); verdicts compared setting by setting.\n\n| family | claim | settings | same adjusted verdict | same raw verdict | reproduced ↔ not reproduced |\n|---|---|---|---|---|---|\n",
+        seeds[0], seeds[1]
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.family, r.claim, r.settings, r.agree, r.agree_raw, r.flips
+        ));
+    }
+    for family in ["primary", "exploratory"] {
+        let f: Vec<&AgreementRow> = rows.iter().filter(|r| r.family == family).collect();
+        let (n, a, flips) = f.iter().fold((0, 0, 0), |(n, a, x), r| (n + r.settings, a + r.agree, x + r.flips));
+        s.push_str(&format!(
+            "\n**{family}**: {a} of {n} adjusted verdicts agree ({:.1}%); {flips} go from reproduced to not reproduced.",
+            100.0 * a as f64 / n.max(1) as f64
+        ));
+    }
+    s.push('\n');
+    s
+}
+
+/// Runs `file` once per seed (results in `<output>/<name>-seed<S>/`), then writes and prints
+/// the verdict agreement into `out`.
+pub fn replicate(file: &Path, seeds: &[u64], out: &Path, force: bool) -> Result<ExitCode> {
+    if seeds.len() != 2 || seeds[0] == seeds[1] {
+        bail!("--seeds takes two different experiment seeds, e.g. --seeds 1,2");
+    }
+    let base = Experiment::load(file)?;
+    let mut tables = Vec::new();
+    for &seed in seeds {
+        let mut exp = base.clone();
+        exp.seed = seed;
+        exp.name = format!("{}-seed{seed}", base.name);
+        eprintln!("replication with experiment seed {seed}: results in {}", exp.out_dir().display());
+        let code = crate::sweep::run_experiment(&exp, file, force)?;
+        if code != ExitCode::SUCCESS {
+            bail!(
+                "the replication with seed {seed} had failed runs; see {}",
+                exp.out_dir().join("failures.csv").display()
+            );
+        }
+        let path = exp.out_dir().join("claims.csv");
+        let claims: Vec<ClaimRow> =
+            mpq_report::csvio::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        tables.push(claims);
+    }
+    let rows = agreement(&tables[0], &tables[1]);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    mpq_report::csvio::write(&out.join("agreement.csv"), &rows)?;
+    let text = render(seeds, &rows);
+    crate::output::write_atomic(&out.join("REPLICATION.md"), text.as_bytes())?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
