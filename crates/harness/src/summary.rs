@@ -57,7 +57,7 @@ pub fn summarize(rows: &[RunRow], seed: u64) -> Vec<SummaryRow> {
 /// The verdict of a test whose claim is that the mean lies below (`want_below`) or above
 /// `null`: a direction only when `p` is significant.
 fn verdict(mean: f64, null: f64, p: f64, want_below: bool) -> String {
-    if !(p < ALPHA) {
+    if p.is_nan() || p >= ALPHA {
         "inconclusive".into()
     } else if (mean < null) == want_below {
         "reproduced".into()

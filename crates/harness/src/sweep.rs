@@ -51,6 +51,7 @@ fn manifest(exp: &Experiment) -> serde_json::Value {
     serde_json::json!({
         "experiment": exp.name, "git_commit": commit, "burn_version": mpq_models::BURN_VERSION,
         "cpu_features": crate::backend::cpu_features(),
+        "host_simd": mpq_models::host::simd::path().name(),
         "backends": exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "adapters": exp.backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect::<Vec<_>>(),
         "cpu": cpu, "cores": cores, "unix_time": now, "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
@@ -253,11 +254,16 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         .unwrap_or_else(|| "unknown".into());
     let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
     format!(
-        "- Data: {:?}, splits train {} / calibration {} / test {} (seeded, stratified, disjoint; a new split per repeat).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
+        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
         exp.data.dataset,
         exp.data.train,
         exp.data.calib,
         exp.data.test,
+        if exp.data.cross_fit {
+            "seeded, stratified, disjoint; cross-fitted: repeat r tests on fold r of a fixed partition into n / test folds and draws the other two splits from the remaining folds"
+        } else {
+            "seeded, stratified, disjoint; a new split per repeat"
+        },
         models.join(", "),
         exp.train.epochs,
         exp.train.batch_size,

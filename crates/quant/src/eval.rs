@@ -45,8 +45,11 @@ pub struct Evaluator<'a> {
     pub ranges: Vec<(f32, f32)>,
     granularity: Granularity,
     seed: u64,
-    cache: Mutex<HashMap<(usize, u32, Rounding), Arc<Vec<f32>>>>,
+    cache: Mutex<WeightCache>,
 }
+
+/// Quantized weights by (layer, bits, rounding).
+type WeightCache = HashMap<(usize, u32, Rounding), Arc<Vec<f32>>>;
 
 impl<'a> Evaluator<'a> {
     /// Prepares evaluation with per-tensor weight scales; `seed` drives stochastic rounding.

@@ -110,7 +110,8 @@ mod tests {
     fn t_interval_covers_at_small_n_and_the_bootstrap_does_not() {
         let mut rng = ChaCha8Rng::seed_from_u64(17);
         let trials = 4000;
-        let draws: [(&str, fn(&mut ChaCha8Rng) -> f64); 3] = [
+        type Draw = fn(&mut ChaCha8Rng) -> f64;
+        let draws: [(&str, Draw); 3] = [
             ("normal", |r| {
                 let (u, v): (f64, f64) = (r.random(), r.random());
                 (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()

@@ -9,6 +9,7 @@
 //! example only, so every element is computed the same way whatever the split.
 
 pub mod grad;
+pub mod simd;
 
 use crate::{LayerKind, Net};
 use rayon::prelude::*;
@@ -92,10 +93,22 @@ impl HostNet {
     }
 }
 
-/// `out[i, j] = b[j] + Σ_k x[i, k] w[k, j]` with `k` ascending, four rows at a time so each
-/// weight row is read once per four examples. Zero inputs (pixels, ReLU outputs) are skipped:
-/// adding `0 * w` changes nothing but the sign of a zero sum.
+/// `out[i, j] = b[j] + Σ_k x[i, k] w[k, j]` with `k` ascending, on the [`simd::path`] in use.
 pub fn linear(x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &mut [f32]) {
+    simd::linear_on(simd::path(), x, w, b, d_in, d_out, out)
+}
+
+/// Valid 3x3 convolution of one image `[c_in, side, side]`: `[c_out, side-2, side-2]`, on the
+/// [`simd::path`] in use.
+pub fn conv3x3(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
+    simd::conv3x3_on(simd::path(), img, w, b, c_in, c_out, side)
+}
+
+/// The body of [`linear`], four rows at a time so each weight row is read once per four
+/// examples. Zero inputs (pixels, ReLU outputs) are skipped: adding `0 * w` changes nothing
+/// but the sign of a zero sum.
+#[inline(always)]
+fn linear_body(x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &mut [f32]) {
     for (xs, os) in x.chunks(4 * d_in).zip(out.chunks_mut(4 * d_out)) {
         for row in os.chunks_mut(d_out) {
             row.copy_from_slice(b);
@@ -130,8 +143,10 @@ pub fn linear(x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &
     }
 }
 
-/// Valid 3x3 convolution of one image `[c_in, side, side]`: `[c_out, side-2, side-2]`.
-pub fn conv3x3(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
+/// The body of [`conv3x3`]: each output plane starts at its bias and adds the taps in
+/// weight order.
+#[inline(always)]
+fn conv3x3_body(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
     let o = side - 2;
     let mut z = vec![0f32; c_out * o * o];
     for (co, plane) in z.chunks_mut(o * o).enumerate() {

@@ -121,7 +121,7 @@ pub fn measured_table(
     // Full-precision inputs of every layer, shared by all single-layer plans.
     let inputs = crate::calib::stage_inputs(&ev.host, &set.x);
     let mut table = Vec::with_capacity(n);
-    for k in 0..n {
+    for (k, input) in inputs.iter().enumerate() {
         let mut row = Vec::new();
         for &b in bits {
             let rs: &[Rounding] = if b >= 32 { &[Rounding::Nearest] } else { roundings };
@@ -132,7 +132,7 @@ pub fn measured_table(
                 } else {
                     let mut p = Plan::full_precision(n);
                     p.layers[k] = choice;
-                    let mut h = ev.step(k, &inputs[k], choice);
+                    let mut h = ev.step(k, input, choice);
                     for j in k + 1..n {
                         h = ev.step(j, &h, p.layers[j]);
                     }

@@ -205,6 +205,10 @@ fn lookup(table: &Exhaustive, plan: &Plan) -> Result<Metrics, QuantError> {
         .ok_or(QuantError::NotInTable { plan: plan.code() })
 }
 
+/// Scores a trial plan that differs from the current one at a layer; returns what adopting
+/// it needs.
+type Scorer<'a, T> = dyn FnMut(&Plan, usize) -> Result<(Metrics, Option<T>), QuantError> + 'a;
+
 /// The passes shared by both greedy searches: `score(trial, k)` scores a plan that differs
 /// from the current one at layer k and returns what `accept` needs to adopt it.
 fn greedy_passes<T>(
@@ -213,7 +217,7 @@ fn greedy_passes<T>(
     cur: &mut Plan,
     best: &mut Metrics,
     evaluations: &mut usize,
-    score: &mut dyn FnMut(&Plan, usize) -> Result<(Metrics, Option<T>), QuantError>,
+    score: &mut Scorer<'_, T>,
     accept: &mut dyn FnMut(T),
 ) -> Result<Found, QuantError> {
     for _ in 0..max_passes.max(1) {

@@ -56,7 +56,7 @@ pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: u32) -> TaylorTa
     let grads = ev.host.gradients(x, y, None);
     let fp_inputs = stage_inputs(&ev.host, x);
     let (mut wt, mut it) = (Vec::new(), Vec::new());
-    for k in 0..ev.n_layers() {
+    for (k, fp) in fp_inputs.iter().enumerate() {
         let w = &ev.host.weights[k];
         let (mut wrow, mut irow) = ([0.0; 3], [0.0; 3]);
         for (i, r) in Rounding::SEARCHED.into_iter().enumerate() {
@@ -65,7 +65,6 @@ pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: u32) -> TaylorTa
                 let dw: Vec<f32> = q.iter().zip(w).map(|(a, b)| a - b).collect();
                 dot(&grads.weight[k], &dw)
             });
-            let fp = &fp_inputs[k];
             irow[i] = ev.input(k, fp, c).map_or(0.0, |q| {
                 let dx: Vec<f32> = q.iter().zip(fp).map(|(a, b)| a - b).collect();
                 dot(&grads.input[k], &dx)

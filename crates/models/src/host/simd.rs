@@ -1,0 +1,111 @@
+//! Which instruction set the host kernels run with, chosen once at run time. Every path runs
+//! the same Rust code (the same operations in the same order; Rust never fuses a multiply
+//! and an add), so results are bit-identical and only speed differs: the compiler merely
+//! uses wider vectors across independent output elements. `MPQ_HOST_SIMD=portable` forces
+//! the baseline x86-64 path, to show the results do not change.
+// Safety: the only unsafe code calls `#[target_feature(enable = "avx2")]` functions, and only
+// after `is_x86_feature_detected!("avx2")` confirmed the CPU has AVX2.
+#![allow(unsafe_code)]
+
+use std::sync::OnceLock;
+
+/// An instruction-set path of the host kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// The baseline of the target (SSE2 on x86-64).
+    Portable,
+    /// 256-bit AVX2 vectors (x86-64 only).
+    Avx2,
+}
+
+impl Path {
+    /// Whether this CPU can run the path.
+    pub fn supported(self) -> bool {
+        match self {
+            Path::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Path::Avx2 => false,
+        }
+    }
+
+    /// Name for manifests and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Portable => "portable",
+            Path::Avx2 => "avx2",
+        }
+    }
+}
+
+/// The path in use: AVX2 where the CPU has it, unless `MPQ_HOST_SIMD=portable`.
+pub fn path() -> Path {
+    static PATH: OnceLock<Path> = OnceLock::new();
+    *PATH.get_or_init(|| {
+        let forced = std::env::var("MPQ_HOST_SIMD").is_ok_and(|v| v == "portable");
+        if !forced && Path::Avx2.supported() { Path::Avx2 } else { Path::Portable }
+    })
+}
+
+/// [`super::linear_body`] on `path` (falls back to portable where unsupported).
+pub fn linear_on(path: Path, x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx2 && path.supported() {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { linear_avx2(x, w, b, d_in, d_out, out) };
+    }
+    let _ = path;
+    super::linear_body(x, w, b, d_in, d_out, out)
+}
+
+/// [`super::conv3x3_body`] on `path` (falls back to portable where unsupported).
+pub fn conv3x3_on(path: Path, img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx2 && path.supported() {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { conv3x3_avx2(img, w, b, c_in, c_out, side) };
+    }
+    let _ = path;
+    super::conv3x3_body(img, w, b, c_in, c_out, side)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn linear_avx2(x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &mut [f32]) {
+    super::linear_body(x, w, b, d_in, d_out, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn conv3x3_avx2(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
+    super::conv3x3_body(img, w, b, c_in, c_out, side)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both paths give bit-identical outputs (zeros, negatives and awkward sizes included).
+    #[test]
+    fn paths_agree_bit_for_bit() {
+        let v = |n: usize, s: usize| -> Vec<f32> {
+            (0..n)
+                .map(
+                    |i| if (i * s).is_multiple_of(5) { 0.0 } else { (((i * s * 7919) % 2001) as f32 - 1000.0) / 377.0 },
+                )
+                .collect()
+        };
+        for (rows, d_in, d_out) in [(7, 13, 5), (4, 784, 37), (9, 64, 64)] {
+            let (x, w, b) = (v(rows * d_in, 3), v(d_in * d_out, 5), v(d_out, 7));
+            let (mut a, mut c) = (vec![0f32; rows * d_out], vec![0f32; rows * d_out]);
+            linear_on(Path::Portable, &x, &w, &b, d_in, d_out, &mut a);
+            linear_on(Path::Avx2, &x, &w, &b, d_in, d_out, &mut c);
+            assert!(a.iter().zip(&c).all(|(p, q)| p.to_bits() == q.to_bits()), "linear {rows}x{d_in}x{d_out}");
+        }
+        let (img, w, b) = (v(3 * 15 * 15, 3), v(4 * 3 * 9, 5), v(4, 7));
+        let a = conv3x3_on(Path::Portable, &img, &w, &b, 3, 4, 15);
+        let c = conv3x3_on(Path::Avx2, &img, &w, &b, 3, 4, 15);
+        assert!(a.iter().zip(&c).all(|(p, q)| p.to_bits() == q.to_bits()), "conv");
+    }
+}
