@@ -414,7 +414,10 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
     let mut rows = Vec::new();
     let batches = metrics::batches_of(x_test, batch, dev);
     let per_s = best_of_3(&mut || {
-        batches.iter().for_each(|x| std::mem::drop(net.forward(x.clone()).into_data()));
+        // Reading the values back waits for the device (wgpu runs asynchronously).
+        batches
+            .iter()
+            .for_each(|x| std::mem::drop(std::hint::black_box(net.forward(x.clone()).into_data().try_to_vec::<f32>())));
         Ok(())
     })?;
     rows.push(row(cx.spec.backend.name().into(), "fp32".into(), 32, per_s));
