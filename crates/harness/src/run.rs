@@ -54,6 +54,11 @@ impl Clock {
     pub fn lap(&mut self, phase: &str) {
         let secs = self.t.elapsed().as_secs_f64();
         self.t = Instant::now();
+        self.add(phase, secs);
+    }
+
+    /// Adds `secs` to `phase` (e.g. a finished run's phases to a sweep's totals).
+    pub fn add(&mut self, phase: &str, secs: f64) {
         match self.phases.iter_mut().find(|(p, _)| p == phase) {
             Some((_, s)) => *s += secs,
             None => self.phases.push((phase.to_string(), secs)),

@@ -135,7 +135,7 @@ pub fn run_experiment(exp: &Experiment, file: &Path, force: bool) -> Result<Exit
             Ok(r) => {
                 output::save_run(&out, &spec.id, &r)?;
                 for (p, s) in &r.phases {
-                    add_phase(&mut phases.phases, p, *s);
+                    phases.add(p, *s);
                 }
                 "ok".to_string()
             }
@@ -185,13 +185,6 @@ pub fn run_experiment(exp: &Experiment, file: &Path, force: bool) -> Result<Exit
         eprintln!("run {id} failed: {reason}");
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn add_phase(phases: &mut Vec<(String, f64)>, name: &str, secs: f64) {
-    match phases.iter_mut().find(|(p, _)| p == name) {
-        Some((_, s)) => *s += secs,
-        None => phases.push((name.to_string(), secs)),
-    }
 }
 
 /// Where the time went: each run phase summed over the runs done now, then the report.
