@@ -5,13 +5,30 @@ use thiserror::Error;
 /// Everything that can go wrong reading, verifying, splitting or fetching data.
 #[derive(Debug, Error)]
 pub enum DataError {
-    /// A file could not be read or written.
-    #[error("{file}: {source}")]
+    /// A file could not be read or written. The OS error is part of the message, not a
+    /// separate cause, so error chains print it once.
+    #[error("{file}: {cause}")]
     Io {
         /// The file involved.
         file: String,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
+    },
+    /// A data path names something that is not a regular file (a folder, a device, a pipe).
+    #[error("{file}: not a regular file; name an IDX file (raw or gzip)")]
+    NotAFile {
+        /// The path involved.
+        file: String,
+    },
+    /// The header declares more examples than any dataset this harness reads.
+    #[error("{file}: header declares {n} examples, more than the limit of {limit}")]
+    TooLarge {
+        /// The file involved.
+        file: String,
+        /// Examples declared.
+        n: usize,
+        /// The limit.
+        limit: usize,
     },
     /// The gzip stream is corrupt.
     #[error("{file}: corrupt gzip stream: {reason}")]

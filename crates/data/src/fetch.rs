@@ -95,7 +95,7 @@ fn download(url: &str) -> Result<Vec<u8>, String> {
 /// leaves a partial file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let tmp = path.with_extension("part.tmp");
-    let io = |source| DataError::Io { file: path.display().to_string(), source };
+    let io = |cause| DataError::Io { file: path.display().to_string(), cause };
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
@@ -113,7 +113,7 @@ pub fn fetch_catalog(cat: &Catalog, dir: &Path, mirrors: Option<&[String]>) -> R
         Some(m) => m.to_vec(),
         None => cat.mirrors.iter().map(|s| s.to_string()).collect(),
     };
-    std::fs::create_dir_all(dir).map_err(|source| DataError::Io { file: dir.display().to_string(), source })?;
+    std::fs::create_dir_all(dir).map_err(|cause| DataError::Io { file: dir.display().to_string(), cause })?;
     let mut done = Vec::new();
     let mut reasons = Vec::new();
     for f in cat.files {
@@ -160,9 +160,9 @@ pub fn load_fetched(name: &str, dir: &Path) -> Result<(Images, usize), DataError
     let mut bytes = Vec::new();
     for f in cat.files {
         let path = dir.join(f.name);
-        let b = std::fs::read(&path).map_err(|source| DataError::Io {
+        let b = std::fs::read(&path).map_err(|cause| DataError::Io {
             file: format!("{} (run `harness fetch {name}` first)", path.display()),
-            source,
+            cause,
         })?;
         crate::verify_sha256(&path.display().to_string(), &b, f.sha256)?;
         bytes.push((path.display().to_string(), b));

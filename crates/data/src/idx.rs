@@ -140,12 +140,45 @@ pub fn pair(images_file: &str, pixels: Vec<u8>, labels_file: &str, labels: Vec<u
     Ok(Images { pixels, labels })
 }
 
-/// Reads an image file and a label file from disk.
+/// The most examples an IDX file may declare (full MNIST has 70,000): a bound on what a
+/// corrupt or hostile header can make the reader allocate.
+pub const MAX_EXAMPLES: usize = 1_000_000;
+
+/// Reads an IDX file's header (`header` bytes) and then at most the `item`-byte examples it
+/// declares, decompressing gzip on the fly; refuses paths that are not regular files. Never
+/// reads a stream to its end, so `/dev/zero` or a gzip bomb cannot hang or exhaust memory.
+fn read_bounded(path: &Path, header: usize, item: usize) -> Result<Vec<u8>, DataError> {
+    use std::io::{BufRead, BufReader};
+    let file = path.display().to_string();
+    let io = |cause| DataError::Io { file: file.clone(), cause };
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(DataError::NotAFile { file });
+    }
+    let mut reader = BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let gz = reader.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
+    let mut r: Box<dyn Read> = if gz { Box::new(GzDecoder::new(reader)) } else { Box::new(reader) };
+    let fail = |cause: std::io::Error| match gz {
+        true => DataError::Gzip { file: file.clone(), reason: cause.to_string() },
+        false => DataError::Io { file: file.clone(), cause },
+    };
+    let mut bytes = Vec::with_capacity(header);
+    (&mut r).take(header as u64).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() < header {
+        return Ok(bytes); // the parser names the truncation
+    }
+    let n = be_u32(&file, &bytes, 4)? as usize;
+    if n > MAX_EXAMPLES {
+        return Err(DataError::TooLarge { file, n, limit: MAX_EXAMPLES });
+    }
+    (&mut r).take((n * item) as u64).read_to_end(&mut bytes).map_err(fail)?;
+    Ok(bytes)
+}
+
+/// Reads an image file and a label file from disk (raw or gzip), bounded by their headers.
 pub fn read_pair(images: &Path, labels: &Path) -> Result<Images, DataError> {
-    let read = |p: &Path| std::fs::read(p).map_err(|source| DataError::Io { file: p.display().to_string(), source });
     let (fi, fl) = (images.display().to_string(), labels.display().to_string());
-    let pixels = parse_images(&fi, &read(images)?)?;
-    let labels_v = parse_labels(&fl, &read(labels)?)?;
+    let pixels = parse_images(&fi, &read_bounded(images, 16, PIXELS)?)?;
+    let labels_v = parse_labels(&fl, &read_bounded(labels, 8, 1)?)?;
     pair(&fi, pixels, &fl, labels_v)
 }
 
@@ -229,5 +262,33 @@ mod tests {
         z.truncate(n - 6);
         let e = parse_labels("c.gz", &z).unwrap_err().to_string();
         assert!(e.contains("c.gz") && e.contains("gzip"), "{e}");
+    }
+
+    #[test]
+    fn files_on_disk_are_read_only_as_far_as_their_headers_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let px: Vec<u8> = (0..2 * PIXELS).map(|i| (i % 253) as u8).collect();
+        let (im, lb) = (dir.path().join("im.gz"), dir.path().join("lb"));
+        // Trailing bytes past what the header declares are not read.
+        let mut raw_labels = encode_labels(&[3, 4]);
+        raw_labels.extend([0xff; 100]);
+        std::fs::write(&im, gz(&encode_images(&px))).unwrap();
+        std::fs::write(&lb, &raw_labels).unwrap();
+        let both = read_pair(&im, &lb).unwrap();
+        assert_eq!((both.pixels, both.labels), (px, vec![3, 4]));
+        // Not regular files: a folder and a device that never ends.
+        for bad in [dir.path(), Path::new("/dev/zero")] {
+            let e = read_pair(bad, &lb).unwrap_err().to_string();
+            assert!(e.contains(&bad.display().to_string()) && e.contains("not a regular file"), "{e}");
+        }
+        // A header declaring an absurd count is refused before anything is allocated.
+        let mut huge = encode_labels(&[1]);
+        huge[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        std::fs::write(&lb, gz(&huge)).unwrap();
+        let e = read_pair(&im, &lb).unwrap_err().to_string();
+        assert!(e.contains("lb") && e.contains("limit"), "{e}");
+        // A missing file names the OS error once.
+        let e = read_pair(&dir.path().join("none"), &lb).unwrap_err().to_string();
+        assert_eq!(e.matches("os error").count(), 1, "{e}");
     }
 }

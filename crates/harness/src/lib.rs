@@ -4,12 +4,17 @@
 
 pub mod backend;
 pub mod bench;
+pub mod claim;
 pub mod config;
 pub mod export;
 pub mod figures;
+pub mod locate;
 pub mod output;
+pub mod publish;
 pub mod replicate;
 pub mod run;
+pub mod schedule;
+pub mod shard;
 pub mod ship;
 pub mod summary;
 pub mod sweep;

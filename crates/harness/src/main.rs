@@ -1,7 +1,8 @@
 //! `harness`: the mpq command line. It parses experiment files, schedules runs, shows
 //! progress and writes results; every algorithm lives in the library crates.
 
-use harness::{bench, config, export, replicate, sweep};
+use harness::shard::Shard;
+use harness::{bench, config, export, publish, replicate, schedule, sweep};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
     name = "harness",
     version,
     about = "Layerwise floor/ceil/nearest and mixed-precision quantization experiments, judged on held-out data",
-    after_help = "Examples:\n  harness experiments/mnist.toml          run the main study (offline, ~5 min on 2 cores)\n  harness check experiments/mnist.toml    list the runs without training\n  harness paper experiments/mnist.toml    rebuild paper/REPORT.md from results\n  harness bench                           throughput side by side, as ratios\n\nExit status: 0 ok, 2 bad input or unwritable output, 1 some runs failed.",
+    after_help = "Examples:\n  harness experiments/mnist.toml          run the main study (offline, ~5 min on 2 cores)\n  harness check experiments/mnist.toml    list the runs without training\n  harness paper experiments/mnist.toml    rebuild paper/REPORT.md from results\n  harness run FILE --jobs 2               two runs at once, cores split between them\n  harness run FILE --shard 0/4            one shard of four (then: harness gather FILE)\n  harness bench                           throughput side by side, as ratios\n\nExit status: 0 ok, 2 bad input or unwritable output, 1 some runs failed.",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -21,12 +22,55 @@ struct Cli {
     command: Option<Command>,
     /// Experiment file to run (same as `harness run FILE`).
     file: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// How `harness run` executes its runs.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
     /// Rerun every run even if its results exist.
     #[arg(long)]
     force: bool,
-    /// Train models instead of using the experiment's shipped checkpoints.
+    /// Train models instead of using the experiment's shipped checkpoints (results then
+    /// depend on this CPU's float kernels).
     #[arg(long)]
     retrain: bool,
+    /// Runs executed at once; the CPU threads (RAYON_NUM_THREADS, default all cores) are
+    /// split between them. Results are identical to --jobs 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    jobs: u32,
+    /// Run only shard I of N (0-based), e.g. --shard 2/4: a deterministic share of the runs,
+    /// balanced by expected cost. Writes only its run files; `harness gather` builds the
+    /// report. Inside a SLURM array task the shard comes from SLURM_ARRAY_TASK_ID (minus
+    /// SLURM_ARRAY_TASK_MIN) and SLURM_ARRAY_TASK_COUNT when this flag is absent (with
+    /// --shards N: SLURM_ARRAY_TASK_ID of N).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Number of shards when the index comes from the environment: a Kubernetes Indexed
+    /// Job's JOB_COMPLETION_INDEX, or a SLURM array whose size is not the shard count.
+    #[arg(long, value_name = "N", conflicts_with = "shard", value_parser = clap::value_parser!(u32).range(1..))]
+    shards: Option<u32>,
+    /// Seconds after which a claim on a run that its owner stopped refreshing (a process
+    /// that died on another host) is taken over; claims of dead processes on this host are
+    /// taken over at once.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    claim_timeout: u64,
+}
+
+impl RunArgs {
+    fn options(&self) -> anyhow::Result<schedule::Options> {
+        let shard = match self.shard {
+            Some(s) => Some(s),
+            None => Shard::from_env(self.shards.map(|n| n as usize), &|k| std::env::var(k).ok())?,
+        };
+        Ok(schedule::Options {
+            force: self.force,
+            jobs: self.jobs as usize,
+            shard,
+            claim_timeout: std::time::Duration::from_secs(self.claim_timeout),
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -37,13 +81,18 @@ enum Command {
     Run {
         /// Experiment TOML file (see experiments/README.md).
         file: PathBuf,
-        /// Rerun every run even if its results exist.
-        #[arg(long)]
-        force: bool,
-        /// Train models instead of using the experiment's shipped checkpoints (results then
-        /// depend on this CPU's float kernels).
-        #[arg(long)]
-        retrain: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Build the CSVs, figures and report from the run files of a sharded sweep. Lists the
+    /// runs still missing (and the shard that owns each, with --shards) and exits 1 while
+    /// any are missing.
+    Gather {
+        /// Experiment TOML file.
+        file: PathBuf,
+        /// Shard count the sweep was split into (to name each missing run's shard).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        shards: Option<u32>,
     },
     /// Run an experiment under two independent experiment seeds (new splits, folds,
     /// initializations and shuffles) and print how often the claims' verdicts agree; writes
@@ -93,8 +142,8 @@ enum Command {
     /// ratios and writes results/bench/timing.csv.
     Bench {
         /// Backends to compare.
-        #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
-        backends: Vec<String>,
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "flex,ndarray")]
+        backends: Vec<config::Backend>,
         /// Training examples per measurement.
         #[arg(long, default_value_t = 4000)]
         samples: usize,
@@ -135,29 +184,17 @@ enum Command {
     },
 }
 
-fn parse_backends(names: &[String]) -> anyhow::Result<Vec<config::Backend>> {
-    names
-        .iter()
-        .map(|n| {
-            toml::Value::String(n.clone())
-                .try_into::<config::Backend>()
-                .map_err(|_| anyhow::anyhow!("unknown backend `{n}`; use flex, ndarray or wgpu"))
-        })
-        .collect()
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match (cli.command, cli.file) {
-        (Some(Command::Run { file, force, retrain }), _) => sweep::run(&file, force, retrain),
-        (None, Some(file)) => sweep::run(&file, cli.force, cli.retrain),
+        (Some(Command::Run { file, run }), _) => run.options().and_then(|o| sweep::run(&file, run.retrain, &o)),
+        (None, Some(file)) => cli.run.options().and_then(|o| sweep::run(&file, cli.run.retrain, &o)),
+        (Some(Command::Gather { file, shards }), _) => sweep::gather(&file, shards.map(|n| n as usize)),
         (Some(Command::Check { file }), _) => sweep::check(&file),
         (Some(Command::Replicate { file, seeds, out, force }), _) => replicate::replicate(&file, &seeds, &out, force),
         (Some(Command::Train { file, retrain, ship }), _) => sweep::train_only(&file, retrain, ship),
-        (Some(Command::Paper { file, out }), _) => sweep::paper(&file, &out),
-        (Some(Command::Bench { backends, samples, out }), _) => {
-            parse_backends(&backends).and_then(|b| bench::bench(&b, samples, &out))
-        }
+        (Some(Command::Paper { file, out }), _) => publish::paper(&file, &out),
+        (Some(Command::Bench { backends, samples, out }), _) => bench::bench(&backends, samples, &out),
         (Some(Command::Export { file, run, method, bits, out }), _) => export::export(&file, &run, &method, bits, &out),
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
         (None, None) => {

@@ -83,7 +83,7 @@ pub fn replicate(file: &Path, seeds: &[u64], out: &Path, force: bool) -> Result<
         exp.seed = seed;
         exp.name = format!("{}-seed{seed}", base.name);
         eprintln!("replication with experiment seed {seed}: results in {}", exp.out_dir().display());
-        let code = crate::sweep::run_experiment(&exp, file, force)?;
+        let code = crate::sweep::run_experiment(&exp, file, &crate::schedule::Options { force, ..Default::default() })?;
         if code != ExitCode::SUCCESS {
             bail!(
                 "the replication with seed {seed} had failed runs; see {}",

@@ -44,6 +44,12 @@ pub struct Clock {
     t: Instant,
 }
 
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::start()
+    }
+}
+
 impl Clock {
     /// Starts timing.
     pub fn start() -> Clock {
@@ -246,7 +252,14 @@ impl Ctx<'_> {
     }
 }
 
-/// Executes one run. `progress(phase, done, total)` reports training and search progress.
+/// Charges the time since the last lap to `phase` and reports its end as `progress(phase, 0, 0)`.
+fn lap(clock: &mut Clock, progress: &mut dyn FnMut(&str, usize, usize), phase: &str) {
+    clock.lap(phase);
+    progress(phase, 0, 0);
+}
+
+/// Executes one run. `progress(phase, done, total)` reports training and search progress;
+/// `total == 0` marks the end of a phase.
 pub fn execute(
     exp: &Experiment,
     spec: &RunSpec,
@@ -258,7 +271,7 @@ pub fn execute(
     let dev = crate::backend::device(spec.backend)?;
     let split = split(exp, spec, data)?;
     let (net, train_rows) = trained(exp, spec, data, &split, &dev, cache, &mut |d, t| progress("train", d, t))?;
-    clock.lap("train or load");
+    lap(&mut clock, progress, "train or load");
     let calib = EvalSet::new(&data.images, &split.calib);
     let test = EvalSet::new(&data.images, &split.test);
     let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
@@ -269,7 +282,7 @@ pub fn execute(
     let (fp_c, fp_t) = (ev.score(&fp_plan, &calib)?, ev.score(&fp_plan, &test)?);
     let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
     let cx = Ctx { spec, dataset: &data.name, weights, fp_test: fp_t.loss, calib: &calib, test: &test, ev: &ev };
-    clock.lap("calibration");
+    lap(&mut clock, progress, "calibration");
     let mut out = RunOutput { train: train_rows, ..RunOutput::default() };
     out.runs.push(cx.row(
         32,
@@ -280,16 +293,16 @@ pub fn execute(
     out.runs.push(cx.temp_row(32, "fp-temp", &fp_plan)?);
     let strategies = &exp.quant.strategies;
     for &bits in &exp.quant.bits {
-        clock.lap("sensitivity"); // the previous width's
+        lap(&mut clock, progress, "sensitivity"); // the previous width's
         for r in Rounding::SEARCHED {
             let name = format!("{r:?}").to_lowercase();
             out.runs.push(cx.plan_row(bits, &name, &Plan::uniform(n, bits, r), 0, 0.0)?);
         }
-        clock.lap("baselines");
+        lap(&mut clock, progress, "baselines");
         let t0 = Instant::now();
         let table = taylor::taylor_table(&ev, &calib.x, &calib.labels, bits);
         let taylor_secs = t0.elapsed().as_secs_f64();
-        clock.lap("taylor");
+        lap(&mut clock, progress, "taylor");
         let mut evals = 0;
         let mut known: Option<(Exhaustive, Exhaustive)> = None;
         if strategies.contains(&Strategy::Exhaustive) && 3usize.pow(n as u32) <= search::EXHAUSTIVE_LIMIT {
@@ -321,7 +334,7 @@ pub fn execute(
             out.runs.push(cx.plan_row_in(k, bits, "exhaustive", &found.best.plan, found.evaluations, secs)?);
             out.runs.push(cx.temp_row(bits, "exhaustive-temp", &found.best.plan)?);
             evals = found.evaluations;
-            clock.lap("exhaustive");
+            lap(&mut clock, progress, "exhaustive");
         }
         let k = known.as_ref();
         if strategies.contains(&Strategy::Greedy) {
@@ -342,7 +355,7 @@ pub fn execute(
             if k.is_none() {
                 out.runs.push(cx.temp_row(bits, "greedy-temp", &g.best.plan)?);
             }
-            clock.lap("greedy");
+            lap(&mut clock, progress, "greedy");
         }
         if strategies.contains(&Strategy::Taylor) {
             out.runs.push(cx.plan_row_in(k, bits, "taylor", &table.best_plan(bits), 1, taylor_secs)?);
@@ -356,7 +369,7 @@ pub fn execute(
         };
         let secs = t0.elapsed().as_secs_f64();
         out.runs.push(cx.plan_row_in(k, bits, "random-best", &rb.best.plan, rb.evaluations, secs)?);
-        clock.lap("random null");
+        lap(&mut clock, progress, "random null");
         if exp.quant.sensitivity {
             for (k, info) in net.layers().iter().enumerate() {
                 let only = |target| {
@@ -377,12 +390,12 @@ pub fn execute(
             }
         }
     }
-    clock.lap("sensitivity");
+    lap(&mut clock, progress, "sensitivity");
     out.timing = timing(&cx, &net, &dev, exp)?;
-    clock.lap("throughput timing");
+    lap(&mut clock, progress, "throughput timing");
     if let Some(mx) = &exp.quant.mixed {
         mixed_rows(&cx, mx, &mut out)?;
-        clock.lap("mixed precision");
+        lap(&mut clock, progress, "mixed precision");
     }
     out.phases = clock.phases;
     Ok(out)

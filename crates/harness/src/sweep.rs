@@ -1,13 +1,12 @@
-//! Commands: load and check an experiment, run its sweep with progress and resume, and
-//! regenerate tables, figures and the report.
+//! Commands: load and check an experiment, run its sweep (or one shard of it) with progress
+//! and resume, gather the shards' results, train, and fetch data.
 
 use crate::config::{Dataset, Experiment};
-use crate::output::{self, Tables};
+use crate::output;
+use crate::publish;
 use crate::run::{self, Data};
+use crate::schedule::{self, Options};
 use anyhow::{Context, Result, anyhow};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use mpq_report::claims::{ReportInput, render};
-use mpq_report::csvio;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -77,310 +76,94 @@ pub fn check(file: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bars() -> (MultiProgress, ProgressBar, ProgressBar) {
-    let mp = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    let runs = mp.add(ProgressBar::new(0).with_style(style.clone()).with_prefix("runs"));
-    let phase = mp.add(ProgressBar::new(0).with_style(style).with_prefix("phase"));
-    (mp, runs, phase)
-}
-
-/// `harness run`: the sweep. Exit 1 if any run failed, after writing everything else.
-pub fn run(file: &Path, force: bool, retrain: bool) -> Result<ExitCode> {
+/// `harness run`: the sweep, or this process's shard of it. Exit 1 if any run failed, after
+/// writing everything else.
+pub fn run(file: &Path, retrain: bool, opts: &Options) -> Result<ExitCode> {
     let mut exp = Experiment::load(file)?;
     if retrain {
         exp.checkpoints = None;
     }
-    run_experiment(&exp, file, force)
+    run_experiment(&exp, file, opts)
 }
 
-/// The sweep of an already loaded experiment (`file` names it in messages).
-pub fn run_experiment(exp: &Experiment, file: &Path, force: bool) -> Result<ExitCode> {
-    let exp = exp.clone();
-    let data = load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
+/// The sweep of an already loaded experiment (`file` names it in messages). A shard only
+/// writes its own run files; the whole sweep then writes tables, figures and the report.
+pub fn run_experiment(exp: &Experiment, file: &Path, opts: &Options) -> Result<ExitCode> {
+    let data = load_data(exp).with_context(|| format!("{}: [data]", file.display()))?;
     for b in &exp.backends {
         crate::backend::device(*b)?;
     }
     let out = exp.out_dir();
-    let cache = exp.output.join("cache");
-    output::write_atomic(&out.join("config.resolved.toml"), toml::to_string(&exp)?.as_bytes())
-        .with_context(|| format!("output folder {} is not writable; nothing was run", out.display()))?;
-    output::write_atomic(&out.join("manifest.json"), serde_json::to_string_pretty(&manifest(&exp))?.as_bytes())?;
-    let specs = exp.expand();
-    let (_mp, runs_bar, phase) = bars();
-    runs_bar.set_length(specs.len() as u64);
-    let mut failures = Vec::new();
-    let (mut skipped, t0) = (0, std::time::Instant::now());
-    let mut phases = run::Clock::start();
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    if !tty {
-        runs_bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        phase.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    for spec in &specs {
-        runs_bar.set_message(spec.id.clone());
-        if !force && output::load_run(&out, &spec.id).is_some() {
-            skipped += 1;
-            runs_bar.inc(1);
-            continue;
-        }
-        let mut progress = |what: &str, d: usize, t: usize| {
-            phase.set_length(t as u64);
-            phase.set_position(d as u64);
-            phase.set_message(what.to_string());
-        };
-        let started = std::time::Instant::now();
-        let outcome = match run::execute(&exp, spec, &data, &cache, &mut progress) {
-            Ok(r) => {
-                output::save_run(&out, &spec.id, &r)?;
-                for (p, s) in &r.phases {
-                    phases.add(p, *s);
-                }
-                "ok".to_string()
-            }
-            Err(e) => {
-                failures.push((spec.id.clone(), format!("{e:#}")));
-                format!("failed: {e:#}")
-            }
-        };
-        if !tty {
-            eprintln!(
-                "run {} ({}/{}) {:.1}s {outcome}",
-                spec.id,
-                runs_bar.position() + 1,
-                specs.len(),
-                started.elapsed().as_secs_f64()
-            );
-        }
-        runs_bar.inc(1);
-    }
-    phase.finish_and_clear();
-    runs_bar.finish_and_clear();
-    let mut tables = Tables::default();
-    for spec in &specs {
-        if let Some(r) = output::load_run(&out, &spec.id) {
-            tables.add(r);
+    let all = exp.expand();
+    let specs = match opts.shard {
+        Some(s) => crate::shard::select(&all, s),
+        None => all.clone(),
+    };
+    let unwritable = || format!("output folder {} is not writable; nothing was run", out.display());
+    match opts.shard {
+        None => write_setup(exp).with_context(unwritable)?,
+        Some(_) => {
+            let runs = out.join("runs");
+            std::fs::create_dir_all(&runs).and_then(|()| tempfile::tempfile_in(&runs)).with_context(unwritable)?;
         }
     }
-    tables.write(&out)?;
-    write_plans(&out, &tables)?;
-    let rows: Vec<FailureRow> =
-        failures.iter().map(|(id, reason)| FailureRow { run_id: id.clone(), reason: reason.clone() }).collect();
-    csvio::write(&out.join("failures.csv"), &rows)?;
-    phases.lap("(runs)");
-    report(&exp, &tables, &out, &out.join("figures"), "figures")?;
-    phases.lap("tables, figures, report");
-    print_summary(&exp, &tables);
-    print_phases(&phases.phases);
+    let t0 = std::time::Instant::now();
+    let outcome = schedule::execute_all(exp, &data, &specs, opts)?;
+    let runs_secs = t0.elapsed().as_secs_f64();
+    let Some(shard) = opts.shard else {
+        return publish::finish(exp, &all, &outcome, runs_secs);
+    };
     eprintln!(
-        "{} runs ({} reused, {} failed) in {:.1}s; results in {}",
+        "shard {shard}: {} runs ({} done here, {} reused, {} done by other processes, {} failed) in {runs_secs:.1}s; \
+         when every shard is done: harness gather {}",
         specs.len(),
-        skipped,
-        failures.len(),
-        t0.elapsed().as_secs_f64(),
-        out.display()
+        outcome.done,
+        outcome.reused,
+        outcome.done_elsewhere,
+        outcome.failures.len(),
+        file.display()
     );
-    for (id, reason) in &failures {
+    for (id, reason) in &outcome.failures {
         eprintln!("run {id} failed: {reason}");
     }
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if outcome.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Where the time went: each run phase summed over the runs done now, then the report.
-fn print_phases(phases: &[(String, f64)]) {
-    let runs: f64 = phases.iter().find(|(p, _)| p == "(runs)").map_or(0.0, |p| p.1);
-    let total: f64 = runs + phases.iter().filter(|(p, _)| p == "tables, figures, report").map(|p| p.1).sum::<f64>();
-    eprintln!("time by phase (runs done now; seconds, share of the sweep):");
-    for (p, s) in phases.iter().filter(|(p, _)| p != "(runs)") {
-        eprintln!("  {p:<26} {s:>8.1}  {:>5.1}%", 100.0 * s / total.max(1e-9));
-    }
-    eprintln!("  {:<26} {total:>8.1}", "total");
+/// Writes the resolved experiment and the machine manifest into the results folder.
+fn write_setup(exp: &Experiment) -> Result<()> {
+    let out = exp.out_dir();
+    output::write_atomic(&out.join("config.resolved.toml"), toml::to_string(exp)?.as_bytes())?;
+    output::write_atomic(&out.join("manifest.json"), serde_json::to_string_pretty(&manifest(exp))?.as_bytes())
 }
 
-/// Writes every evaluated plan as JSON (`plans.json`): run, method, bits and the per-layer choices.
-fn write_plans(out: &Path, t: &Tables) -> Result<()> {
-    let plans: Vec<serde_json::Value> = t
-        .runs
-        .iter()
-        .filter_map(|r| {
-            let plan = mpq_quant::Plan::from_code(&r.plan).ok()?;
-            Some(serde_json::json!({ "run_id": r.run_id, "method": r.method, "bits": r.bits, "plan": plan }))
-        })
-        .collect();
-    output::write_atomic(&out.join("plans.json"), serde_json::to_string_pretty(&plans)?.as_bytes())
-}
-
-/// A row of `failures.csv`.
-#[derive(serde::Serialize, Default)]
-struct FailureRow {
-    run_id: String,
-    reason: String,
-}
-
-fn setup_text(exp: &Experiment, out: &Path) -> String {
-    let m = std::fs::read_to_string(out.join("manifest.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
-    let machine = m
-        .as_ref()
-        .map(|m| {
-            format!(
-                "{} ({} cores), git commit {}",
-                m["cpu"].as_str().unwrap_or("?"),
-                m["cores"],
-                m["git_commit"].as_str().unwrap_or("?")
-            )
-        })
-        .unwrap_or_else(|| "unknown".into());
-    // Backend names and adapters, paired as the manifest lists them.
-    let devices = m
-        .as_ref()
-        .and_then(|m| Some((m["backends"].as_array()?.clone(), m["adapters"].as_array()?.clone())))
-        .map(|(b, a)| {
-            let pairs = b
-                .iter()
-                .zip(&a)
-                .map(|(b, a)| format!("{} on {}", b.as_str().unwrap_or("?"), a.as_str().unwrap_or("?")));
-            pairs.collect::<Vec<_>>().join("; ")
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
-    format!(
-        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
-        exp.data.dataset,
-        exp.data.train,
-        exp.data.calib,
-        exp.data.test,
-        if exp.data.cross_fit {
-            "seeded, stratified, disjoint; cross-fitted: repeat r tests on fold r of a fixed partition into n / test folds and draws the other two splits from the remaining folds"
-        } else {
-            "seeded, stratified, disjoint; a new split per repeat"
-        },
-        models.join(", "),
-        exp.train.epochs,
-        exp.train.batch_size,
-        exp.train.lr,
-        exp.train.optimizer,
-        exp.quant.bits,
-        exp.quant.strategies,
-        exp.quant.random_n,
-        exp.repeats,
-        exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
-        exp.seed
-    )
-}
-
-/// What produced a report: the versions of the code that determines results and a hash of
-/// the resolved experiment. Written beside every report; a test compares the committed
-/// `paper/` one with the current code.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Provenance {
-    /// Experiment name.
-    pub experiment: String,
-    /// SHA-256 of the resolved experiment (as `config.resolved.toml` holds it).
-    pub experiment_sha256: String,
-    /// [`mpq_models::TRAIN_VERSION`].
-    pub train_version: u32,
-    /// [`mpq_models::BURN_VERSION`].
-    pub burn_version: String,
-    /// [`mpq_quant::QUANT_VERSION`].
-    pub quant_version: u32,
-    /// [`mpq_report::REPORT_VERSION`].
-    pub report_version: u32,
-}
-
-impl Provenance {
-    /// The provenance the current code gives `exp`.
-    pub fn current(exp: &Experiment) -> Result<Provenance> {
-        Ok(Provenance {
-            experiment: exp.name.clone(),
-            experiment_sha256: mpq_data::sha256_hex(toml::to_string(exp)?.as_bytes()),
-            train_version: mpq_models::TRAIN_VERSION,
-            burn_version: mpq_models::BURN_VERSION.into(),
-            quant_version: mpq_quant::QUANT_VERSION,
-            report_version: mpq_report::REPORT_VERSION,
-        })
-    }
-}
-
-fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &str) -> Result<()> {
-    let provenance = serde_json::to_string_pretty(&Provenance::current(exp)?)? + "\n";
-    output::write_atomic(&out.join("provenance.json"), provenance.as_bytes())?;
-    let summary = crate::summary::summarize(&t.runs, exp.seed);
-    let claims = crate::summary::claims(&t.runs, &t.configs, &t.sensitivity, exp.seed);
-    csvio::write(&out.join("summary.csv"), &summary)?;
-    csvio::write(&out.join("claims.csv"), &claims)?;
-    let mut figures = crate::figures::draw_all(t, fig_dir, exp.seed)?;
-    let forest = mpq_report::findings::forest_rows(&claims, &summary);
-    if !forest.is_empty() {
-        let title = "Primary claims: mean effect with 95% interval, coloured by the adjusted verdict".to_string();
-        mpq_report::forest::forest(
-            &fig_dir.join("forest_primary"),
-            &title,
-            "effect (ΔL in nats; input-vs-weight: |ΔL| difference)",
-            &forest,
-        )?;
-        figures.insert(0, ("forest_primary".to_string(), title));
-    }
-    let features = if exp.backends.contains(&crate::config::Backend::Wgpu) { " --features wgpu" } else { "" };
-    let out_arg = if out == Path::new("paper") { String::new() } else { format!(" --out {}", out.display()) };
-    let commands = vec![
-        format!("cargo run --release -p harness{features} -- experiments/{}.toml", exp.name),
-        format!("cargo run --release -p harness -- paper experiments/{}.toml{out_arg}", exp.name),
-    ];
-    let setup = setup_text(exp, &exp.out_dir());
-    let mut sections = crate::summary::backend_section(exp, t, &summary);
-    // `harness replicate ... --out <out>/replication` leaves its agreement table here.
-    if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
-        let body = rep.lines().skip_while(|l| l.starts_with("# ") || l.is_empty()).collect::<Vec<_>>().join("\n");
-        sections.push_str(&format!(
-            "## Stability across independent replications\n\nFrom `replication/REPLICATION.md`. {body}\n"
-        ));
-    }
-    let input = ReportInput {
-        name: &exp.name,
-        setup: &setup,
-        sections: &sections,
-        commands: &commands,
-        figures: &figures,
-        figure_dir: fig_rel,
-    };
-    output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())
-}
-
-fn print_summary(exp: &Experiment, t: &Tables) {
-    let summary = crate::summary::summarize(&t.runs, exp.seed);
-    println!(
-        "{:<22} {:>4} {:<16} {:>9} {:>8} {:>28}",
-        "model", "bits", "method", "test loss", "test acc", "ΔL vs FP32 [95% CI]"
-    );
-    for r in summary.iter().filter(|r| {
-        ["fp", "fp-temp", "nearest", "exhaustive", "greedy", "taylor", "random-best"].contains(&r.method.as_str())
-    }) {
-        println!(
-            "{:<22} {:>4} {:<16} {:>9.4} {:>8.4} {:>+9.4} [{:+.4}, {:+.4}]",
-            format!("{}/{}", r.model, r.backend),
-            r.bits,
-            r.method,
-            r.test_loss,
-            r.test_acc,
-            r.delta_mean,
-            r.delta_lo,
-            r.delta_hi
-        );
-    }
-}
-
-/// `harness paper`: regenerate the report and figures into `out` from existing results.
-pub fn paper(file: &Path, out: &Path) -> Result<ExitCode> {
+/// `harness gather`: tables, figures and report from the run files of every shard; exit 1,
+/// listing the missing runs and their shards (of `shards`, if given), while any are missing.
+pub fn gather(file: &Path, shards: Option<usize>) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
-    let tables = Tables::read(&exp.out_dir())
-        .with_context(|| format!("no results for {}: run `harness {}` first", exp.name, file.display()))?;
-    std::fs::create_dir_all(out)?;
-    report(&exp, &tables, out, &out.join("figures"), "figures")?;
-    eprintln!("wrote {}/REPORT.md and {}/figures/", out.display(), out.display());
-    Ok(ExitCode::SUCCESS)
+    let out = exp.out_dir();
+    let all = exp.expand();
+    let missing: Vec<usize> = (0..all.len()).filter(|&i| output::load_run(&out, &all[i].id).is_none()).collect();
+    if missing.is_empty() {
+        write_setup(&exp).with_context(|| format!("output folder {} is not writable", out.display()))?;
+        let outcome = schedule::Outcome { reused: all.len(), ..Default::default() };
+        return publish::finish(&exp, &all, &outcome, 0.0);
+    }
+    let owner = shards.map(|n| crate::shard::assign(&all, n));
+    eprintln!("{} of {} runs have no results in {}:", missing.len(), all.len(), out.display());
+    for &i in &missing {
+        let shard = match (&owner, shards) {
+            (Some(o), Some(n)) => format!("  (shard {}/{n})", o[i]),
+            _ => String::new(),
+        };
+        let claimed = out.join("claims").join(format!("{}.claim", all[i].id));
+        let note = if claimed.exists() { "  claimed: running, or its process died" } else { "" };
+        eprintln!("  {}{shard}{note}", all[i].id);
+    }
+    eprintln!(
+        "rerun the shards that own them (`harness run {} --shard I/N`; finished runs are skipped), then gather again",
+        file.display()
+    );
+    Ok(ExitCode::from(1))
 }
 
 /// `harness train`: train (or load) every model of the experiment and print test accuracy;

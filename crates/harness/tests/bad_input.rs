@@ -87,3 +87,25 @@ fn corrupt_cached_checkpoints_fail_their_runs_and_the_sweep_goes_on() {
         "other runs kept, failed one absent"
     );
 }
+
+/// Every config error points at the offending key's line: nested tables, and the second and
+/// later `[[models]]` entries (`tests/fixtures/lines/`, first line `# line: N`).
+#[test]
+fn config_errors_name_the_offending_line() {
+    let dir = root().join("crates/harness/tests/fixtures/lines");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    let mut problems = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let line: usize = text.lines().next().and_then(|l| l.strip_prefix("# line: ")).unwrap().parse().unwrap();
+        let o = harness(&["check", f.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        let at = format!("{}:{line}:", f.display());
+        if o.status.code() != Some(2) || !err.contains(&at) {
+            problems.push(format!("expected `{at}`, got status {:?}: {err}", o.status.code()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

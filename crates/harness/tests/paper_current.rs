@@ -8,7 +8,7 @@
 mod common;
 use common::root;
 use harness::config::Experiment;
-use harness::sweep::Provenance;
+use harness::publish::Provenance;
 
 #[test]
 fn committed_reports_come_from_the_current_code_and_experiments() {

@@ -32,7 +32,11 @@ pub fn save(net: &Net, meta: &HashMap<String, String>, path: &Path) -> Result<()
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let tmp = path.with_extension("safetensors.tmp");
+    // A name no other writer uses (process and call), so two writers of one key never
+    // interleave bytes; the rename makes whichever finishes last win, whole.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("safetensors.{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }

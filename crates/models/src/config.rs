@@ -73,19 +73,21 @@ impl ModelConfig {
         }
     }
 
-    /// Checks sizes are positive and small enough to build.
+    /// Checks sizes are positive and small enough to build; the error names the field.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |what: &str| Err(ModelError::Config(format!("{what} must be between 1 and 4096")));
         let ok = |v: usize| (1..=4096).contains(&v);
+        let bad = |field, range| Err(ModelError::Field { field, range });
         match self {
-            ModelConfig::Mlp { hidden } if hidden.iter().any(|&h| !ok(h)) => bad("mlp hidden widths"),
-            ModelConfig::Cnn { channels, hidden } if !channels.iter().all(|&c| ok(c)) || !ok(*hidden) => {
-                bad("cnn channels and hidden")
+            ModelConfig::Mlp { hidden } if hidden.iter().any(|&h| !ok(h)) => bad("hidden", "between 1 and 4096"),
+            ModelConfig::Cnn { channels, .. } if !channels.iter().all(|&c| ok(c)) => {
+                bad("channels", "between 1 and 4096")
             }
-            ModelConfig::ResMlp { width, depth } | ModelConfig::PlainMlp { width, depth }
-                if !ok(*width) || !(1..=64).contains(depth) =>
-            {
-                Err(ModelError::Config("width must be 1..=4096 and depth 1..=64".into()))
+            ModelConfig::Cnn { hidden, .. } if !ok(*hidden) => bad("hidden", "between 1 and 4096"),
+            ModelConfig::ResMlp { width, .. } | ModelConfig::PlainMlp { width, .. } if !ok(*width) => {
+                bad("width", "1..=4096")
+            }
+            ModelConfig::ResMlp { depth, .. } | ModelConfig::PlainMlp { depth, .. } if !(1..=64).contains(depth) => {
+                bad("depth", "1..=64")
             }
             _ => Ok(()),
         }

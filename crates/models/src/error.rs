@@ -34,4 +34,13 @@ pub enum ModelError {
     /// A model configuration is invalid.
     #[error("model config: {0}")]
     Config(String),
+    /// One field of a model configuration is out of range (the field lets a config loader
+    /// point at its line).
+    #[error("model config: {field} must be {range}")]
+    Field {
+        /// The offending field, as written in experiment files.
+        field: &'static str,
+        /// What it must be.
+        range: &'static str,
+    },
 }

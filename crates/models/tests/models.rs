@@ -109,3 +109,26 @@ fn divergence_is_an_error_not_a_model() {
     let e = train(&cfg, &tc, &Device::flex(), &data, &split, 1, &mut |_, _| {}).unwrap_err().to_string();
     assert!(e.contains("training diverged"), "{e}");
 }
+
+#[test]
+fn two_writers_of_one_checkpoint_leave_a_whole_file() {
+    let dev = Device::flex();
+    let cfg = ModelConfig::Mlp { hidden: vec![64, 32] };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.safetensors");
+    let nets = [cfg.init(&dev, 1), cfg.init(&dev, 2)];
+    std::thread::scope(|s| {
+        for net in &nets {
+            let (path, cfg) = (&path, &cfg);
+            s.spawn(move || {
+                for _ in 0..20 {
+                    checkpoint::save(net, &HashMap::new(), path).unwrap();
+                    // A reader at any moment sees one writer's whole file.
+                    checkpoint::load(cfg.init(&Device::flex(), 0), path, &Device::flex()).unwrap();
+                }
+            });
+        }
+    });
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
+}

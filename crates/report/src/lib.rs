@@ -15,6 +15,17 @@ pub mod rows;
 /// `REPORT.md` for the same runs, and regenerate `paper/`.
 pub const REPORT_VERSION: u32 = 2;
 
+/// A temporary name beside `path`, unique to this process and call and with the same
+/// extension (plotters picks the image format from it): written there, then renamed over
+/// `path`, so concurrent writers of one file never interleave and readers never see half.
+pub(crate) fn temp_beside(path: &std::path::Path) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}-{n}.tmp.{ext}", std::process::id()))
+}
+
 pub use rows::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow, TimingRow, TrainRow};
 
 /// Errors of the report crate.

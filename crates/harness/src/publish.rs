@@ -1,0 +1,255 @@
+//! Publishing results: the CSV tables, plans, figures and report built from run files,
+//! what produced them (provenance), and the console summary.
+
+use crate::config::Experiment;
+use crate::output::{self, Tables};
+use crate::schedule::Outcome;
+use anyhow::{Context, Result};
+use mpq_report::claims::{ReportInput, render};
+use mpq_report::csvio;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Builds tables, plans, failures, figures and the report from the run files of `specs`,
+/// prints the summary and where the time went. Exit 1 if `outcome` holds failures.
+pub fn finish(
+    exp: &Experiment,
+    specs: &[crate::config::RunSpec],
+    outcome: &Outcome,
+    runs_secs: f64,
+) -> Result<ExitCode> {
+    let out = exp.out_dir();
+    let t0 = std::time::Instant::now();
+    let mut tables = Tables::default();
+    for spec in specs {
+        if let Some(r) = output::load_run(&out, &spec.id) {
+            tables.add(r);
+        }
+    }
+    tables.write(&out)?;
+    write_plans(&out, &tables)?;
+    let rows: Vec<FailureRow> =
+        outcome.failures.iter().map(|(id, reason)| FailureRow { run_id: id.clone(), reason: reason.clone() }).collect();
+    csvio::write(&out.join("failures.csv"), &rows)?;
+    report(exp, &tables, &out, &out.join("figures"), "figures")?;
+    let mut phases = outcome.phases.phases.clone();
+    phases.push(("(runs)".into(), runs_secs));
+    phases.push(("tables, figures, report".into(), t0.elapsed().as_secs_f64()));
+    print_summary(exp, &tables);
+    print_phases(&phases);
+    let elsewhere = match outcome.done_elsewhere {
+        0 => String::new(),
+        n => format!(", {n} done by other processes"),
+    };
+    eprintln!(
+        "{} runs ({} reused, {} failed{elsewhere}) in {:.1}s; results in {}",
+        specs.len(),
+        outcome.reused,
+        outcome.failures.len(),
+        runs_secs + t0.elapsed().as_secs_f64(),
+        out.display()
+    );
+    for (id, reason) in &outcome.failures {
+        eprintln!("run {id} failed: {reason}");
+    }
+    Ok(if outcome.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Where the time went: each run phase summed over the runs done now, then the report.
+fn print_phases(phases: &[(String, f64)]) {
+    let wall: f64 = phases.iter().filter(|(p, _)| p == "(runs)" || p == "tables, figures, report").map(|p| p.1).sum();
+    let work: f64 = phases.iter().filter(|(p, _)| p != "(runs)").map(|p| p.1).sum();
+    eprintln!("time by phase (summed over the runs done now; seconds, share):");
+    for (p, s) in phases.iter().filter(|(p, _)| p != "(runs)") {
+        eprintln!("  {p:<26} {s:>8.1}  {:>5.1}%", 100.0 * s / work.max(1e-9));
+    }
+    eprintln!("  {:<26} {work:>8.1}", "total");
+    if (work - wall).abs() > 0.05 * wall.max(1.0) {
+        eprintln!("  {:<26} {wall:>8.1}  (runs overlapped: --jobs)", "wall clock");
+    }
+}
+
+/// Writes every evaluated plan as JSON (`plans.json`): run, method, bits and the per-layer choices.
+fn write_plans(out: &Path, t: &Tables) -> Result<()> {
+    let plans: Vec<serde_json::Value> = t
+        .runs
+        .iter()
+        .filter_map(|r| {
+            let plan = mpq_quant::Plan::from_code(&r.plan).ok()?;
+            Some(serde_json::json!({ "run_id": r.run_id, "method": r.method, "bits": r.bits, "plan": plan }))
+        })
+        .collect();
+    output::write_atomic(&out.join("plans.json"), serde_json::to_string_pretty(&plans)?.as_bytes())
+}
+
+/// A row of `failures.csv`.
+#[derive(serde::Serialize, Default)]
+struct FailureRow {
+    run_id: String,
+    reason: String,
+}
+
+fn setup_text(exp: &Experiment, out: &Path) -> String {
+    let m = std::fs::read_to_string(out.join("manifest.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    let machine = m
+        .as_ref()
+        .map(|m| {
+            format!(
+                "{} ({} cores), git commit {}",
+                m["cpu"].as_str().unwrap_or("?"),
+                m["cores"],
+                m["git_commit"].as_str().unwrap_or("?")
+            )
+        })
+        .unwrap_or_else(|| "unknown".into());
+    // Backend names and adapters, paired as the manifest lists them.
+    let devices = m
+        .as_ref()
+        .and_then(|m| Some((m["backends"].as_array()?.clone(), m["adapters"].as_array()?.clone())))
+        .map(|(b, a)| {
+            let pairs = b
+                .iter()
+                .zip(&a)
+                .map(|(b, a)| format!("{} on {}", b.as_str().unwrap_or("?"), a.as_str().unwrap_or("?")));
+            pairs.collect::<Vec<_>>().join("; ")
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
+    format!(
+        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
+        exp.data.dataset,
+        exp.data.train,
+        exp.data.calib,
+        exp.data.test,
+        if exp.data.cross_fit {
+            "seeded, stratified, disjoint; cross-fitted: repeat r tests on fold r of a fixed partition into n / test folds and draws the other two splits from the remaining folds"
+        } else {
+            "seeded, stratified, disjoint; a new split per repeat"
+        },
+        models.join(", "),
+        exp.train.epochs,
+        exp.train.batch_size,
+        exp.train.lr,
+        exp.train.optimizer,
+        exp.quant.bits,
+        exp.quant.strategies,
+        exp.quant.random_n,
+        exp.repeats,
+        exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
+        exp.seed
+    )
+}
+
+/// What produced a report: the versions of the code that determines results and a hash of
+/// the resolved experiment. Written beside every report; a test compares the committed
+/// `paper/` one with the current code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// Experiment name.
+    pub experiment: String,
+    /// SHA-256 of the resolved experiment (as `config.resolved.toml` holds it).
+    pub experiment_sha256: String,
+    /// [`mpq_models::TRAIN_VERSION`].
+    pub train_version: u32,
+    /// [`mpq_models::BURN_VERSION`].
+    pub burn_version: String,
+    /// [`mpq_quant::QUANT_VERSION`].
+    pub quant_version: u32,
+    /// [`mpq_report::REPORT_VERSION`].
+    pub report_version: u32,
+}
+
+impl Provenance {
+    /// The provenance the current code gives `exp`.
+    pub fn current(exp: &Experiment) -> Result<Provenance> {
+        Ok(Provenance {
+            experiment: exp.name.clone(),
+            experiment_sha256: mpq_data::sha256_hex(toml::to_string(exp)?.as_bytes()),
+            train_version: mpq_models::TRAIN_VERSION,
+            burn_version: mpq_models::BURN_VERSION.into(),
+            quant_version: mpq_quant::QUANT_VERSION,
+            report_version: mpq_report::REPORT_VERSION,
+        })
+    }
+}
+
+fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &str) -> Result<()> {
+    let provenance = serde_json::to_string_pretty(&Provenance::current(exp)?)? + "\n";
+    output::write_atomic(&out.join("provenance.json"), provenance.as_bytes())?;
+    let summary = crate::summary::summarize(&t.runs, exp.seed);
+    let claims = crate::summary::claims(&t.runs, &t.configs, &t.sensitivity, exp.seed);
+    csvio::write(&out.join("summary.csv"), &summary)?;
+    csvio::write(&out.join("claims.csv"), &claims)?;
+    let mut figures = crate::figures::draw_all(t, fig_dir, exp.seed)?;
+    let forest = mpq_report::findings::forest_rows(&claims, &summary);
+    if !forest.is_empty() {
+        let title = "Primary claims: mean effect with 95% interval, coloured by the adjusted verdict".to_string();
+        mpq_report::forest::forest(
+            &fig_dir.join("forest_primary"),
+            &title,
+            "effect (ΔL in nats; input-vs-weight: |ΔL| difference)",
+            &forest,
+        )?;
+        figures.insert(0, ("forest_primary".to_string(), title));
+    }
+    let features = if exp.backends.contains(&crate::config::Backend::Wgpu) { " --features wgpu" } else { "" };
+    let out_arg = if out == Path::new("paper") { String::new() } else { format!(" --out {}", out.display()) };
+    let commands = vec![
+        format!("cargo run --release -p harness{features} -- experiments/{}.toml", exp.name),
+        format!("cargo run --release -p harness -- paper experiments/{}.toml{out_arg}", exp.name),
+    ];
+    let setup = setup_text(exp, &exp.out_dir());
+    let mut sections = crate::summary::backend_section(exp, t, &summary);
+    // `harness replicate ... --out <out>/replication` leaves its agreement table here.
+    if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
+        let body = rep.lines().skip_while(|l| l.starts_with("# ") || l.is_empty()).collect::<Vec<_>>().join("\n");
+        sections.push_str(&format!(
+            "## Stability across independent replications\n\nFrom `replication/REPLICATION.md`. {body}\n"
+        ));
+    }
+    let input = ReportInput {
+        name: &exp.name,
+        setup: &setup,
+        sections: &sections,
+        commands: &commands,
+        figures: &figures,
+        figure_dir: fig_rel,
+    };
+    output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())
+}
+
+fn print_summary(exp: &Experiment, t: &Tables) {
+    let summary = crate::summary::summarize(&t.runs, exp.seed);
+    println!(
+        "{:<22} {:>4} {:<16} {:>9} {:>8} {:>28}",
+        "model", "bits", "method", "test loss", "test acc", "ΔL vs FP32 [95% CI]"
+    );
+    for r in summary.iter().filter(|r| {
+        ["fp", "fp-temp", "nearest", "exhaustive", "greedy", "taylor", "random-best"].contains(&r.method.as_str())
+    }) {
+        println!(
+            "{:<22} {:>4} {:<16} {:>9.4} {:>8.4} {:>+9.4} [{:+.4}, {:+.4}]",
+            format!("{}/{}", r.model, r.backend),
+            r.bits,
+            r.method,
+            r.test_loss,
+            r.test_acc,
+            r.delta_mean,
+            r.delta_lo,
+            r.delta_hi
+        );
+    }
+}
+
+/// `harness paper`: regenerate the report and figures into `out` from existing results.
+pub fn paper(file: &Path, out: &Path) -> Result<ExitCode> {
+    let exp = Experiment::load(file)?;
+    let tables = Tables::read(&exp.out_dir())
+        .with_context(|| format!("no results for {}: run `harness {}` first", exp.name, file.display()))?;
+    std::fs::create_dir_all(out)?;
+    report(&exp, &tables, out, &out.join("figures"), "figures")?;
+    eprintln!("wrote {}/REPORT.md and {}/figures/", out.display(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
