@@ -77,8 +77,13 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
             }
             for bits in [8u32, 4] {
                 let plan = mpq_quant::Plan::uniform(net.n_layers(), bits, mpq_quant::Rounding::Nearest);
-                let q =
-                    crate::export::build(&m.name(), &net, &plan, &ranges, mpq_quant::tensor::Granularity::PerTensor)?;
+                let q = mpq_quant::export::pack_plan(
+                    &m.name(),
+                    &net,
+                    &plan,
+                    &ranges,
+                    mpq_quant::tensor::Granularity::PerTensor,
+                )?;
                 // The kernel chosen at run time, then the slower ones this CPU also has.
                 let best = Kernel::detect();
                 let others = [Kernel::Vnni512, Kernel::Avx2, Kernel::Portable].into_iter().filter(|k| *k != best);

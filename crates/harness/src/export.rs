@@ -3,93 +3,12 @@
 
 use crate::config::Experiment;
 use crate::run::{self, Data};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
+use mpq_lowbit::QModel;
 use mpq_lowbit::engine::Engine;
-use mpq_lowbit::{LayerKind, QLayer, QModel, pack};
-use mpq_models::Net;
-use mpq_models::net::LayerKind as NetKind;
-use mpq_quant::scalar::{QParams, quantize};
-use mpq_quant::tensor::Granularity;
-use mpq_quant::{Plan, Rounding, Target};
+use mpq_quant::Plan;
 use std::path::Path;
 use std::process::ExitCode;
-
-fn host(w: &mpq_models::Weight) -> (Vec<usize>, Vec<f32>) {
-    match w {
-        mpq_models::Weight::Linear(t) => {
-            (t.dims().to_vec(), t.clone().into_data().try_to_vec::<f32>().unwrap_or_default())
-        }
-        mpq_models::Weight::Conv(t) => {
-            (t.dims().to_vec(), t.clone().into_data().try_to_vec::<f32>().unwrap_or_default())
-        }
-    }
-}
-
-/// Builds the packed model of `net` under `plan` with the calibrated input `ranges`.
-pub fn build(name: &str, net: &Net, plan: &Plan, ranges: &[(f32, f32)], granularity: Granularity) -> Result<QModel> {
-    let mut layers = Vec::new();
-    for (k, spec) in net.arch().layers.iter().enumerate() {
-        let c = plan.layers[k];
-        if c.target != Target::Both && c.bits < 32 {
-            bail!("layer {}: only plans quantizing weight and input together can be exported", spec.name);
-        }
-        let kind = match spec.kind {
-            NetKind::Linear { d_in, d_out, relu, residual } => LayerKind::Linear { d_in, d_out, relu, residual },
-            NetKind::Conv { c_in, c_out, side_in } => LayerKind::Conv { c_in, c_out, side_in },
-        };
-        let (rows, cols) = kind.weight_shape();
-        let (dims, w) = host(&net.weight(k));
-        // Stored row-major per output: burn's Linear weight is [d_in, d_out], so transpose it.
-        let w: Vec<f32> = if dims.len() == 2 {
-            (0..rows).flat_map(|r| (0..cols).map(move |i| (i, r))).map(|(i, r)| w[i * rows + r]).collect()
-        } else {
-            w
-        };
-        let rounding = match c.rounding {
-            Rounding::Nearest => "nearest",
-            Rounding::Floor => "floor",
-            Rounding::Ceil => "ceil",
-            Rounding::Stochastic => {
-                bail!("layer {}: stochastic rounding has no deterministic integer kernel", spec.name)
-            }
-        };
-        let mut l = QLayer {
-            name: spec.name.clone(),
-            kind,
-            bits: c.bits,
-            rounding: rounding.into(),
-            in_scale: 1.0,
-            in_zero: 0,
-            in_qmax: 0,
-            codes: vec![],
-            weights: vec![],
-            scales: vec![],
-            bias: net.bias(k),
-            sizes: [0; 4],
-        };
-        if c.bits >= 32 {
-            l.weights = w;
-        } else {
-            let (lo, hi) = ranges[k];
-            let ip = QParams::for_range(lo, hi, c.bits);
-            (l.in_scale, l.in_zero, l.in_qmax) = (ip.scale, ip.zero_point, ip.qmax);
-            let max_abs = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let params: Vec<QParams> = match granularity {
-                Granularity::PerTensor => vec![QParams::symmetric(max_abs(&w), c.bits)],
-                Granularity::PerChannel => w.chunks(cols).map(|row| QParams::symmetric(max_abs(row), c.bits)).collect(),
-            };
-            let codes: Vec<i32> = w
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| quantize(v, params[(i / cols).min(params.len() - 1)], c.rounding, 0.0))
-                .collect();
-            l.codes = pack::pack(&codes, c.bits);
-            l.scales = params.iter().map(|p| p.scale).collect();
-        }
-        layers.push(l);
-    }
-    Ok(QModel { model: name.into(), plan: plan.code(), layers })
-}
 
 /// Exports the plan `method` at `bits` of run `run_id` to `out`, then checks the engine
 /// against simulated quantization on the run's test split.
@@ -115,7 +34,7 @@ pub fn export(file: &Path, run_id: &str, method: &str, bits: u32, out: &Path) ->
     let calib = mpq_quant::eval::EvalSet::new(&data.images, &split.calib);
     let method_c = exp.quant.percentile.map(|q| mpq_quant::calib::Calibration::Percentile { q }).unwrap_or_default();
     let ranges = mpq_quant::calib::input_ranges(&net, &calib, method_c);
-    let model = build(&spec.model.name(), &net, &plan, &ranges, exp.quant.granularity)?;
+    let model = mpq_quant::export::pack_plan(&spec.model.name(), &net, &plan, &ranges, exp.quant.granularity)?;
     let bytes = model.save(out).with_context(|| format!("writing {}", out.display()))?;
     let fp_bytes = mpq_models::checkpoint::to_bytes(&net, &Default::default())?.len();
     let back = QModel::load(out)?;

@@ -446,7 +446,7 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
     }
     for &b in bits.iter().filter(|&&b| b <= 8) {
         let plan = Plan::uniform(n, b, Rounding::Nearest);
-        let q = crate::export::build(&cx.spec.model.name(), net, &plan, &cx.ev.ranges, exp.quant.granularity)?;
+        let q = mpq_quant::export::pack_plan(&cx.spec.model.name(), net, &plan, &cx.ev.ranges, exp.quant.granularity)?;
         let engine = Engine::new(&q)?;
         let width = x_test.len() / samples.max(1);
         let per_s = best_of_3(&mut || {

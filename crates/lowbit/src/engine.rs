@@ -6,7 +6,7 @@
 //! chunks of examples that run through every layer in parallel (rayon).
 
 use crate::LowbitError;
-use crate::format::{LayerKind, QLayer, QModel};
+use crate::format::{InputRounding, LayerKind, QLayer, QModel};
 use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
 use crate::pack;
 use rayon::prelude::*;
@@ -64,11 +64,10 @@ impl Layer {
     fn from(l: &QLayer, kernel: Kernel) -> Result<Layer, LowbitError> {
         let (rows, cols) = l.kind.weight_shape();
         let unsupported = |what: String| Err(LowbitError::Unsupported(format!("layer {}: {what}", l.name)));
-        let round = match l.rounding.as_str() {
-            "nearest" => Round::Nearest,
-            "floor" => Round::Floor,
-            "ceil" => Round::Ceil,
-            other => return unsupported(format!("rounding `{other}` has no integer kernel")),
+        let round = match l.rounding {
+            InputRounding::Nearest => Round::Nearest,
+            InputRounding::Floor => Round::Floor,
+            InputRounding::Ceil => Round::Ceil,
         };
         let input = InputQuant { scale: l.in_scale, zero: l.in_zero, qmax: l.in_qmax, round };
         let (weights, out_scale) = if l.bits >= 32 {

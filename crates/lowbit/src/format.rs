@@ -1,13 +1,37 @@
-//! The packed-model file: `MPQLOWB1`, a little-endian u64 header length, a JSON header
-//! (layers, bit widths, roundings, input quantization, sizes), then per layer the packed
-//! weight codes (or f32 weights for a full-precision layer), its f32 weight scales and its
-//! f32 bias. Loading checks every size, so a truncated or foreign file is rejected.
+//! The packed-model file, a safetensors file that `safetensors.numpy.load_file` reads with
+//! no custom parser. Tensors, per layer `<name>` in forward order:
+//!
+//! - `<name>.codes`: U8 `[bytes]`, the weight codes of a quantized layer packed by bit width
+//!   (row-major `[rows][cols]`, little end first, see [`crate::pack`]);
+//! - `<name>.weight`: F32 `[rows, cols]`, the weights of a full-precision layer;
+//! - `<name>.scales`: F32 `[1]` (per tensor) or `[rows]` (per output), the weight scales;
+//! - `<name>.bias`: F32 `[rows]`.
+//!
+//! The metadata holds `format` (`mpq-lowbit/2`), `model`, `plan` and `layers`: a JSON list of
+//! each layer's name, kind and sizes, bit width, input rounding and input quantization.
+//! Loading checks every tensor's type and size against the layer table, so a truncated or
+//! foreign file is rejected.
 
 use crate::{LowbitError, pack};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"MPQLOWB1";
+/// The `format` metadata value this version writes and reads.
+pub const FORMAT: &str = "mpq-lowbit/2";
+
+/// How a layer's input is rounded to its integer grid at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputRounding {
+    /// To the nearest code.
+    Nearest,
+    /// Down.
+    Floor,
+    /// Up.
+    Ceil,
+}
 
 /// What a layer computes (mirrors `mpq-models`' layer kinds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +78,8 @@ pub struct QLayer {
     pub kind: LayerKind,
     /// Bit width of weight and input; 32 = full precision.
     pub bits: u32,
-    /// Rounding of the input at run time: `nearest`, `floor` or `ceil`.
-    pub rounding: String,
+    /// Rounding of the input at run time.
+    pub rounding: InputRounding,
     /// Input scale.
     pub in_scale: f32,
     /// Input zero point.
@@ -94,68 +118,107 @@ fn f32s(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|f| f.to_le_bytes()).collect()
 }
 
+fn to_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Byte sizes of a layer's codes, weights, scales and bias as its header describes it.
+fn expected_sizes(l: &QLayer) -> Result<[usize; 4], String> {
+    let (rows, cols) = l.kind.weight_shape();
+    let n = rows.checked_mul(cols).ok_or_else(|| format!("layer {}: size overflows", l.name))?;
+    if l.bits >= 32 {
+        return Ok([0, 4 * n, 0, 4 * rows]);
+    }
+    if !((2..=8).contains(&l.bits) || l.bits == 16) {
+        return Err(format!("layer {}: unsupported bit width {}", l.name, l.bits));
+    }
+    let s = l.sizes[2];
+    if s != 4 && s != 4 * rows {
+        return Err(format!("layer {}: {} scale bytes", l.name, s));
+    }
+    Ok([pack::packed_len(n, l.bits), 0, s, 4 * rows])
+}
+
 impl QModel {
-    /// Serializes the model.
+    /// Serializes the model as safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, LowbitError> {
-        let mut m = self.clone();
-        let mut blobs = Vec::new();
-        for l in &mut m.layers {
+        let mut layers = self.layers.clone();
+        let mut blobs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for l in &mut layers {
+            let (rows, cols) = l.kind.weight_shape();
             let parts = [l.codes.clone(), f32s(&l.weights), f32s(&l.scales), f32s(&l.bias)];
             l.sizes = [parts[0].len(), parts[1].len(), parts[2].len(), parts[3].len()];
-            blobs.extend(parts.into_iter().flatten());
+            let [codes, weights, scales, bias] = parts;
+            let named = [
+                ("codes", Dtype::U8, vec![codes.len()], codes),
+                ("weight", Dtype::F32, vec![rows, cols], weights),
+                ("scales", Dtype::F32, vec![l.scales.len()], scales),
+                ("bias", Dtype::F32, vec![l.bias.len()], bias),
+            ];
+            for (what, dtype, shape, data) in named.into_iter().filter(|t| !t.3.is_empty()) {
+                blobs.push((format!("{}.{what}", l.name), dtype, shape, data));
+            }
         }
-        let header = serde_json::to_vec(&m).map_err(|e| LowbitError::Unsupported(e.to_string()))?;
-        let mut out = Vec::with_capacity(16 + header.len() + blobs.len());
-        out.extend(MAGIC);
-        out.extend((header.len() as u64).to_le_bytes());
-        out.extend(header);
-        out.extend(blobs);
-        Ok(out)
+        let unsupported = |e: String| LowbitError::Unsupported(e);
+        let layers_json = serde_json::to_string(&layers).map_err(|e| unsupported(e.to_string()))?;
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("model".to_string(), self.model.clone()),
+            ("plan".to_string(), self.plan.clone()),
+            ("layers".to_string(), layers_json),
+        ]);
+        let mut views = Vec::new();
+        for (name, dtype, shape, data) in &blobs {
+            let view =
+                TensorView::new(*dtype, shape.clone(), data).map_err(|e| unsupported(format!("tensor {name}: {e}")))?;
+            views.push((name.clone(), view));
+        }
+        safetensors::serialize(views, Some(meta)).map_err(|e| unsupported(e.to_string()))
     }
 
     /// Parses and checks a model; `file` names the source in errors.
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<QModel, LowbitError> {
         let bad = |reason: String| LowbitError::Format { file: file.to_string(), reason };
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err(bad("missing the MPQLOWB1 magic".into()));
+        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a whole safetensors file ({e})")))?;
+        let (_, info) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+        let meta = info.metadata().clone().unwrap_or_default();
+        let field =
+            |k: &str| meta.get(k).cloned().ok_or_else(|| bad(format!("metadata lacks `{k}`: not a {FORMAT} file")));
+        let format = field("format")?;
+        if format != FORMAT {
+            return Err(bad(format!("format `{format}`, expected `{FORMAT}`")));
         }
-        let hlen = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad("header length".into()))?) as usize;
-        let body = bytes
-            .get(16..16usize.saturating_add(hlen))
-            .ok_or_else(|| bad(format!("header of {hlen} bytes is truncated")))?;
-        let mut m: QModel = serde_json::from_slice(body).map_err(|e| bad(format!("header: {e}")))?;
-        let mut at = 16 + hlen;
+        let layers: Vec<QLayer> = serde_json::from_str(&field("layers")?).map_err(|e| bad(format!("layers: {e}")))?;
+        let mut m = QModel { model: field("model")?, plan: field("plan")?, layers };
+        let mut used = 0;
         for l in &mut m.layers {
-            let (rows, cols) = l.kind.weight_shape();
-            let n = rows.checked_mul(cols).ok_or_else(|| bad(format!("layer {}: size overflows", l.name)))?;
-            let want = if l.bits >= 32 {
-                [0, 4 * n, 0, 4 * rows]
-            } else if (2..=8).contains(&l.bits) || l.bits == 16 {
-                let s = l.sizes[2];
-                if s != 4 && s != 4 * rows {
-                    return Err(bad(format!("layer {}: {} scale bytes", l.name, s)));
-                }
-                [pack::packed_len(n, l.bits), 0, s, 4 * rows]
-            } else {
-                return Err(bad(format!("layer {}: unsupported bit width {}", l.name, l.bits)));
-            };
+            let want = expected_sizes(l).map_err(bad)?;
             if l.sizes != want {
                 return Err(bad(format!("layer {}: blob sizes {:?}, expected {:?}", l.name, l.sizes, want)));
             }
-            let mut take = |len: usize| -> Result<&[u8], LowbitError> {
-                let s = bytes.get(at..at + len).ok_or_else(|| bad(format!("layer {} is truncated", l.name)))?;
-                at += len;
-                Ok(s)
+            let mut take = |what: &str, len: usize, dtype: Dtype| -> Result<Vec<u8>, LowbitError> {
+                if len == 0 {
+                    return Ok(Vec::new());
+                }
+                let name = format!("{}.{what}", l.name);
+                let t = st.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+                if t.dtype() != dtype || t.data().len() != len {
+                    return Err(bad(format!(
+                        "tensor `{name}`: {:?} of {} bytes, expected {dtype:?} of {len}",
+                        t.dtype(),
+                        t.data().len()
+                    )));
+                }
+                used += 1;
+                Ok(t.data().to_vec())
             };
-            let to_f32 =
-                |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<_>>();
-            l.codes = take(want[0])?.to_vec();
-            l.weights = to_f32(take(want[1])?);
-            l.scales = to_f32(take(want[2])?);
-            l.bias = to_f32(take(want[3])?);
+            l.codes = take("codes", want[0], Dtype::U8)?;
+            l.weights = to_f32(&take("weight", want[1], Dtype::F32)?);
+            l.scales = to_f32(&take("scales", want[2], Dtype::F32)?);
+            l.bias = to_f32(&take("bias", want[3], Dtype::F32)?);
         }
-        if at != bytes.len() {
-            return Err(bad(format!("{} trailing bytes", bytes.len() - at)));
+        if used != st.len() {
+            return Err(bad(format!("{} tensors that no layer names", st.len() - used)));
         }
         Ok(m)
     }
@@ -164,7 +227,7 @@ impl QModel {
     pub fn save(&self, path: &Path) -> Result<usize, LowbitError> {
         let bytes = self.to_bytes()?;
         let io = |source| LowbitError::Io { file: path.display().to_string(), source };
-        let tmp = path.with_extension("mpq.tmp");
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
         std::fs::write(&tmp, &bytes).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)?;
         Ok(bytes.len())
@@ -188,7 +251,7 @@ mod tests {
             name: "fc1".into(),
             kind: kind.clone(),
             bits: 4,
-            rounding: "floor".into(),
+            rounding: InputRounding::Floor,
             in_scale: 0.1,
             in_zero: 0,
             in_qmax: 15,
@@ -212,12 +275,25 @@ mod tests {
         assert_eq!(back.layers[1].weights, m.layers[1].weights);
         assert_eq!(back.layers[0].bias, m.layers[0].bias);
         let e = QModel::from_bytes(&bytes[..bytes.len() - 3], "cut.mpq").unwrap_err().to_string();
-        assert!(e.contains("cut.mpq") && e.contains("truncated"), "{e}");
+        assert!(e.contains("cut.mpq") && e.contains("not a whole safetensors file"), "{e}");
         let mut more = bytes.clone();
         more.push(0);
-        assert!(QModel::from_bytes(&more, "t").unwrap_err().to_string().contains("trailing"));
-        assert!(QModel::from_bytes(b"GARBAGE!xxxxxxxx", "g").unwrap_err().to_string().contains("magic"));
-        let text = String::from_utf8_lossy(&bytes).replace("\"d_out\":2", "\"d_out\":3");
-        assert!(QModel::from_bytes(text.as_bytes(), "s").is_err(), "a model of another shape is rejected");
+        assert!(QModel::from_bytes(&more, "t").is_err(), "trailing bytes are rejected");
+        assert!(QModel::from_bytes(b"GARBAGE!xxxxxxxx", "g").unwrap_err().to_string().contains("safetensors"));
+        // Read through the safetensors crate's own API: names, types and shapes as documented.
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = st.names();
+        names.sort();
+        assert_eq!(names, ["fc1.bias", "fc1.codes", "fc1.scales", "fc2.bias", "fc2.weight"]);
+        let w = st.tensor("fc2.weight").unwrap();
+        assert_eq!((w.dtype(), w.shape()), (Dtype::F32, &[2usize, 3][..]));
+        assert_eq!(st.tensor("fc1.codes").unwrap().dtype(), Dtype::U8);
+        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(meta.metadata().as_ref().unwrap()["format"], FORMAT);
+        // A layer table that does not match the tensors (another shape) is rejected.
+        let mut other = tiny();
+        other.layers[0].kind = LayerKind::Linear { d_in: 3, d_out: 3, relu: true, residual: false };
+        let e = QModel::from_bytes(&other.to_bytes().unwrap(), "s").unwrap_err().to_string();
+        assert!(e.contains("layer fc1"), "{e}");
     }
 }

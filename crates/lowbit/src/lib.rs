@@ -11,7 +11,7 @@ pub mod gemm;
 pub mod grid;
 pub mod pack;
 
-pub use format::{LayerKind, QLayer, QModel};
+pub use format::{InputRounding, LayerKind, QLayer, QModel};
 
 /// What can go wrong building, reading or running a packed model.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 
 use mpq_lowbit::engine::Engine;
 use mpq_lowbit::gemm::Kernel;
-use mpq_lowbit::{LayerKind, QLayer, QModel, pack};
+use mpq_lowbit::{InputRounding, LayerKind, QLayer, QModel, pack};
 
 struct Lcg(u64);
 
@@ -15,7 +15,7 @@ impl Lcg {
     }
 }
 
-fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: &str, zero: i32) -> QLayer {
+fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: InputRounding, zero: i32) -> QLayer {
     let (rows, cols) = kind.weight_shape();
     let qmax = (1i32 << (bits - 1)) - 1;
     let codes: Vec<i32> = (0..rows * cols).map(|_| (rng.next() * (2 * qmax + 1) as f32) as i32 - qmax).collect();
@@ -23,7 +23,7 @@ fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: &str, 
         name: name.into(),
         kind,
         bits,
-        rounding: rounding.into(),
+        rounding,
         in_scale: 1.0 / ((1 << bits) - 1) as f32 * 1.3,
         in_zero: zero,
         in_qmax: (1 << bits) - 1,
@@ -39,14 +39,14 @@ fn models() -> Vec<QModel> {
     let mut rng = Lcg(3);
     let lin = |d_in, d_out, relu, residual| LayerKind::Linear { d_in, d_out, relu, residual };
     let mlp = vec![
-        layer(&mut rng, "fc1", lin(784, 37, true, false), 8, "nearest", 0),
-        layer(&mut rng, "fc2", lin(37, 37, true, true), 5, "floor", 3),
-        layer(&mut rng, "fc3", lin(37, 10, false, false), 4, "ceil", 0),
+        layer(&mut rng, "fc1", lin(784, 37, true, false), 8, InputRounding::Nearest, 0),
+        layer(&mut rng, "fc2", lin(37, 37, true, true), 5, InputRounding::Floor, 3),
+        layer(&mut rng, "fc3", lin(37, 10, false, false), 4, InputRounding::Ceil, 0),
     ];
     let cnn = vec![
-        layer(&mut rng, "conv1", LayerKind::Conv { c_in: 1, c_out: 5, side_in: 28 }, 8, "ceil", 0),
-        layer(&mut rng, "conv2", LayerKind::Conv { c_in: 5, c_out: 7, side_in: 13 }, 3, "nearest", 1),
-        layer(&mut rng, "fc1", lin(7 * 5 * 5, 10, false, false), 6, "floor", 0),
+        layer(&mut rng, "conv1", LayerKind::Conv { c_in: 1, c_out: 5, side_in: 28 }, 8, InputRounding::Ceil, 0),
+        layer(&mut rng, "conv2", LayerKind::Conv { c_in: 5, c_out: 7, side_in: 13 }, 3, InputRounding::Nearest, 1),
+        layer(&mut rng, "fc1", lin(7 * 5 * 5, 10, false, false), 6, InputRounding::Floor, 0),
     ];
     vec![
         QModel { model: "mlp".into(), plan: "-".into(), layers: mlp },

@@ -67,7 +67,7 @@ pub fn batches_of(x: &[f32], batch: usize, device: &Device) -> Vec<Tensor<2>> {
 pub fn logits(net: &Net, data: &Images, idx: &[usize], device: &Device) -> Vec<f32> {
     batches(data, idx, device)
         .into_iter()
-        .flat_map(|x| net.forward(x).into_data().try_to_vec::<f32>().unwrap_or_default())
+        .flat_map(|x| net.forward(x).into_data().iter::<f32>().collect::<Vec<_>>())
         .collect()
 }
 

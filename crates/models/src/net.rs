@@ -65,8 +65,8 @@ impl Weight {
     /// The values on the host, row-major in the weight's own layout.
     pub fn to_vec(&self) -> Vec<f32> {
         match self {
-            Weight::Linear(t) => t.clone().into_data().try_to_vec::<f32>().unwrap_or_default(),
-            Weight::Conv(t) => t.clone().into_data().try_to_vec::<f32>().unwrap_or_default(),
+            Weight::Linear(t) => t.clone().into_data().iter::<f32>().collect(),
+            Weight::Conv(t) => t.clone().into_data().iter::<f32>().collect(),
         }
     }
 }
@@ -180,7 +180,7 @@ impl Net {
             LayerKind::Conv { .. } => self.convs[s].bias.as_ref().map(|p| p.val()),
             LayerKind::Linear { .. } => self.linears[s].bias.as_ref().map(|p| p.val()),
         };
-        b.map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default()
+        b.map(|t| t.into_data().iter::<f32>().collect()).unwrap_or_default()
     }
 
     /// Replaces the weight of layer `k` (shapes must match; used to build quantized copies).
@@ -267,7 +267,7 @@ impl Net {
     pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         let mut out = Vec::new();
         let mut push = |name: String, dims: Vec<usize>, data: TensorData| {
-            out.push((name, dims, data.try_to_vec::<f32>().unwrap_or_default()));
+            out.push((name, dims, data.iter::<f32>().collect()));
         };
         for (i, c) in self.convs.iter().enumerate() {
             let w = c.weight.val();

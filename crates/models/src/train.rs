@@ -156,7 +156,7 @@ pub fn train(
         let valid = net.valid();
         let logits: Vec<f32> = held_x
             .iter()
-            .flat_map(|x| valid.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap_or_default())
+            .flat_map(|x| valid.forward(x.clone()).into_data().iter::<f32>().collect::<Vec<_>>())
             .collect();
         let m = metrics::score(&logits, &held_y, 1.0);
         let seconds = t0.elapsed().as_secs_f64();

@@ -30,6 +30,9 @@ pub enum QuantError {
         /// The plan's code.
         plan: String,
     },
+    /// A plan cannot be packed for the integer engine.
+    #[error("export: {0}")]
+    Export(String),
     /// Plan (de)serialization failed.
     #[error("plan: {0}")]
     Serde(String),

@@ -7,6 +7,7 @@
 pub mod calib;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod host;
 pub mod plan;
 pub mod scalar;

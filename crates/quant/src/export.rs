@@ -1,0 +1,100 @@
+//! Packing a plan into a low-bit model for the integer engine: per layer, the weight codes
+//! under the plan's bit width and rounding (per-tensor or per-output scales), the input
+//! quantization from calibration, and full-precision layers kept as f32.
+
+use crate::QuantError;
+use crate::scalar::{QParams, quantize};
+use crate::tensor::Granularity;
+use crate::{Plan, Rounding, Target};
+use mpq_lowbit::format::InputRounding;
+use mpq_lowbit::{LayerKind, QLayer, QModel, pack};
+use mpq_models::Net;
+use mpq_models::net::LayerKind as NetKind;
+
+/// The engine's layer kind of a model layer.
+fn kind(k: &NetKind) -> LayerKind {
+    match *k {
+        NetKind::Linear { d_in, d_out, relu, residual } => LayerKind::Linear { d_in, d_out, relu, residual },
+        NetKind::Conv { c_in, c_out, side_in } => LayerKind::Conv { c_in, c_out, side_in },
+    }
+}
+
+/// Weights of layer `k` row-major per output, as the engine stores them (burn's Linear weight
+/// is `[d_in, d_out]`, so it is transposed; conv weights already are `[c_out][c_in * 9]`).
+fn rows_by_output(net: &Net, k: usize, rows: usize, cols: usize) -> Vec<f32> {
+    let w = net.weight(k);
+    let v = w.to_vec();
+    match w {
+        mpq_models::Weight::Linear(_) => {
+            (0..rows).flat_map(|r| (0..cols).map(move |i| (i, r))).map(|(i, r)| v[i * rows + r]).collect()
+        }
+        mpq_models::Weight::Conv(_) => v,
+    }
+}
+
+/// Packs `net` under `plan` with the calibrated input `ranges` (one per layer). Only plans
+/// that quantize weight and input together, with deterministic rounding, can be packed.
+pub fn pack_plan(
+    name: &str,
+    net: &Net,
+    plan: &Plan,
+    ranges: &[(f32, f32)],
+    granularity: Granularity,
+) -> Result<QModel, QuantError> {
+    let arch = net.arch();
+    if plan.layers.len() != arch.layers.len() || ranges.len() != arch.layers.len() {
+        return Err(QuantError::PlanLength { expected: arch.layers.len(), got: plan.layers.len().min(ranges.len()) });
+    }
+    let mut layers = Vec::new();
+    for (k, spec) in arch.layers.iter().enumerate() {
+        let c = plan.layers[k];
+        let refuse = |why: &str| QuantError::Export(format!("layer {}: {why}", spec.name));
+        if c.target != Target::Both && c.bits < 32 {
+            return Err(refuse("only plans quantizing weight and input together can be exported"));
+        }
+        let rounding = match c.rounding {
+            Rounding::Nearest => InputRounding::Nearest,
+            Rounding::Floor => InputRounding::Floor,
+            Rounding::Ceil => InputRounding::Ceil,
+            Rounding::Stochastic => return Err(refuse("stochastic rounding has no deterministic integer kernel")),
+        };
+        let kind = kind(&spec.kind);
+        let (rows, cols) = kind.weight_shape();
+        let w = rows_by_output(net, k, rows, cols);
+        let mut l = QLayer {
+            name: spec.name.clone(),
+            kind,
+            bits: c.bits,
+            rounding,
+            in_scale: 1.0,
+            in_zero: 0,
+            in_qmax: 0,
+            codes: vec![],
+            weights: vec![],
+            scales: vec![],
+            bias: net.bias(k),
+            sizes: [0; 4],
+        };
+        if c.bits >= 32 {
+            l.weights = w;
+        } else {
+            let (lo, hi) = ranges[k];
+            let ip = QParams::for_range(lo, hi, c.bits);
+            (l.in_scale, l.in_zero, l.in_qmax) = (ip.scale, ip.zero_point, ip.qmax);
+            let max_abs = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let params: Vec<QParams> = match granularity {
+                Granularity::PerTensor => vec![QParams::symmetric(max_abs(&w), c.bits)],
+                Granularity::PerChannel => w.chunks(cols).map(|row| QParams::symmetric(max_abs(row), c.bits)).collect(),
+            };
+            let codes: Vec<i32> = w
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| quantize(v, params[(i / cols).min(params.len() - 1)], c.rounding, 0.0))
+                .collect();
+            l.codes = pack::pack(&codes, c.bits);
+            l.scales = params.iter().map(|p| p.scale).collect();
+        }
+        layers.push(l);
+    }
+    Ok(QModel { model: name.into(), plan: plan.code(), layers })
+}
