@@ -458,6 +458,24 @@ impl Experiment {
         runs
     }
 
+    /// Each residual MLP of the experiment with its plain twin of the same width and depth
+    /// (the identity-mapping claim compares them), ordered by the residual model's name.
+    pub fn identity_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self
+            .models
+            .iter()
+            .filter_map(|m| match *m {
+                ModelConfig::ResMlp { width, depth } => {
+                    let twin = ModelConfig::PlainMlp { width, depth };
+                    self.models.contains(&twin).then(|| (m.name(), twin.name()))
+                }
+                _ => None,
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
     /// `<output>/<name>`.
     pub fn out_dir(&self) -> PathBuf {
         self.output.join(&self.name)

@@ -1,10 +1,29 @@
-//! Results on disk: one JSON file per completed run (what makes sweeps resumable), and the
-//! CSV tables, figures and report regenerated from them.
+//! Results on disk: one JSON file per completed run (what makes sweeps resumable), merged
+//! into the result tables; and the one way files are written (whole, or not at all).
 
-use crate::run::RunOutput;
 use anyhow::{Context, Result};
-use mpq_report::csvio;
+use mpq_report::{ConfigRow, RunRow, SensitivityRow, Tables, TimingRow, TrainRow};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// Everything one run produces; stored as JSON so a rerun can skip it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunOutput {
+    /// Plans and baselines.
+    pub runs: Vec<RunRow>,
+    /// Every exhaustive config.
+    pub configs: Vec<ConfigRow>,
+    /// Per-epoch training log.
+    pub train: Vec<TrainRow>,
+    /// Input-vs-weight sensitivity.
+    pub sensitivity: Vec<SensitivityRow>,
+    /// Inference throughput (timing columns only).
+    #[serde(default)]
+    pub timing: Vec<TimingRow>,
+    /// Seconds spent in each phase of the run (timing only).
+    #[serde(default)]
+    pub phases: Vec<(String, f64)>,
+}
 
 /// Writes `bytes` to `path` through a uniquely named temporary file in the same folder and
 /// a rename, so readers (and other processes writing the same file) never see a torn file.
@@ -38,49 +57,15 @@ pub fn save_run(out: &Path, id: &str, r: &RunOutput) -> Result<()> {
     write_atomic(&run_file(out, id), serde_json::to_string(r)?.as_bytes())
 }
 
-/// All tables of an experiment, merged from its runs in run-id order.
-#[derive(Default)]
-pub struct Tables {
-    /// `runs.csv`.
-    pub runs: Vec<mpq_report::RunRow>,
-    /// `configs.csv`.
-    pub configs: Vec<mpq_report::ConfigRow>,
-    /// `train.csv`.
-    pub train: Vec<mpq_report::TrainRow>,
-    /// `sensitivity.csv`.
-    pub sensitivity: Vec<mpq_report::SensitivityRow>,
-    /// `timing.csv`.
-    pub timing: Vec<mpq_report::TimingRow>,
-}
-
-impl Tables {
-    /// Appends one run's rows.
-    pub fn add(&mut self, r: RunOutput) {
-        self.runs.extend(r.runs);
-        self.configs.extend(r.configs);
-        self.train.extend(r.train);
-        self.sensitivity.extend(r.sensitivity);
-        self.timing.extend(r.timing);
+/// The tables of the runs in `ids` whose results exist, in that order.
+pub fn tables<'a>(out: &Path, ids: impl IntoIterator<Item = &'a str>) -> Tables {
+    let mut t = Tables::default();
+    for r in ids.into_iter().filter_map(|id| load_run(out, id)) {
+        t.runs.extend(r.runs);
+        t.configs.extend(r.configs);
+        t.train.extend(r.train);
+        t.sensitivity.extend(r.sensitivity);
+        t.timing.extend(r.timing);
     }
-
-    /// Writes the four CSV files into `out`.
-    pub fn write(&self, out: &Path) -> Result<()> {
-        csvio::write(&out.join("runs.csv"), &self.runs)?;
-        csvio::write(&out.join("configs.csv"), &self.configs)?;
-        csvio::write(&out.join("train.csv"), &self.train)?;
-        csvio::write(&out.join("sensitivity.csv"), &self.sensitivity)?;
-        csvio::write(&out.join("timing.csv"), &self.timing)?;
-        Ok(())
-    }
-
-    /// Reads the four CSV files back from `out`.
-    pub fn read(out: &Path) -> Result<Tables> {
-        Ok(Tables {
-            runs: csvio::read(&out.join("runs.csv"))?,
-            configs: csvio::read(&out.join("configs.csv"))?,
-            train: csvio::read(&out.join("train.csv"))?,
-            sensitivity: csvio::read(&out.join("sensitivity.csv"))?,
-            timing: csvio::read(&out.join("timing.csv")).unwrap_or_default(),
-        })
-    }
+    t
 }

@@ -2,9 +2,10 @@
 //! what produced them (provenance), and the console summary.
 
 use crate::config::Experiment;
-use crate::output::{self, Tables};
+use crate::output;
 use crate::schedule::Outcome;
 use anyhow::{Context, Result};
+use mpq_report::Tables;
 use mpq_report::claims::{ReportInput, render};
 use mpq_report::csvio;
 use std::path::Path;
@@ -20,12 +21,7 @@ pub fn finish(
 ) -> Result<ExitCode> {
     let out = exp.out_dir();
     let t0 = std::time::Instant::now();
-    let mut tables = Tables::default();
-    for spec in specs {
-        if let Some(r) = output::load_run(&out, &spec.id) {
-            tables.add(r);
-        }
-    }
+    let tables = output::tables(&out, specs.iter().map(|s| s.id.as_str()));
     tables.write(&out)?;
     write_plans(&out, &tables)?;
     let rows: Vec<FailureRow> =
@@ -35,7 +31,7 @@ pub fn finish(
     let mut phases = outcome.phases.phases.clone();
     phases.push(("(runs)".into(), runs_secs));
     phases.push(("tables, figures, report".into(), t0.elapsed().as_secs_f64()));
-    print_summary(exp, &tables);
+    print_summary(&tables);
     print_phases(&phases);
     let elsewhere = match outcome.done_elsewhere {
         0 => String::new(),
@@ -178,11 +174,12 @@ impl Provenance {
 fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &str) -> Result<()> {
     let provenance = serde_json::to_string_pretty(&Provenance::current(exp)?)? + "\n";
     output::write_atomic(&out.join("provenance.json"), provenance.as_bytes())?;
-    let summary = crate::summary::summarize(&t.runs, exp.seed);
-    let claims = crate::summary::claims(&t.runs, &t.configs, &t.sensitivity, exp.seed);
+    let pairs = exp.identity_pairs();
+    let summary = mpq_report::analysis::summarize(&t.runs);
+    let claims = mpq_report::analysis::claims(&t.runs, &t.configs, &t.sensitivity, &pairs);
     csvio::write(&out.join("summary.csv"), &summary)?;
     csvio::write(&out.join("claims.csv"), &claims)?;
-    let mut figures = crate::figures::draw_all(t, fig_dir, exp.seed)?;
+    let mut figures = mpq_report::figures::draw_all(t, fig_dir, &pairs)?;
     let forest = mpq_report::findings::forest_rows(&claims, &summary);
     if !forest.is_empty() {
         let title = "Primary claims: mean effect with 95% interval, coloured by the adjusted verdict".to_string();
@@ -201,7 +198,13 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         format!("cargo run --release -p harness -- paper experiments/{}.toml{out_arg}", exp.name),
     ];
     let setup = setup_text(exp, &exp.out_dir());
-    let mut sections = crate::summary::backend_section(exp, t, &summary);
+    let backends = mpq_report::backends::Setup {
+        models: exp.models.iter().map(|m| m.name()).collect(),
+        backends: exp.backends.iter().map(|b| b.name().to_string()).collect(),
+        bits: exp.quant.bits.clone(),
+        train_examples: exp.data.train,
+    };
+    let mut sections = mpq_report::backends::section(&backends, t, &summary);
     // `harness replicate ... --out <out>/replication` leaves its agreement table here.
     if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
         let body = rep.lines().skip_while(|l| l.starts_with("# ") || l.is_empty()).collect::<Vec<_>>().join("\n");
@@ -220,8 +223,8 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
     output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())
 }
 
-fn print_summary(exp: &Experiment, t: &Tables) {
-    let summary = crate::summary::summarize(&t.runs, exp.seed);
+fn print_summary(t: &Tables) {
+    let summary = mpq_report::analysis::summarize(&t.runs);
     println!(
         "{:<22} {:>4} {:<16} {:>9} {:>8} {:>28}",
         "model", "bits", "method", "test loss", "test acc", "ΔL vs FP32 [95% CI]"

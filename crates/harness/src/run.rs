@@ -2,6 +2,7 @@
 //! evaluate every plan and baseline, and return typed rows.
 
 use crate::config::{Experiment, MixedConfig, RunSpec, Strategy};
+use crate::output::RunOutput;
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use mpq_data::{Images, Split};
@@ -12,29 +13,9 @@ use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{self, Exhaustive, hawq, mixed, taylor};
 use mpq_quant::{Choice, Plan, Rounding, Target, stats};
 use mpq_report::{ConfigRow, RunRow, SensitivityRow, TimingRow, TrainRow};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
-
-/// Everything one run produces; stored as JSON so a rerun can skip it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RunOutput {
-    /// Plans and baselines.
-    pub runs: Vec<RunRow>,
-    /// Every exhaustive config.
-    pub configs: Vec<ConfigRow>,
-    /// Per-epoch training log.
-    pub train: Vec<TrainRow>,
-    /// Input-vs-weight sensitivity.
-    pub sensitivity: Vec<SensitivityRow>,
-    /// Inference throughput (timing columns only).
-    #[serde(default)]
-    pub timing: Vec<TimingRow>,
-    /// Seconds spent in each phase of the run (timing only).
-    #[serde(default)]
-    pub phases: Vec<(String, f64)>,
-}
 
 /// Adds up wall time per named phase.
 #[derive(Debug)]

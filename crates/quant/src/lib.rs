@@ -1,6 +1,7 @@
 //! Quantization for mpq: uniform integer quantizers with nearest, floor, ceil and stochastic
 //! rounding; layer plans; static calibration of layer inputs; quantized evaluation with
-//! prefix-activation reuse; search strategies; baselines and statistics.
+//! prefix-activation reuse; search strategies; baselines (temperature scaling); packing a
+//! plan for the integer engine.
 //!
 //! Works on any [`mpq_models::Net`] through its stage API; knows nothing of TOML, CSV or plots.
 
@@ -12,7 +13,6 @@ pub mod host;
 pub mod plan;
 pub mod scalar;
 pub mod search;
-pub mod significance;
 pub mod stats;
 pub mod tensor;
 

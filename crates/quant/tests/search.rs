@@ -71,7 +71,7 @@ fn taylor_matches_finite_differences_at_high_precision() {
         pred.push(table.predict(&c.plan));
         meas.push(c.calib.loss - fp);
     }
-    let rho = mpq_quant::stats::spearman(&pred, &meas);
+    let rho = mpq_report::stats::spearman(&pred, &meas);
     assert!(rho > 0.8, "rank correlation {rho}: pred {pred:?} meas {meas:?}");
     // Each single-layer weight term against a central finite difference along the error.
     let mpq_models::Weight::Linear(w0) = net.weight(0) else { panic!("fc1 is linear") };

@@ -1,14 +1,21 @@
-//! Reporting for mpq: the CSV row types (the schema of `results/`), aggregation into
-//! claims, figures (plotters, SVG and PNG with an embedded font) and the markdown report.
+//! Reporting for mpq: the CSV row types and tables (the schema of `results/`), the
+//! statistics and the aggregation into summaries and claim verdicts, the figures (data
+//! shaping and drawing with plotters, SVG and PNG with an embedded font), and the markdown
+//! report with its summary in words.
 //!
 //! Depends on no ML code: it reads and writes rows.
 
+pub mod analysis;
+pub mod backends;
 pub mod claims;
 pub mod csvio;
+pub mod figures;
 pub mod findings;
 pub mod forest;
 pub mod plots;
 pub mod rows;
+pub mod stats;
+pub mod tables;
 
 /// Version of the statistics, tables and report layout. Recorded in `provenance.json` beside
 /// every report; bump it with any change that alters `summary.csv`, `claims.csv` or
@@ -27,6 +34,7 @@ pub(crate) fn temp_beside(path: &std::path::Path) -> std::path::PathBuf {
 }
 
 pub use rows::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow, TimingRow, TrainRow};
+pub use tables::Tables;
 
 /// Errors of the report crate.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,8 @@
-//! Aggregation over seeds: the summary table and the per-claim verdicts.
+//! Aggregation over seeds: the summary table and the per-claim verdicts (the verdict rule,
+//! primary and exploratory families, adjusted p-values).
 
-use mpq_quant::significance::{TTest, benjamini_hochberg, holm, t_test};
-use mpq_report::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow};
+use crate::stats::{TTest, benjamini_hochberg, holm, spearman, t_test};
+use crate::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow};
 use std::collections::BTreeMap;
 
 /// The paper's own claims: judged together, with Holm's family-wise correction.
@@ -18,7 +19,7 @@ pub const PRIMARY: [&str; 6] = [
 const ALPHA: f64 = 0.05;
 
 /// 95% Student-t interval of the mean over seeds, tested against 0.
-fn ci(values: &[f64], _seed: u64) -> TTest {
+fn ci(values: &[f64]) -> TTest {
     t_test(values, 0.0, 1.0 - ALPHA)
 }
 
@@ -27,7 +28,7 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// One row per (model, backend, bits, method), aggregated over seeds.
-pub fn summarize(rows: &[RunRow], seed: u64) -> Vec<SummaryRow> {
+pub fn summarize(rows: &[RunRow]) -> Vec<SummaryRow> {
     let mut groups: BTreeMap<(String, String, u32, String), Vec<&RunRow>> = BTreeMap::new();
     for r in rows {
         groups.entry((r.model.clone(), r.backend.clone(), r.bits, r.method.clone())).or_default().push(r);
@@ -36,7 +37,7 @@ pub fn summarize(rows: &[RunRow], seed: u64) -> Vec<SummaryRow> {
         .into_iter()
         .map(|((model, backend, bits, method), rs)| {
             let d: Vec<f64> = rs.iter().map(|r| r.delta_test_loss).collect();
-            let c = ci(&d, seed);
+            let c = ci(&d);
             SummaryRow {
                 model,
                 backend,
@@ -114,8 +115,14 @@ fn claim(claim: &str, statement: &str, setting: String, measurement: &str, c: TT
 }
 
 /// The claims table: lower loss than FP (and than FP with temperature scaling, and than the
-/// best-of-N null), input noise dominating, identity mappings resisting quantization.
-pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], seed: u64) -> Vec<ClaimRow> {
+/// best-of-N null), input noise dominating, identity mappings resisting quantization
+/// (`identity_pairs`: each residual model with its plain twin, as the experiment names them).
+pub fn claims(
+    rows: &[RunRow],
+    configs: &[ConfigRow],
+    sens: &[SensitivityRow],
+    identity_pairs: &[(String, String)],
+) -> Vec<ClaimRow> {
     let mut out = Vec::new();
     let mut keys: Vec<(String, u32)> = rows.iter().filter(|r| r.bits < 32).map(|r| (r.model.clone(), r.bits)).collect();
     keys.sort();
@@ -127,12 +134,12 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
         let lower = "A floor/ceil/nearest layerwise plan has lower loss than full precision, without fine-tuning";
         let d = paired(rows, model, *bits, search, "fp");
         if !d.is_empty() {
-            out.push(claim("lower-loss", lower, setting.clone(), "test ΔL = L(plan) − L(FP32)", ci(&d, seed), true));
+            out.push(claim("lower-loss", lower, setting.clone(), "test ΔL = L(plan) − L(FP32)", ci(&d), true));
         }
         let t = paired(rows, model, *bits, &format!("{search}-temp"), "fp-temp");
         if !t.is_empty() {
             let m = "test L(plan+T) − L(FP32+T), T fitted on calibration";
-            out.push(claim("lower-loss-beyond-temperature", lower, setting.clone(), m, ci(&t, seed), true));
+            out.push(claim("lower-loss-beyond-temperature", lower, setting.clone(), m, ci(&t), true));
         }
         let n = paired(rows, model, *bits, search, "random-best");
         if !n.is_empty() {
@@ -142,21 +149,14 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
                 s,
                 setting.clone(),
                 "test L(search) − L(best-of-N random)",
-                ci(&n, seed),
+                ci(&n),
                 true,
             ));
         }
         let nearest = paired(rows, model, *bits, search, "nearest");
         if !nearest.is_empty() {
             let s = "Choosing floor/ceil per layer beats round-to-nearest";
-            out.push(claim(
-                "search-beats-nearest",
-                s,
-                setting,
-                "test L(search) − L(all-nearest)",
-                ci(&nearest, seed),
-                true,
-            ));
+            out.push(claim("search-beats-nearest", s, setting, "test L(search) − L(all-nearest)", ci(&nearest), true));
         }
     }
     let mut mixed: Vec<(String, u32)> =
@@ -190,7 +190,7 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
         ];
         for (id, statement, a, b, measurement) in comparisons {
             let d = paired(rows, model, *budget, a, b);
-            out.push(claim(id, statement, setting.clone(), measurement, ci(&d, seed), true));
+            out.push(claim(id, statement, setting.clone(), measurement, ci(&d), true));
         }
     }
     let mut mk: Vec<(String, u32)> = sens.iter().map(|s| (s.model.clone(), s.bits)).collect();
@@ -204,10 +204,10 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
         let v: Vec<f64> = per_seed.values().map(|x| mean(x)).collect();
         let s = "Layer-input noise dominates the loss change (more than weight noise)";
         let m = "mean over layers of |ΔL input-only| − |ΔL weight-only| (test, nearest)";
-        out.push(claim("input-vs-weight", s, format!("{model}, {bits}-bit"), m, ci(&v, seed), false));
+        out.push(claim("input-vs-weight", s, format!("{model}, {bits}-bit"), m, ci(&v), false));
     }
-    identity_claims(configs, seed, &mut out);
-    taylor_rows(configs, seed, &mut out);
+    identity_claims(configs, identity_pairs, &mut out);
+    taylor_rows(configs, &mut out);
     let nulls: Vec<(f64, bool)> = out
         .iter()
         .map(|r| match r.claim.as_str() {
@@ -222,7 +222,7 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], s
 
 /// How well the first-order Taylor prediction tracks measured calibration ΔL over all
 /// exhaustive configs: Spearman ρ and sign agreement, per model and bit width, over seeds.
-fn taylor_rows(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
+fn taylor_rows(configs: &[ConfigRow], out: &mut Vec<ClaimRow>) {
     let mut groups: BTreeMap<(String, u32), BTreeMap<String, Vec<&ConfigRow>>> = BTreeMap::new();
     for c in configs {
         groups.entry((c.model.clone(), c.bits)).or_default().entry(c.run_id.clone()).or_default().push(c);
@@ -232,7 +232,7 @@ fn taylor_rows(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
         for cs in runs.values() {
             let pred: Vec<f64> = cs.iter().map(|c| c.taylor_pred).collect();
             let meas: Vec<f64> = cs.iter().map(|c| c.delta_calib).collect();
-            let r = mpq_quant::stats::spearman(&pred, &meas);
+            let r = spearman(&pred, &meas);
             if r.is_finite() {
                 rho.push(r);
             }
@@ -241,7 +241,7 @@ fn taylor_rows(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
         }
         let setting = format!("{model}, {bits}-bit, all configs");
         let s = "A first-order Taylor expansion predicts the loss change of a rounding config";
-        let c = ci(&rho, seed);
+        let c = ci(&rho);
         out.push(claim("taylor-rank", s, setting.clone(), "Spearman ρ(predicted, measured calibration ΔL)", c, false));
         let c = t_test(&sign, 0.5, 1.0 - ALPHA);
         let mut row =
@@ -251,19 +251,11 @@ fn taylor_rows(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
     }
 }
 
-/// Residual vs plain MLP of the same depth and width: the mean test ΔL over all rounding
-/// configs, paired by repeat.
-fn identity_claims(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
-    let res_models: Vec<String> = {
-        let mut v: Vec<String> =
-            configs.iter().filter(|c| c.model.starts_with("resmlp-")).map(|c| c.model.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    for res in res_models {
-        let plain = res.replacen("resmlp-", "plainmlp-", 1);
-        let mut bits: Vec<u32> = configs.iter().filter(|c| c.model == res).map(|c| c.bits).collect();
+/// Each residual model against its plain twin of the same depth and width: the mean test ΔL
+/// over all rounding configs, paired by repeat.
+fn identity_claims(configs: &[ConfigRow], pairs: &[(String, String)], out: &mut Vec<ClaimRow>) {
+    for (res, plain) in pairs {
+        let mut bits: Vec<u32> = configs.iter().filter(|c| &c.model == res).map(|c| c.bits).collect();
         bits.sort();
         bits.dedup();
         for b in bits {
@@ -276,75 +268,13 @@ fn identity_claims(configs: &[ConfigRow], seed: u64, out: &mut Vec<ClaimRow>) {
                 }
                 m.into_iter().map(|(k, v)| (k, mean(&v))).collect()
             };
-            let (r, p) = (by_repeat(&res), by_repeat(&plain));
+            let (r, p) = (by_repeat(res), by_repeat(plain));
             let d: Vec<f64> = r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect();
             if !d.is_empty() {
                 let s = "Networks with identity mappings (residual) resist quantization";
                 let m = "mean test ΔL over all configs: residual − plain";
-                out.push(claim("identity-mappings", s, format!("{res} vs {plain}, {b}-bit"), m, ci(&d, seed), true));
+                out.push(claim("identity-mappings", s, format!("{res} vs {plain}, {b}-bit"), m, ci(&d), true));
             }
         }
     }
-}
-
-/// A "Backends" section when an experiment ran on several: per model and backend, training
-/// and FP32 inference throughput and the test loss at FP32 and each width with nearest
-/// rounding, so backends can be compared side by side. Empty with one backend.
-pub fn backend_section(exp: &crate::config::Experiment, t: &crate::output::Tables, summary: &[SummaryRow]) -> String {
-    if exp.backends.len() < 2 {
-        return String::new();
-    }
-    let mean = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-    let mut s = String::from(
-        "## Backends\n\nThe same runs on each backend (means over repeats). Training throughput counts every epoch, the first included (wgpu compiles its kernels then); inference is the FP32 forward over the test split; losses are test losses.\n\n| model | backend | train samples/s | FP32 inference samples/s | FP32 loss |",
-    );
-    for b in &exp.quant.bits {
-        s.push_str(&format!(" {b}-bit nearest loss |"));
-    }
-    s.push_str("\n|---|---|---|---|---|");
-    s.push_str(&"---|".repeat(exp.quant.bits.len()));
-    s.push('\n');
-    for m in &exp.models {
-        let model = m.name();
-        for b in &exp.backends {
-            let ids: Vec<&str> = t
-                .runs
-                .iter()
-                .filter(|r| r.model == model && r.backend == b.name() && r.method == "fp")
-                .map(|r| r.run_id.as_str())
-                .collect();
-            let train = mean(
-                ids.iter()
-                    .filter_map(|id| {
-                        let (epochs, secs) = t
-                            .train
-                            .iter()
-                            .filter(|r| r.run_id == *id)
-                            .fold((0, 0.0), |(n, s), r| (n + 1, s + r.seconds));
-                        (secs > 0.0).then(|| (exp.data.train * epochs) as f64 / secs)
-                    })
-                    .collect(),
-            );
-            let infer = mean(
-                t.timing
-                    .iter()
-                    .filter(|r| r.model == model && r.backend == b.name() && r.precision == "fp32")
-                    .map(|r| r.samples_per_s)
-                    .collect(),
-            );
-            let loss = |bits: u32, method: &str| {
-                summary
-                    .iter()
-                    .find(|r| r.model == model && r.backend == b.name() && r.bits == bits && r.method == method)
-                    .map(|r| format!("{:.4}", r.test_loss))
-                    .unwrap_or_else(|| "-".into())
-            };
-            s.push_str(&format!("| {model} | {} | {train:.0} | {infer:.0} | {} |", b.name(), loss(32, "fp")));
-            for &bits in &exp.quant.bits {
-                s.push_str(&format!(" {} |", loss(bits, "nearest")));
-            }
-            s.push('\n');
-        }
-    }
-    s
 }
