@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 /// Exports the plan `method` at `bits` of run `run_id` to `out`, then checks the engine
 /// against simulated quantization on the run's test split.
-pub fn export(file: &Path, run_id: &str, method: &str, bits: u32, out: &Path) -> Result<ExitCode> {
+pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, out: &Path) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
     let data: Data = crate::sweep::load_data(&exp)?;
     let spec = exp

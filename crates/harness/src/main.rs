@@ -160,9 +160,10 @@ enum Command {
         /// Run id (see `harness check FILE`).
         #[arg(long)]
         run: String,
-        /// Which plan: exhaustive, greedy, taylor, nearest, floor, ceil, random-best, mixed-dp, ...
+        /// Which plan: exhaustive, greedy, taylor, nearest, floor, ceil, random-best, mixed-dp,
+        /// mixed-dp-greedy, mixed-hawq or mixed-uniform.
         #[arg(long, default_value = "exhaustive")]
-        method: String,
+        method: mpq_report::Method,
         /// Bit width (or budget for mixed-* methods) of the plan.
         #[arg(long, default_value_t = 8)]
         bits: u32,
@@ -195,7 +196,7 @@ fn main() -> ExitCode {
         (Some(Command::Train { file, retrain, ship }), _) => sweep::train_only(&file, retrain, ship),
         (Some(Command::Paper { file, out }), _) => publish::paper(&file, &out),
         (Some(Command::Bench { backends, samples, out }), _) => bench::bench(&backends, samples, &out),
-        (Some(Command::Export { file, run, method, bits, out }), _) => export::export(&file, &run, &method, bits, &out),
+        (Some(Command::Export { file, run, method, bits, out }), _) => export::export(&file, &run, method, bits, &out),
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
         (None, None) => {
             eprintln!("error: give an experiment file, e.g. `harness experiments/mnist.toml`, or see `harness --help`");

@@ -230,7 +230,8 @@ fn print_summary(t: &Tables) {
         "model", "bits", "method", "test loss", "test acc", "ΔL vs FP32 [95% CI]"
     );
     for r in summary.iter().filter(|r| {
-        ["fp", "fp-temp", "nearest", "exhaustive", "greedy", "taylor", "random-best"].contains(&r.method.as_str())
+        use mpq_report::Method::*;
+        [Fp, FpTemp, Nearest, Exhaustive, Greedy, Taylor, RandomBest].contains(&r.method)
     }) {
         println!(
             "{:<22} {:>4} {:<16} {:>9.4} {:>8.4} {:>+9.4} [{:+.4}, {:+.4}]",

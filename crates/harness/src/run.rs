@@ -12,7 +12,7 @@ use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{self, Exhaustive, hawq, mixed, taylor};
 use mpq_quant::{Choice, Plan, Rounding, Target, stats};
-use mpq_report::{ConfigRow, RunRow, SensitivityRow, TimingRow, TrainRow};
+use mpq_report::{ConfigRow, Method, RunRow, SensitivityRow, TimingRow, TrainRow};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
@@ -175,7 +175,7 @@ struct Measured {
 }
 
 impl Ctx<'_> {
-    fn row(&self, bits: u32, method: &str, plan: &Plan, m: Measured) -> RunRow {
+    fn row(&self, bits: u32, method: Method, plan: &Plan, m: Measured) -> RunRow {
         let Measured { calib, test, temperature, evaluations, seconds } = m;
         RunRow {
             run_id: self.spec.id.clone(),
@@ -184,7 +184,7 @@ impl Ctx<'_> {
             backend: self.spec.backend.name().into(),
             seed: self.spec.seed,
             bits,
-            method: method.into(),
+            method,
             plan: plan.code(),
             avg_bits: plan.average_bits(&self.weights),
             model_bytes: plan.model_bytes(&self.weights),
@@ -201,7 +201,7 @@ impl Ctx<'_> {
     }
 
     /// Scores `plan` on both splits and makes its row.
-    fn plan_row(&self, bits: u32, method: &str, plan: &Plan, evaluations: usize, seconds: f64) -> Result<RunRow> {
+    fn plan_row(&self, bits: u32, method: Method, plan: &Plan, evaluations: usize, seconds: f64) -> Result<RunRow> {
         self.plan_row_in(None, bits, method, plan, evaluations, seconds)
     }
 
@@ -211,7 +211,7 @@ impl Ctx<'_> {
         &self,
         known: Option<&(Exhaustive, Exhaustive)>,
         bits: u32,
-        method: &str,
+        method: Method,
         plan: &Plan,
         evaluations: usize,
         seconds: f64,
@@ -224,7 +224,7 @@ impl Ctx<'_> {
     }
 
     /// `plan` with a temperature fitted on its calibration logits.
-    fn temp_row(&self, bits: u32, method: &str, plan: &Plan) -> Result<RunRow> {
+    fn temp_row(&self, bits: u32, method: Method, plan: &Plan) -> Result<RunRow> {
         let cl = self.ev.logits(plan, self.calib)?;
         let t = stats::fit_temperature(&cl, &self.calib.labels);
         let tl = self.ev.logits(plan, self.test)?;
@@ -267,17 +267,18 @@ pub fn execute(
     let mut out = RunOutput { train: train_rows, ..RunOutput::default() };
     out.runs.push(cx.row(
         32,
-        "fp",
+        Method::Fp,
         &fp_plan,
         Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 },
     ));
-    out.runs.push(cx.temp_row(32, "fp-temp", &fp_plan)?);
+    out.runs.push(cx.temp_row(32, Method::FpTemp, &fp_plan)?);
     let strategies = &exp.quant.strategies;
     for &bits in &exp.quant.bits {
         lap(&mut clock, progress, "sensitivity"); // the previous width's
-        for r in Rounding::SEARCHED {
-            let name = format!("{r:?}").to_lowercase();
-            out.runs.push(cx.plan_row(bits, &name, &Plan::uniform(n, bits, r), 0, 0.0)?);
+        for (r, method) in
+            [(Rounding::Nearest, Method::Nearest), (Rounding::Floor, Method::Floor), (Rounding::Ceil, Method::Ceil)]
+        {
+            out.runs.push(cx.plan_row(bits, method, &Plan::uniform(n, bits, r), 0, 0.0)?);
         }
         lap(&mut clock, progress, "baselines");
         let t0 = Instant::now();
@@ -312,8 +313,8 @@ pub fn execute(
             }
             known = Some((all, on_test));
             let k = known.as_ref();
-            out.runs.push(cx.plan_row_in(k, bits, "exhaustive", &found.best.plan, found.evaluations, secs)?);
-            out.runs.push(cx.temp_row(bits, "exhaustive-temp", &found.best.plan)?);
+            out.runs.push(cx.plan_row_in(k, bits, Method::Exhaustive, &found.best.plan, found.evaluations, secs)?);
+            out.runs.push(cx.temp_row(bits, Method::ExhaustiveTemp, &found.best.plan)?);
             evals = found.evaluations;
             lap(&mut clock, progress, "exhaustive");
         }
@@ -327,19 +328,19 @@ pub fn execute(
             out.runs.push(cx.plan_row_in(
                 k,
                 bits,
-                "greedy",
+                Method::Greedy,
                 &g.best.plan,
                 g.evaluations,
                 t0.elapsed().as_secs_f64(),
             )?);
             evals = evals.max(g.evaluations);
             if k.is_none() {
-                out.runs.push(cx.temp_row(bits, "greedy-temp", &g.best.plan)?);
+                out.runs.push(cx.temp_row(bits, Method::GreedyTemp, &g.best.plan)?);
             }
             lap(&mut clock, progress, "greedy");
         }
         if strategies.contains(&Strategy::Taylor) {
-            out.runs.push(cx.plan_row_in(k, bits, "taylor", &table.best_plan(bits), 1, taylor_secs)?);
+            out.runs.push(cx.plan_row_in(k, bits, Method::Taylor, &table.best_plan(bits), 1, taylor_secs)?);
         }
         let n_random = exp.quant.random_n.max(evals);
         let t0 = Instant::now();
@@ -349,7 +350,7 @@ pub fn execute(
             None => search::random_best(&ev, bits, &calib, n_random, seed)?,
         };
         let secs = t0.elapsed().as_secs_f64();
-        out.runs.push(cx.plan_row_in(k, bits, "random-best", &rb.best.plan, rb.evaluations, secs)?);
+        out.runs.push(cx.plan_row_in(k, bits, Method::RandomBest, &rb.best.plan, rb.evaluations, secs)?);
         lap(&mut clock, progress, "random null");
         if exp.quant.sensitivity {
             for (k, info) in net.layers().iter().enumerate() {
@@ -458,21 +459,27 @@ fn mixed_rows(cx: &Ctx, mx: &MixedConfig, out: &mut RunOutput) -> Result<()> {
     for &budget in &mx.budgets {
         let none = || anyhow::anyhow!("no plan meets an average of {budget} bits");
         let dp = mixed::allocate(&table, &cx.weights, budget as f64).ok_or_else(none)?;
-        out.runs.push(cx.plan_row(budget, "mixed-dp", &dp, dp_evals, dp_secs)?);
+        out.runs.push(cx.plan_row(budget, Method::MixedDp, &dp, dp_evals, dp_secs)?);
         let t0 = Instant::now();
         let refined = search::greedy_from(cx.ev, dp, cx.calib, 10)?;
         let secs = dp_secs + t0.elapsed().as_secs_f64();
         out.runs.push(cx.plan_row(
             budget,
-            "mixed-dp-greedy",
+            Method::MixedDpGreedy,
             &refined.best.plan,
             dp_evals + refined.evaluations,
             secs,
         )?);
         let hw = mixed::allocate(&htable, &cx.weights, budget as f64).ok_or_else(none)?;
-        out.runs.push(cx.plan_row(budget, "mixed-hawq", &hw, 0, hawq_secs)?);
+        out.runs.push(cx.plan_row(budget, Method::MixedHawq, &hw, 0, hawq_secs)?);
         let widest = mx.bits.iter().copied().filter(|&b| b <= budget).max().ok_or_else(none)?;
-        out.runs.push(cx.plan_row(budget, "mixed-uniform", &Plan::uniform(n, widest, Rounding::Nearest), 0, 0.0)?);
+        out.runs.push(cx.plan_row(
+            budget,
+            Method::MixedUniform,
+            &Plan::uniform(n, widest, Rounding::Nearest),
+            0,
+            0.0,
+        )?);
     }
     Ok(())
 }

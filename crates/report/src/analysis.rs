@@ -2,7 +2,7 @@
 //! primary and exploratory families, adjusted p-values).
 
 use crate::stats::{TTest, benjamini_hochberg, holm, spearman, t_test};
-use crate::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow};
+use crate::{ClaimRow, ConfigRow, Method, RunRow, SensitivityRow, SummaryRow};
 use std::collections::BTreeMap;
 
 /// The paper's own claims: judged together, with Holm's family-wise correction.
@@ -29,9 +29,9 @@ fn mean(v: &[f64]) -> f64 {
 
 /// One row per (model, backend, bits, method), aggregated over seeds.
 pub fn summarize(rows: &[RunRow]) -> Vec<SummaryRow> {
-    let mut groups: BTreeMap<(String, String, u32, String), Vec<&RunRow>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, u32, Method), Vec<&RunRow>> = BTreeMap::new();
     for r in rows {
-        groups.entry((r.model.clone(), r.backend.clone(), r.bits, r.method.clone())).or_default().push(r);
+        groups.entry((r.model.clone(), r.backend.clone(), r.bits, r.method)).or_default().push(r);
     }
     groups
         .into_iter()
@@ -86,12 +86,12 @@ fn adjust(rows: &mut [ClaimRow], nulls: &[(f64, bool)]) {
 }
 
 /// Paired differences `a - b` of two methods' test losses, matched by run id and bits.
-fn paired(rows: &[RunRow], model: &str, bits: u32, a: &str, b: &str) -> Vec<f64> {
-    let find = |run: &str, m: &str, bb: u32| rows.iter().find(|r| r.run_id == run && r.method == m && r.bits == bb);
+fn paired(rows: &[RunRow], model: &str, bits: u32, a: Method, b: Method) -> Vec<f64> {
+    let find = |run: &str, m: Method, bb: u32| rows.iter().find(|r| r.run_id == run && r.method == m && r.bits == bb);
     rows.iter()
         .filter(|r| r.model == model && r.bits == bits && r.method == a)
         .filter_map(|r| {
-            let other_bits = if b.starts_with("fp") { 32 } else { bits };
+            let other_bits = if b.is_full_precision() { 32 } else { bits };
             find(&r.run_id, b, other_bits).map(|o| r.test_loss - o.test_loss)
         })
         .collect()
@@ -128,20 +128,23 @@ pub fn claims(
     keys.sort();
     keys.dedup();
     for (model, bits) in &keys {
-        let search =
-            if rows.iter().any(|r| &r.model == model && r.method == "exhaustive") { "exhaustive" } else { "greedy" };
+        let search = if rows.iter().any(|r| &r.model == model && r.method == Method::Exhaustive) {
+            Method::Exhaustive
+        } else {
+            Method::Greedy
+        };
         let setting = format!("{model}, {bits}-bit, {search}");
         let lower = "A floor/ceil/nearest layerwise plan has lower loss than full precision, without fine-tuning";
-        let d = paired(rows, model, *bits, search, "fp");
+        let d = paired(rows, model, *bits, search, Method::Fp);
         if !d.is_empty() {
             out.push(claim("lower-loss", lower, setting.clone(), "test ΔL = L(plan) − L(FP32)", ci(&d), true));
         }
-        let t = paired(rows, model, *bits, &format!("{search}-temp"), "fp-temp");
+        let t = search.with_temperature().map_or_else(Vec::new, |st| paired(rows, model, *bits, st, Method::FpTemp));
         if !t.is_empty() {
             let m = "test L(plan+T) − L(FP32+T), T fitted on calibration";
             out.push(claim("lower-loss-beyond-temperature", lower, setting.clone(), m, ci(&t), true));
         }
-        let n = paired(rows, model, *bits, search, "random-best");
+        let n = paired(rows, model, *bits, search, Method::RandomBest);
         if !n.is_empty() {
             let s = "The search finds better plans than chance";
             out.push(claim(
@@ -153,14 +156,14 @@ pub fn claims(
                 true,
             ));
         }
-        let nearest = paired(rows, model, *bits, search, "nearest");
+        let nearest = paired(rows, model, *bits, search, Method::Nearest);
         if !nearest.is_empty() {
             let s = "Choosing floor/ceil per layer beats round-to-nearest";
             out.push(claim("search-beats-nearest", s, setting, "test L(search) − L(all-nearest)", ci(&nearest), true));
         }
     }
     let mut mixed: Vec<(String, u32)> =
-        rows.iter().filter(|r| r.method == "mixed-dp").map(|r| (r.model.clone(), r.bits)).collect();
+        rows.iter().filter(|r| r.method == Method::MixedDp).map(|r| (r.model.clone(), r.bits)).collect();
     mixed.sort();
     mixed.dedup();
     for (model, budget) in &mixed {
@@ -169,22 +172,22 @@ pub fn claims(
             (
                 "mixed-beats-uniform",
                 "Mixed precision (per-layer bits, nearest rounding) beats a uniform bit width at the same storage",
-                "mixed-dp",
-                "mixed-uniform",
+                Method::MixedDp,
+                Method::MixedUniform,
                 "test L(knapsack plan) − L(uniform nearest)",
             ),
             (
                 "mixed-rounding-beats-uniform",
                 "Per-layer bits plus per-layer floor/ceil/nearest beats a uniform bit width at the same storage",
-                "mixed-dp-greedy",
-                "mixed-uniform",
+                Method::MixedDpGreedy,
+                Method::MixedUniform,
                 "test L(knapsack + greedy rounding) − L(uniform nearest)",
             ),
             (
                 "mixed-beats-hawq",
                 "The measured-table knapsack beats a HAWQ-V2-style allocation at the same budget",
-                "mixed-dp",
-                "mixed-hawq",
+                Method::MixedDp,
+                Method::MixedHawq,
                 "test L(knapsack plan) − L(HAWQ-V2 plan)",
             ),
         ];

@@ -1,6 +1,6 @@
 //! The report's "Backends" section: the same runs on several backends side by side.
 
-use crate::{SummaryRow, Tables};
+use crate::{Method, SummaryRow, Tables};
 
 /// What the section needs to know of the experiment.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub fn section(setup: &Setup, t: &Tables, summary: &[SummaryRow]) -> String {
             let ids: Vec<&str> = t
                 .runs
                 .iter()
-                .filter(|r| &r.model == model && &r.backend == b && r.method == "fp")
+                .filter(|r| &r.model == model && &r.backend == b && r.method == Method::Fp)
                 .map(|r| r.run_id.as_str())
                 .collect();
             let train = mean(
@@ -59,16 +59,16 @@ pub fn section(setup: &Setup, t: &Tables, summary: &[SummaryRow]) -> String {
                     .map(|r| r.samples_per_s)
                     .collect(),
             );
-            let loss = |bits: u32, method: &str| {
+            let loss = |bits: u32, method: Method| {
                 summary
                     .iter()
                     .find(|r| &r.model == model && &r.backend == b && r.bits == bits && r.method == method)
                     .map(|r| format!("{:.4}", r.test_loss))
                     .unwrap_or_else(|| "-".into())
             };
-            s.push_str(&format!("| {model} | {b} | {train:.0} | {infer:.0} | {} |", loss(32, "fp")));
+            s.push_str(&format!("| {model} | {b} | {train:.0} | {infer:.0} | {} |", loss(32, Method::Fp)));
             for &bits in &setup.bits {
-                s.push_str(&format!(" {} |", loss(bits, "nearest")));
+                s.push_str(&format!(" {} |", loss(bits, Method::Nearest)));
             }
             s.push('\n');
         }

@@ -4,12 +4,20 @@
 
 use crate::plots::{Marker, Series, line_chart, scatter, strip_chart};
 use crate::stats::t_test;
-use crate::{ConfigRow, ReportError, RunRow, Tables};
+use crate::{ConfigRow, Method, ReportError, RunRow, Tables};
 use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Uniform-width methods plotted against bit width.
-const METHODS: [&str; 7] = ["nearest", "floor", "ceil", "random-best", "exhaustive", "greedy", "taylor"];
+const METHODS: [Method; 7] = [
+    Method::Nearest,
+    Method::Floor,
+    Method::Ceil,
+    Method::RandomBest,
+    Method::Exhaustive,
+    Method::Greedy,
+    Method::Taylor,
+];
 
 /// A figure written: file stem and title.
 pub type Figure = (String, String);
@@ -39,21 +47,21 @@ pub fn draw_all(t: &Tables, dir: &Path, identity_pairs: &[(String, String)]) -> 
 }
 
 fn fp_mean(rows: &[&RunRow]) -> f64 {
-    let fp: Vec<f64> = rows.iter().filter(|r| r.method == "fp").map(|r| r.test_loss).collect();
+    let fp: Vec<f64> = rows.iter().filter(|r| r.method == Method::Fp).map(|r| r.test_loss).collect();
     fp.iter().sum::<f64>() / fp.len().max(1) as f64
 }
 
 /// Test loss by bit width per method (log scale, 95% interval over seeds).
 fn loss_vs_bits(dir: &Path, model: &str, rows: &[&RunRow]) -> Drawn {
     // Uniform-width methods only: mixed-precision rows carry budgets in `bits`.
-    let bits: BTreeSet<u32> = rows.iter().filter(|r| METHODS.contains(&r.method.as_str())).map(|r| r.bits).collect();
+    let bits: BTreeSet<u32> = rows.iter().filter(|r| METHODS.contains(&r.method)).map(|r| r.bits).collect();
     let mut series = Vec::new();
-    for m in METHODS.iter().chain(["fp-temp"].iter()) {
+    for &m in METHODS.iter().chain([Method::FpTemp].iter()) {
         let mut pts = Vec::new();
         for &b in &bits {
             let v: Vec<f64> = rows
                 .iter()
-                .filter(|r| r.method == *m && (r.bits == b || (*m == "fp-temp" && r.bits == 32)))
+                .filter(|r| r.method == m && (r.bits == b || (m == Method::FpTemp && r.bits == 32)))
                 .map(|r| r.test_loss)
                 .collect();
             if !v.is_empty() {
@@ -88,12 +96,12 @@ fn delta_configs(dir: &Path, model: &str, rows: &[&RunRow], cfg: &[&ConfigRow]) 
     let cat = |b: u32| bits.iter().position(|&x| x == b).unwrap_or(0);
     let points: Vec<(usize, f64)> = cfg.iter().map(|c| (cat(c.bits), c.delta_test)).collect();
     let mut markers = Vec::new();
-    let marked = ["nearest", "exhaustive", "random-best"];
-    for r in rows.iter().filter(|r| r.bits < 32 && marked.contains(&r.method.as_str())) {
-        let label = match r.method.as_str() {
-            "nearest" => "all-nearest",
-            "exhaustive" => "searched (exhaustive)",
-            _ => "best-of-N random",
+    for r in rows.iter().filter(|r| r.bits < 32) {
+        let label = match r.method {
+            Method::Nearest => "all-nearest",
+            Method::Exhaustive => "searched (exhaustive)",
+            Method::RandomBest => "best-of-N random",
+            _ => continue,
         };
         markers.push(Marker { label: label.into(), cat: cat(r.bits), y: r.delta_test_loss });
     }
@@ -124,12 +132,12 @@ fn taylor(dir: &Path, model: &str, cfg: &[&ConfigRow]) -> Drawn {
 
 /// Storage against test loss of the mixed-precision allocations under each budget.
 fn pareto(dir: &Path, model: &str, rows: &[&RunRow]) -> Drawn {
-    let mixed: Vec<&&RunRow> = rows.iter().filter(|r| r.method.starts_with("mixed-")).collect();
+    let mixed: Vec<&&RunRow> = rows.iter().filter(|r| r.method.is_mixed()).collect();
     if mixed.is_empty() {
         return Ok(None);
     }
     let mut series = Vec::new();
-    for m in ["mixed-dp", "mixed-dp-greedy", "mixed-hawq", "mixed-uniform"] {
+    for m in [Method::MixedDp, Method::MixedDpGreedy, Method::MixedHawq, Method::MixedUniform] {
         let budgets: BTreeSet<u32> = mixed.iter().filter(|r| r.method == m).map(|r| r.bits).collect();
         let pts = budgets
             .iter()

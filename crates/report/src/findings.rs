@@ -41,7 +41,7 @@ fn part(label: &str, rows: &[&ClaimRow]) -> Option<String> {
 
 /// The FP32 + temperature effect of `model` (mean test ΔL), if the summary has it.
 pub fn temperature_effect(summary: &[SummaryRow], model: &str) -> Option<f64> {
-    summary.iter().find(|r| r.model == model && r.method == "fp-temp").map(|r| r.delta_mean)
+    summary.iter().find(|r| r.model == model && r.method == crate::Method::FpTemp).map(|r| r.delta_mean)
 }
 
 /// One markdown bullet per primary claim: where it holds, where the opposite holds, and how
@@ -120,7 +120,7 @@ mod tests {
         ];
         let summary = [SummaryRow {
             model: "mlp".into(),
-            method: "fp-temp".into(),
+            method: crate::Method::FpTemp,
             bits: 32,
             delta_mean: -0.04,
             ..SummaryRow::default()

@@ -12,6 +12,7 @@ pub mod csvio;
 pub mod figures;
 pub mod findings;
 pub mod forest;
+pub mod method;
 pub mod plots;
 pub mod rows;
 pub mod stats;
@@ -20,7 +21,7 @@ pub mod tables;
 /// Version of the statistics, tables and report layout. Recorded in `provenance.json` beside
 /// every report; bump it with any change that alters `summary.csv`, `claims.csv` or
 /// `REPORT.md` for the same runs, and regenerate `paper/`.
-pub const REPORT_VERSION: u32 = 2;
+pub const REPORT_VERSION: u32 = 3;
 
 /// A temporary name beside `path`, unique to this process and call and with the same
 /// extension (plotters picks the image format from it): written there, then renamed over
@@ -33,6 +34,7 @@ pub(crate) fn temp_beside(path: &std::path::Path) -> std::path::PathBuf {
     path.with_file_name(format!(".{name}.{}-{n}.tmp.{ext}", std::process::id()))
 }
 
+pub use method::Method;
 pub use rows::{ClaimRow, ConfigRow, RunRow, SensitivityRow, SummaryRow, TimingRow, TrainRow};
 pub use tables::Tables;
 

@@ -1,5 +1,6 @@
 //! One struct per CSV file; field order is column order (documented in `results/README.md`).
 
+use crate::Method;
 use serde::{Deserialize, Serialize};
 
 /// A row of `runs.csv`: one plan or baseline of one run at one bit width.
@@ -17,8 +18,8 @@ pub struct RunRow {
     pub seed: u64,
     /// Bit width of the plan (32 for full precision).
     pub bits: u32,
-    /// Method: fp, fp-temp, nearest, floor, ceil, random-best, exhaustive, greedy, taylor, exhaustive-temp.
-    pub method: String,
+    /// Method (see [`Method`] for the names).
+    pub method: Method,
     /// Compact plan code.
     pub plan: String,
     /// Weight-count-weighted average bits.
@@ -120,7 +121,7 @@ pub struct SummaryRow {
     /// Bit width.
     pub bits: u32,
     /// Method.
-    pub method: String,
+    pub method: Method,
     /// Seeds aggregated.
     pub seeds: usize,
     /// Mean test loss.
