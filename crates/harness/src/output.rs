@@ -41,6 +41,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// What machine and code a results folder came from (`manifest.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Experiment name.
+    pub experiment: String,
+    /// `git rev-parse HEAD` of the working copy, or "unknown".
+    pub git_commit: String,
+    /// The burn release the binary was built with.
+    pub burn_version: String,
+    /// The CPU's SIMD features that matter to the kernels.
+    pub cpu_features: Vec<String>,
+    /// The host evaluation path taken (`avx2` or `portable`).
+    pub host_simd: String,
+    /// Backend names, in the experiment's order.
+    pub backends: Vec<String>,
+    /// The adapter each backend ran on, in the same order.
+    pub adapters: Vec<String>,
+    /// CPU model.
+    pub cpu: String,
+    /// Cores available to the process.
+    pub cores: usize,
+    /// Seconds since the Unix epoch when the sweep started.
+    pub unix_time: u64,
+    /// Operating system.
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+}
+
+impl Manifest {
+    /// The manifest of results folder `out`, if present and readable.
+    pub fn read(out: &Path) -> Option<Manifest> {
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).ok()?).ok()
+    }
+}
+
 /// Where a run's output lives.
 pub fn run_file(out: &Path, id: &str) -> PathBuf {
     out.join("runs").join(format!("{id}.json"))

@@ -86,31 +86,15 @@ struct FailureRow {
 }
 
 fn setup_text(exp: &Experiment, out: &Path) -> String {
-    let m = std::fs::read_to_string(out.join("manifest.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    let m = output::Manifest::read(out);
     let machine = m
         .as_ref()
-        .map(|m| {
-            format!(
-                "{} ({} cores), git commit {}",
-                m["cpu"].as_str().unwrap_or("?"),
-                m["cores"],
-                m["git_commit"].as_str().unwrap_or("?")
-            )
-        })
+        .map(|m| format!("{} ({} cores), git commit {}", m.cpu, m.cores, m.git_commit))
         .unwrap_or_else(|| "unknown".into());
     // Backend names and adapters, paired as the manifest lists them.
     let devices = m
         .as_ref()
-        .and_then(|m| Some((m["backends"].as_array()?.clone(), m["adapters"].as_array()?.clone())))
-        .map(|(b, a)| {
-            let pairs = b
-                .iter()
-                .zip(&a)
-                .map(|(b, a)| format!("{} on {}", b.as_str().unwrap_or("?"), a.as_str().unwrap_or("?")));
-            pairs.collect::<Vec<_>>().join("; ")
-        })
+        .map(|m| m.backends.iter().zip(&m.adapters).map(|(b, a)| format!("{b} on {a}")).collect::<Vec<_>>().join("; "))
         .unwrap_or_else(|| "unknown".into());
     let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
     format!(

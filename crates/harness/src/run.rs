@@ -37,6 +37,24 @@ impl Clock {
         Clock { phases: Vec::new(), t: Instant::now() }
     }
 
+    /// A run's calibration and test sets and the evaluator whose input ranges are calibrated on
+    /// the former (the experiment's calibration method and granularity): what every command
+    /// that scores plans of a run starts from.
+    pub fn evaluation<'a>(
+        exp: &Experiment,
+        spec: &RunSpec,
+        net: &'a Net,
+        data: &Data,
+        split: &Split,
+    ) -> (EvalSet, EvalSet, Evaluator<'a>) {
+        let calib = EvalSet::new(&data.images, &split.calib);
+        let test = EvalSet::new(&data.images, &split.test);
+        let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
+        let ranges = input_ranges(net, &calib, method);
+        let ev = Evaluator::with_granularity(net, ranges, exp.quant.granularity, spec.seed);
+        (calib, test, ev)
+    }
+
     /// Charges the time since the last lap to `phase`.
     pub fn lap(&mut self, phase: &str) {
         let secs = self.t.elapsed().as_secs_f64();
@@ -233,6 +251,24 @@ impl Ctx<'_> {
     }
 }
 
+/// A run's calibration and test sets and the evaluator whose input ranges are calibrated on
+/// the former (the experiment's calibration method and granularity): what every command
+/// that scores plans of a run starts from.
+pub fn evaluation<'a>(
+    exp: &Experiment,
+    spec: &RunSpec,
+    net: &'a Net,
+    data: &Data,
+    split: &Split,
+) -> (EvalSet, EvalSet, Evaluator<'a>) {
+    let calib = EvalSet::new(&data.images, &split.calib);
+    let test = EvalSet::new(&data.images, &split.test);
+    let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
+    let ranges = input_ranges(net, &calib, method);
+    let ev = Evaluator::with_granularity(net, ranges, exp.quant.granularity, spec.seed);
+    (calib, test, ev)
+}
+
 /// Charges the time since the last lap to `phase` and reports its end as `progress(phase, 0, 0)`.
 fn lap(clock: &mut Clock, progress: &mut dyn FnMut(&str, usize, usize), phase: &str) {
     clock.lap(phase);
@@ -253,11 +289,7 @@ pub fn execute(
     let split = split(exp, spec, data)?;
     let (net, train_rows) = trained(exp, spec, data, &split, &dev, cache, &mut |d, t| progress("train", d, t))?;
     lap(&mut clock, progress, "train or load");
-    let calib = EvalSet::new(&data.images, &split.calib);
-    let test = EvalSet::new(&data.images, &split.test);
-    let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
-    let ranges = input_ranges(&net, &calib, method);
-    let ev = Evaluator::with_granularity(&net, ranges, exp.quant.granularity, spec.seed);
+    let (calib, test, ev) = evaluation(exp, spec, &net, data, &split);
     let n = net.n_layers();
     let fp_plan = Plan::full_precision(n);
     let (fp_c, fp_t) = (ev.score(&fp_plan, &calib)?, ev.score(&fp_plan, &test)?);

@@ -40,21 +40,26 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
     Ok(Data { images, test_from, name, digest })
 }
 
-fn manifest(exp: &Experiment) -> serde_json::Value {
+fn manifest(exp: &Experiment) -> output::Manifest {
     let git =
         std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success());
     let commit = git.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_else(|| "unknown".into());
     let cpu = crate::backend::cpu_name();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    serde_json::json!({
-        "experiment": exp.name, "git_commit": commit, "burn_version": mpq_models::BURN_VERSION,
-        "cpu_features": crate::backend::cpu_features(),
-        "host_simd": mpq_models::host::simd::path().name(),
-        "backends": exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
-        "adapters": exp.backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect::<Vec<_>>(),
-        "cpu": cpu, "cores": cores, "unix_time": now, "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
-    })
+    output::Manifest {
+        experiment: exp.name.clone(),
+        git_commit: commit,
+        burn_version: mpq_models::BURN_VERSION.into(),
+        cpu_features: crate::backend::cpu_features().into_iter().map(str::to_string).collect(),
+        host_simd: mpq_models::host::simd::path().name().into(),
+        backends: exp.backends.iter().map(|b| b.name().to_string()).collect(),
+        adapters: exp.backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect(),
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cpu,
+        unix_time: now,
+        os: std::env::consts::OS.into(),
+        arch: std::env::consts::ARCH.into(),
+    }
 }
 
 /// `harness check`: validate and print the expanded runs.

@@ -32,13 +32,13 @@ pub fn save(net: &Net, meta: &HashMap<String, String>, path: &Path) -> Result<()
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    // A name no other writer uses (process and call), so two writers of one key never
-    // interleave bytes; the rename makes whichever finishes last win, whole.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("safetensors.{}-{n}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    // A temporary file of its own, so two writers of one key never interleave bytes; the
+    // rename makes whichever finishes last win, whole.
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(&bytes).map_err(io)?;
+    tmp.persist(path).map(drop).map_err(|e| io(e.error))
 }
 
 /// Loads parameters from safetensors `bytes` into `net`; rejects files that are truncated,

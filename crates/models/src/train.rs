@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 /// version and fails until both are updated together.
 pub const TRAIN_VERSION: u32 = 2;
 
-/// The burn release trained weights come from (a test checks it against `Cargo.lock`).
-pub const BURN_VERSION: &str = "0.22.1";
+/// The burn release trained weights come from, read from `Cargo.lock` when this crate is
+/// built (`build.rs`); part of the checkpoint cache key.
+pub const BURN_VERSION: &str = env!("MPQ_BURN_VERSION");
 
 /// Which optimizer trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

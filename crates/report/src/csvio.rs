@@ -9,17 +9,12 @@ use std::path::Path;
 pub fn write<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), ReportError> {
     let file = path.display().to_string();
     let csv_err = |e: csv::Error| ReportError::Csv { file: file.clone(), reason: e.to_string() };
-    let tmp = crate::temp_beside(path);
-    {
-        let mut w = csv::Writer::from_path(&tmp).map_err(csv_err)?;
+    crate::write_whole(path, |tmp| {
+        let mut w = csv::Writer::from_path(tmp).map_err(csv_err)?;
         for r in rows {
             w.serialize(r).map_err(csv_err)?;
         }
-        w.flush().map_err(|source| ReportError::Io { file: file.clone(), source })?;
-    }
-    std::fs::rename(&tmp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        ReportError::Io { file, source }
+        w.flush().map_err(|source| ReportError::Io { file: file.clone(), source })
     })
 }
 

@@ -23,15 +23,20 @@ pub mod tables;
 /// `REPORT.md` for the same runs, and regenerate `paper/`.
 pub const REPORT_VERSION: u32 = 3;
 
-/// A temporary name beside `path`, unique to this process and call and with the same
-/// extension (plotters picks the image format from it): written there, then renamed over
-/// `path`, so concurrent writers of one file never interleave and readers never see half.
-pub(crate) fn temp_beside(path: &std::path::Path) -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}-{n}.tmp.{ext}", std::process::id()))
+/// Writes `path` whole or not at all: `write` fills a temporary file beside it (same
+/// extension, which plotters reads the image format from), which is then renamed over
+/// `path`; concurrent writers never interleave and readers never see half a file.
+pub(crate) fn write_whole(
+    path: &std::path::Path,
+    write: impl FnOnce(&std::path::Path) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
+    let file = path.display().to_string();
+    let io = |source| ReportError::Io { file: file.clone(), source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let tmp = tempfile::Builder::new().prefix(".").suffix(&ext).tempfile_in(dir).map_err(io)?;
+    write(tmp.path())?;
+    tmp.persist(path).map(drop).map_err(|e| io(e.error))
 }
 
 pub use method::Method;

@@ -195,16 +195,9 @@ pub(crate) fn both(stem: &Path, draw: &dyn Fn(&Path, bool) -> DrawResult) -> Res
     register_font();
     for svg in [true, false] {
         let path = stem.with_extension(if svg { "svg" } else { "png" });
-        let tmp = crate::temp_beside(&path);
-        let drawn =
-            draw(&tmp, svg).map_err(|e| ReportError::Plot { file: path.display().to_string(), reason: e.to_string() });
-        let renamed = drawn.and_then(|()| {
-            std::fs::rename(&tmp, &path).map_err(|source| ReportError::Io { file: path.display().to_string(), source })
-        });
-        if renamed.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        renamed?;
+        crate::write_whole(&path, |tmp| {
+            draw(tmp, svg).map_err(|e| ReportError::Plot { file: path.display().to_string(), reason: e.to_string() })
+        })?;
     }
     Ok(())
 }
