@@ -1,7 +1,7 @@
 //! Experiment files: raw serde structs (unknown keys rejected), `validate()`, and expansion
 //! into the runs of the sweep.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use mpq_data::SplitSizes;
 use mpq_models::{ModelConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -244,48 +244,6 @@ pub fn derive_seed(seed: u64, label: &str) -> u64 {
     u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
-/// Suggests the nearest of `valid` to `got`, if any is close.
-pub fn did_you_mean(got: &str, valid: &[&str]) -> Option<String> {
-    valid.iter().map(|v| (strsim::levenshtein(got, v), *v)).filter(|(d, _)| *d <= 3).min().map(|(_, v)| v.to_string())
-}
-
-fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow::Error {
-    let (span, msg) = model_error(text, &e).unwrap_or_else(|| (e.span(), e.message().to_string()));
-    let (line, col) = span.map_or((1, 1), |s| crate::locate::line_col(text, s.start));
-    let mut hint = String::new();
-    // serde's messages name the offending word in backticks and list the valid ones.
-    let ticks: Vec<&str> = msg.split('`').skip(1).step_by(2).collect();
-    if let Some((got, valid)) = ticks.split_first()
-        && let Some(s) = did_you_mean(got, valid)
-    {
-        hint = format!(" (did you mean `{s}`?)");
-    }
-    anyhow::anyhow!("{}:{line}:{col}: {msg}{hint}", file.display())
-}
-
-/// serde reports an error inside a `[[models]]` entry (an internally tagged enum) at the
-/// first entry's header: find the entry that fails on its own and the key the message names.
-fn model_error(text: &str, e: &toml::de::Error) -> Option<(Option<std::ops::Range<usize>>, String)> {
-    use crate::locate::Seg::{Index, Key};
-    let start = e.span()?.start.min(text.len());
-    let line_start = text.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
-    if !text.get(line_start..)?.trim_start().starts_with("[[models]]") {
-        return None;
-    }
-    let table: toml::Table = toml::from_str(text).ok()?;
-    let models = table.get("models")?.as_array()?;
-    let (i, err) =
-        models.iter().enumerate().find_map(|(i, m)| m.clone().try_into::<ModelConfig>().err().map(|e| (i, e)))?;
-    let msg = err.message().to_string();
-    let entry = [Key("models"), Index(i)];
-    let span = msg
-        .split('`')
-        .nth(1)
-        .and_then(|token| crate::locate::find_in(text, &entry, token))
-        .or_else(|| crate::locate::span_of(text, &entry));
-    Some((span, msg))
-}
-
 impl Experiment {
     /// Reads, parses and validates an experiment file.
     pub fn load(file: &Path) -> Result<Experiment> {
@@ -296,139 +254,9 @@ impl Experiment {
 
     /// Parses and validates experiment text; `file` only names it in errors.
     pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
-        let exp: Experiment = toml::from_str(text).map_err(|e| toml_error(file, text, e))?;
+        let exp: Experiment = toml::from_str(text).map_err(|e| crate::validate::toml_error(file, text, e))?;
         exp.validate(file, text)?;
         Ok(exp)
-    }
-
-    /// Cross-field checks, each naming the file, line and key.
-    pub fn validate(&self, file: &Path, text: &str) -> Result<()> {
-        use crate::locate::Seg::{Index, Key};
-        // `file:line: `key`` with the line of the key's full path.
-        let at_path = |path: &[crate::locate::Seg]| {
-            let key = path.iter().rev().find_map(|s| match s {
-                Key(k) => Some(*k),
-                Index(_) => None,
-            });
-            format!("{}:{}: `{}`", file.display(), crate::locate::line_of(text, path), key.unwrap_or(""))
-        };
-        let at = |key: &str| at_path(&[Key(key)]);
-        let data = |key: &str| at_path(&[Key("data"), Key(key)]);
-        let train = |key: &str| at_path(&[Key("train"), Key(key)]);
-        let quant = |key: &str| at_path(&[Key("quant"), Key(key)]);
-        let mixed = |key: &str| at_path(&[Key("quant"), Key("mixed"), Key(key)]);
-        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
-            bail!("{}: must be a non-empty folder name without slashes, got {:?}", at("name"), self.name);
-        }
-        if self.repeats == 0 || self.repeats > 100 {
-            bail!("{}: must be between 1 and 100, got {}", at("repeats"), self.repeats);
-        }
-        if self.backends.is_empty() {
-            bail!("{}: must list at least one backend (flex, ndarray, wgpu)", at("backends"));
-        }
-        if self.models.is_empty() {
-            bail!(
-                "{}: must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)",
-                at("models")
-            );
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, m) in self.models.iter().enumerate() {
-            if let Err(e) = m.validate() {
-                let field = match e {
-                    mpq_models::ModelError::Field { field, .. } => field,
-                    _ => "kind",
-                };
-                bail!("{}: {e}", at_path(&[Key("models"), Index(i), Key(field)]));
-            }
-            if !names.insert(m.name()) {
-                bail!(
-                    "{}: model {} is listed twice (run ids would collide)",
-                    at_path(&[Key("models"), Index(i), Key("kind")]),
-                    m.name()
-                );
-            }
-        }
-        let mut unique = self.backends.clone();
-        unique.sort();
-        unique.dedup();
-        if unique.len() != self.backends.len() {
-            bail!("{}: lists a backend twice", at("backends"));
-        }
-        let d = &self.data;
-        for (k, v) in [("train", d.train), ("calib", d.calib), ("test", d.test)] {
-            if v == 0 {
-                bail!("{}: split size must be at least 1", data(k));
-            }
-        }
-        if d.dataset == Dataset::Idx && (d.images.is_none() || d.labels.is_none()) {
-            bail!("{}: dataset = \"idx\" needs `images` and `labels` file paths", data("dataset"));
-        }
-        if d.test_images.is_some() != d.test_labels.is_some() {
-            bail!("{}: give both `test_images` and `test_labels` or neither", data("test_images"));
-        }
-        let separate_test = matches!(d.dataset, Dataset::Mnist | Dataset::FashionMnist) || d.test_images.is_some();
-        if d.cross_fit && separate_test {
-            bail!(
-                "{}: cross-fitted folds need one pool of examples, but this dataset has a separate test file",
-                data("cross_fit")
-            );
-        }
-        let t = &self.train;
-        if t.epochs == 0 || t.epochs > 1000 {
-            bail!("{}: must be between 1 and 1000, got {}", train("epochs"), t.epochs);
-        }
-        if t.batch_size == 0 {
-            bail!("{}: must be at least 1", train("batch_size"));
-        }
-        if !(t.lr > 0.0 && t.lr < 10.0) {
-            bail!("{}: must be in (0, 10), got {}", train("lr"), t.lr);
-        }
-        let q = &self.quant;
-        if q.bits.is_empty() {
-            bail!("{}: must list at least one bit width", quant("bits"));
-        }
-        for &b in &q.bits {
-            if !((2..=8).contains(&b) || b == 16) {
-                bail!("{}: bit width {b} is not supported; use 2..=8 or 16", quant("bits"));
-            }
-        }
-        if q.random_n < 27 {
-            bail!(
-                "{}: must be at least 27 (the null baseline needs as many draws as a 3-layer search), got {}",
-                quant("random_n"),
-                q.random_n
-            );
-        }
-        if let Some(m) = &q.mixed {
-            for &b in &m.bits {
-                if !((2..=8).contains(&b) || b == 16 || b == 32) {
-                    bail!("{}: bit width {b} is not supported; use 2..=8, 16 or 32", mixed("bits"));
-                }
-            }
-            let lowest = m.bits.iter().copied().min().unwrap_or(32);
-            if m.budgets.is_empty() {
-                bail!("{}: [quant.mixed] needs at least one budget (average bits per weight)", mixed("budgets"));
-            }
-            for &b in &m.budgets {
-                if b < lowest || b > 32 {
-                    bail!(
-                        "{}: no plan can meet an average of {b} bits with layer widths {:?}",
-                        mixed("budgets"),
-                        m.bits
-                    );
-                }
-            }
-            if m.hutchinson_samples == 0 || m.hutchinson_samples > 1000 {
-                bail!("{}: must be between 1 and 1000", mixed("hutchinson_samples"));
-            }
-        }
-        if let Some(p) = q.percentile
-            && !(p > 0.5 && p <= 1.0)
-        {
-            bail!("{}: must be in (0.5, 1], got {p}", quant("percentile"));
-        }
-        Ok(())
     }
 
     /// Split sizes.

@@ -16,3 +16,4 @@ pub mod schedule;
 pub mod shard;
 pub mod ship;
 pub mod sweep;
+pub mod validate;

@@ -177,6 +177,7 @@ struct Ctx<'a> {
     spec: &'a RunSpec,
     dataset: &'a str,
     weights: Vec<usize>,
+    fp_calib: f64,
     fp_test: f64,
     calib: &'a EvalSet,
     test: &'a EvalSet,
@@ -290,118 +291,21 @@ pub fn execute(
     let (net, train_rows) = trained(exp, spec, data, &split, &dev, cache, &mut |d, t| progress("train", d, t))?;
     lap(&mut clock, progress, "train or load");
     let (calib, test, ev) = evaluation(exp, spec, &net, data, &split);
-    let n = net.n_layers();
-    let fp_plan = Plan::full_precision(n);
+    let fp_plan = Plan::full_precision(net.n_layers());
     let (fp_c, fp_t) = (ev.score(&fp_plan, &calib)?, ev.score(&fp_plan, &test)?);
     let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
-    let cx = Ctx { spec, dataset: &data.name, weights, fp_test: fp_t.loss, calib: &calib, test: &test, ev: &ev };
+    let (fp_calib, fp_test) = (fp_c.loss, fp_t.loss);
+    let cx = Ctx { spec, dataset: &data.name, weights, fp_calib, fp_test, calib: &calib, test: &test, ev: &ev };
     lap(&mut clock, progress, "calibration");
     let mut out = RunOutput { train: train_rows, ..RunOutput::default() };
-    out.runs.push(cx.row(
-        32,
-        Method::Fp,
-        &fp_plan,
-        Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 },
-    ));
+    let fp = Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 };
+    out.runs.push(cx.row(32, Method::Fp, &fp_plan, fp));
     out.runs.push(cx.temp_row(32, Method::FpTemp, &fp_plan)?);
-    let strategies = &exp.quant.strategies;
     for &bits in &exp.quant.bits {
         lap(&mut clock, progress, "sensitivity"); // the previous width's
-        for (r, method) in
-            [(Rounding::Nearest, Method::Nearest), (Rounding::Floor, Method::Floor), (Rounding::Ceil, Method::Ceil)]
-        {
-            out.runs.push(cx.plan_row(bits, method, &Plan::uniform(n, bits, r), 0, 0.0)?);
-        }
-        lap(&mut clock, progress, "baselines");
-        let t0 = Instant::now();
-        let table = taylor::taylor_table(&ev, &calib.x, &calib.labels, bits);
-        let taylor_secs = t0.elapsed().as_secs_f64();
-        lap(&mut clock, progress, "taylor");
-        let mut evals = 0;
-        let mut known: Option<(Exhaustive, Exhaustive)> = None;
-        if strategies.contains(&Strategy::Exhaustive) && 3usize.pow(n as u32) <= search::EXHAUSTIVE_LIMIT {
-            let t0 = Instant::now();
-            let all = search::exhaustive(&ev, bits, &calib, true, &mut |d, t| {
-                progress(&format!("{bits}-bit exhaustive"), d, t)
-            })?;
-            let secs = t0.elapsed().as_secs_f64();
-            let found = all.best();
-            let on_test = search::exhaustive(&ev, bits, &test, true, &mut |_, _| {})?;
-            for (c, t) in all.configs.iter().zip(&on_test.configs) {
-                let tm = t.calib;
-                out.configs.push(ConfigRow {
-                    run_id: spec.id.clone(),
-                    model: spec.model.name(),
-                    seed: spec.seed,
-                    bits,
-                    plan: c.plan.code(),
-                    calib_loss: c.calib.loss,
-                    test_loss: tm.loss,
-                    test_acc: tm.acc,
-                    delta_calib: c.calib.loss - fp_c.loss,
-                    delta_test: tm.loss - fp_t.loss,
-                    taylor_pred: table.predict(&c.plan),
-                });
-            }
-            known = Some((all, on_test));
-            let k = known.as_ref();
-            out.runs.push(cx.plan_row_in(k, bits, Method::Exhaustive, &found.best.plan, found.evaluations, secs)?);
-            out.runs.push(cx.temp_row(bits, Method::ExhaustiveTemp, &found.best.plan)?);
-            evals = found.evaluations;
-            lap(&mut clock, progress, "exhaustive");
-        }
-        let k = known.as_ref();
-        if strategies.contains(&Strategy::Greedy) {
-            let t0 = Instant::now();
-            let g = match k {
-                Some((c, _)) => search::greedy_in(c, bits, 10)?,
-                None => search::greedy(&ev, bits, &calib, 10)?,
-            };
-            out.runs.push(cx.plan_row_in(
-                k,
-                bits,
-                Method::Greedy,
-                &g.best.plan,
-                g.evaluations,
-                t0.elapsed().as_secs_f64(),
-            )?);
-            evals = evals.max(g.evaluations);
-            if k.is_none() {
-                out.runs.push(cx.temp_row(bits, Method::GreedyTemp, &g.best.plan)?);
-            }
-            lap(&mut clock, progress, "greedy");
-        }
-        if strategies.contains(&Strategy::Taylor) {
-            out.runs.push(cx.plan_row_in(k, bits, Method::Taylor, &table.best_plan(bits), 1, taylor_secs)?);
-        }
-        let n_random = exp.quant.random_n.max(evals);
-        let t0 = Instant::now();
-        let seed = spec.seed ^ bits as u64;
-        let rb = match k {
-            Some((c, _)) => search::random_best_in(c, bits, n_random, seed)?,
-            None => search::random_best(&ev, bits, &calib, n_random, seed)?,
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        out.runs.push(cx.plan_row_in(k, bits, Method::RandomBest, &rb.best.plan, rb.evaluations, secs)?);
-        lap(&mut clock, progress, "random null");
+        width_rows(&cx, exp, bits, &mut clock, progress, &mut out)?;
         if exp.quant.sensitivity {
-            for (k, info) in net.layers().iter().enumerate() {
-                let only = |target| {
-                    let mut p = Plan::full_precision(n);
-                    p.layers[k] = Choice { bits, rounding: Rounding::Nearest, target };
-                    ev.score(&p, &test).map(|m| m.loss - fp_t.loss)
-                };
-                out.sensitivity.push(SensitivityRow {
-                    run_id: spec.id.clone(),
-                    model: spec.model.name(),
-                    seed: spec.seed,
-                    bits,
-                    layer: k,
-                    layer_name: info.name.clone(),
-                    delta_input: only(Target::InputOnly)?,
-                    delta_weight: only(Target::WeightOnly)?,
-                });
-            }
+            sensitivity_rows(&cx, &net, bits, &mut out)?;
         }
     }
     lap(&mut clock, progress, "sensitivity");
@@ -413,6 +317,130 @@ pub fn execute(
     }
     out.phases = clock.phases;
     Ok(out)
+}
+
+/// Exhaustive searches of one width on calibration and test data, when configured and small
+/// enough; their configs become rows of `configs.csv`.
+type Known = Option<(Exhaustive, Exhaustive)>;
+
+/// The rows of one bit width: all-nearest/floor/ceil, the searches, the Taylor plan and the
+/// best-of-N random null (with at least as many draws as the searches evaluated).
+fn width_rows(
+    cx: &Ctx,
+    exp: &Experiment,
+    bits: u32,
+    clock: &mut Clock,
+    progress: &mut dyn FnMut(&str, usize, usize),
+    out: &mut RunOutput,
+) -> Result<()> {
+    let n = cx.weights.len();
+    for (r, method) in
+        [(Rounding::Nearest, Method::Nearest), (Rounding::Floor, Method::Floor), (Rounding::Ceil, Method::Ceil)]
+    {
+        out.runs.push(cx.plan_row(bits, method, &Plan::uniform(n, bits, r), 0, 0.0)?);
+    }
+    lap(clock, progress, "baselines");
+    let t0 = Instant::now();
+    let table = taylor::taylor_table(cx.ev, &cx.calib.x, &cx.calib.labels, bits);
+    let taylor_secs = t0.elapsed().as_secs_f64();
+    lap(clock, progress, "taylor");
+    let strategies = &exp.quant.strategies;
+    let (mut evals, mut known): (usize, Known) = (0, None);
+    if strategies.contains(&Strategy::Exhaustive) && 3usize.pow(n as u32) <= search::EXHAUSTIVE_LIMIT {
+        let (e, k) = exhaustive_rows(cx, bits, &table, progress, out)?;
+        (evals, known) = (e, Some(k));
+        lap(clock, progress, "exhaustive");
+    }
+    let k = known.as_ref();
+    if strategies.contains(&Strategy::Greedy) {
+        let t0 = Instant::now();
+        let g = match k {
+            Some((c, _)) => search::greedy_in(c, bits, 10)?,
+            None => search::greedy(cx.ev, bits, cx.calib, 10)?,
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        out.runs.push(cx.plan_row_in(k, bits, Method::Greedy, &g.best.plan, g.evaluations, secs)?);
+        evals = evals.max(g.evaluations);
+        if k.is_none() {
+            out.runs.push(cx.temp_row(bits, Method::GreedyTemp, &g.best.plan)?);
+        }
+        lap(clock, progress, "greedy");
+    }
+    if strategies.contains(&Strategy::Taylor) {
+        out.runs.push(cx.plan_row_in(k, bits, Method::Taylor, &table.best_plan(bits), 1, taylor_secs)?);
+    }
+    let (n_random, seed, t0) = (exp.quant.random_n.max(evals), cx.spec.seed ^ bits as u64, Instant::now());
+    let rb = match k {
+        Some((c, _)) => search::random_best_in(c, bits, n_random, seed)?,
+        None => search::random_best(cx.ev, bits, cx.calib, n_random, seed)?,
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    out.runs.push(cx.plan_row_in(k, bits, Method::RandomBest, &rb.best.plan, rb.evaluations, secs)?);
+    lap(clock, progress, "random null");
+    Ok(())
+}
+
+/// The exhaustive search at `bits`: every config scored on calibration and test data (rows
+/// of `configs.csv`, with the Taylor prediction), and the best plan's rows. Returns the
+/// evaluations and both tables, which the other searches then look plans up in.
+fn exhaustive_rows(
+    cx: &Ctx,
+    bits: u32,
+    table: &taylor::TaylorTable,
+    progress: &mut dyn FnMut(&str, usize, usize),
+    out: &mut RunOutput,
+) -> Result<(usize, (Exhaustive, Exhaustive))> {
+    let t0 = Instant::now();
+    let all =
+        search::exhaustive(cx.ev, bits, cx.calib, true, &mut |d, t| progress(&format!("{bits}-bit exhaustive"), d, t))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let found = all.best();
+    let on_test = search::exhaustive(cx.ev, bits, cx.test, true, &mut |_, _| {})?;
+    for (c, t) in all.configs.iter().zip(&on_test.configs) {
+        let tm = t.calib;
+        out.configs.push(ConfigRow {
+            run_id: cx.spec.id.clone(),
+            model: cx.spec.model.name(),
+            seed: cx.spec.seed,
+            bits,
+            plan: c.plan.code(),
+            calib_loss: c.calib.loss,
+            test_loss: tm.loss,
+            test_acc: tm.acc,
+            delta_calib: c.calib.loss - cx.fp_calib,
+            delta_test: tm.loss - cx.fp_test,
+            taylor_pred: table.predict(&c.plan),
+        });
+    }
+    let known = (all, on_test);
+    let k = Some(&known);
+    out.runs.push(cx.plan_row_in(k, bits, Method::Exhaustive, &found.best.plan, found.evaluations, secs)?);
+    out.runs.push(cx.temp_row(bits, Method::ExhaustiveTemp, &found.best.plan)?);
+    Ok((found.evaluations, known))
+}
+
+/// Per layer at `bits`: the test loss change of quantizing only its input, or only its
+/// weight, with nearest rounding.
+fn sensitivity_rows(cx: &Ctx, net: &Net, bits: u32, out: &mut RunOutput) -> Result<()> {
+    let n = cx.weights.len();
+    for (k, info) in net.layers().iter().enumerate() {
+        let only = |target| {
+            let mut p = Plan::full_precision(n);
+            p.layers[k] = Choice { bits, rounding: Rounding::Nearest, target };
+            cx.ev.score(&p, cx.test).map(|m| m.loss - cx.fp_test)
+        };
+        out.sensitivity.push(SensitivityRow {
+            run_id: cx.spec.id.clone(),
+            model: cx.spec.model.name(),
+            seed: cx.spec.seed,
+            bits,
+            layer: k,
+            layer_name: info.name.clone(),
+            delta_input: only(Target::InputOnly)?,
+            delta_weight: only(Target::WeightOnly)?,
+        });
+    }
+    Ok(())
 }
 
 /// Throughput of the FP32 forward on the run's backend, of simulated all-nearest

@@ -124,6 +124,26 @@ pub fn claims(
     identity_pairs: &[(String, String)],
 ) -> Vec<ClaimRow> {
     let mut out = Vec::new();
+    search_claims(rows, &mut out);
+    mixed_claims(rows, &mut out);
+    input_weight_claims(sens, &mut out);
+    identity_claims(configs, identity_pairs, &mut out);
+    taylor_rows(configs, &mut out);
+    let nulls: Vec<(f64, bool)> = out
+        .iter()
+        .map(|r| match r.claim.as_str() {
+            "taylor-sign" => (0.5, false),
+            "input-vs-weight" | "taylor-rank" => (0.0, false),
+            _ => (0.0, true),
+        })
+        .collect();
+    adjust(&mut out, &nulls);
+    out
+}
+
+/// Per model and width: the search against FP32 (raw and with temperatures), against the
+/// best-of-N null and against all-nearest.
+fn search_claims(rows: &[RunRow], out: &mut Vec<ClaimRow>) {
     let mut keys: Vec<(String, u32)> = rows.iter().filter(|r| r.bits < 32).map(|r| (r.model.clone(), r.bits)).collect();
     keys.sort();
     keys.dedup();
@@ -162,6 +182,10 @@ pub fn claims(
             out.push(claim("search-beats-nearest", s, setting, "test L(search) − L(all-nearest)", ci(&nearest), true));
         }
     }
+}
+
+/// Per model and budget: the mixed-precision allocations against uniform widths and HAWQ.
+fn mixed_claims(rows: &[RunRow], out: &mut Vec<ClaimRow>) {
     let mut mixed: Vec<(String, u32)> =
         rows.iter().filter(|r| r.method == Method::MixedDp).map(|r| (r.model.clone(), r.bits)).collect();
     mixed.sort();
@@ -196,6 +220,10 @@ pub fn claims(
             out.push(claim(id, statement, setting.clone(), measurement, ci(&d), true));
         }
     }
+}
+
+/// Per model and width: whether quantizing layer inputs moves the loss more than weights.
+fn input_weight_claims(sens: &[SensitivityRow], out: &mut Vec<ClaimRow>) {
     let mut mk: Vec<(String, u32)> = sens.iter().map(|s| (s.model.clone(), s.bits)).collect();
     mk.sort();
     mk.dedup();
@@ -209,18 +237,6 @@ pub fn claims(
         let m = "mean over layers of |ΔL input-only| − |ΔL weight-only| (test, nearest)";
         out.push(claim("input-vs-weight", s, format!("{model}, {bits}-bit"), m, ci(&v), false));
     }
-    identity_claims(configs, identity_pairs, &mut out);
-    taylor_rows(configs, &mut out);
-    let nulls: Vec<(f64, bool)> = out
-        .iter()
-        .map(|r| match r.claim.as_str() {
-            "taylor-sign" => (0.5, false),
-            "input-vs-weight" | "taylor-rank" => (0.0, false),
-            _ => (0.0, true),
-        })
-        .collect();
-    adjust(&mut out, &nulls);
-    out
 }
 
 /// How well the first-order Taylor prediction tracks measured calibration ΔL over all

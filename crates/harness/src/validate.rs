@@ -1,0 +1,224 @@
+//! Checking an experiment file: parse errors and cross-field checks, each pointing at the
+//! offending key's line (from the TOML parser's spans), with "did you mean" hints.
+
+use crate::config::{DataConfig, Dataset, Experiment, MixedConfig, QuantConfig};
+use anyhow::{Result, bail};
+use mpq_models::{ModelConfig, TrainConfig};
+use std::path::Path;
+
+/// Suggests the nearest of `valid` to `got`, if any is close.
+pub fn did_you_mean(got: &str, valid: &[&str]) -> Option<String> {
+    valid.iter().map(|v| (strsim::levenshtein(got, v), *v)).filter(|(d, _)| *d <= 3).min().map(|(_, v)| v.to_string())
+}
+
+pub(crate) fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow::Error {
+    let (span, msg) = model_error(text, &e).unwrap_or_else(|| (e.span(), e.message().to_string()));
+    let (line, col) = span.map_or((1, 1), |s| crate::locate::line_col(text, s.start));
+    let mut hint = String::new();
+    // serde's messages name the offending word in backticks and list the valid ones.
+    let ticks: Vec<&str> = msg.split('`').skip(1).step_by(2).collect();
+    if let Some((got, valid)) = ticks.split_first()
+        && let Some(s) = did_you_mean(got, valid)
+    {
+        hint = format!(" (did you mean `{s}`?)");
+    }
+    anyhow::anyhow!("{}:{line}:{col}: {msg}{hint}", file.display())
+}
+
+/// serde reports an error inside a `[[models]]` entry (an internally tagged enum) at the
+/// first entry's header: find the entry that fails on its own and the key the message names.
+fn model_error(text: &str, e: &toml::de::Error) -> Option<(Option<std::ops::Range<usize>>, String)> {
+    use crate::locate::Seg::{Index, Key};
+    let start = e.span()?.start.min(text.len());
+    let line_start = text.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
+    if !text.get(line_start..)?.trim_start().starts_with("[[models]]") {
+        return None;
+    }
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let models = table.get("models")?.as_array()?;
+    let (i, err) =
+        models.iter().enumerate().find_map(|(i, m)| m.clone().try_into::<ModelConfig>().err().map(|e| (i, e)))?;
+    let msg = err.message().to_string();
+    let entry = [Key("models"), Index(i)];
+    let span = msg
+        .split('`')
+        .nth(1)
+        .and_then(|token| crate::locate::find_in(text, &entry, token))
+        .or_else(|| crate::locate::span_of(text, &entry));
+    Some((span, msg))
+}
+
+use crate::locate::Seg::{Index, Key};
+
+/// Where in an experiment file a key is, for error messages: `file:line: `key``.
+struct Where<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Where<'_> {
+    /// The location of the key at `path` (its line from the parser's spans).
+    fn at(&self, path: &[crate::locate::Seg]) -> String {
+        let key = path.iter().rev().find_map(|s| match s {
+            Key(k) => Some(*k),
+            Index(_) => None,
+        });
+        format!("{}:{}: `{}`", self.file.display(), crate::locate::line_of(self.text, path), key.unwrap_or(""))
+    }
+
+    /// A top-level key.
+    fn key(&self, key: &str) -> String {
+        self.at(&[Key(key)])
+    }
+
+    /// A key of the table `table` (dotted for nested tables, e.g. `quant.mixed`).
+    fn in_table(&self, table: &str, key: &str) -> String {
+        let mut path: Vec<crate::locate::Seg> = table.split('.').map(Key).collect();
+        path.push(Key(key));
+        self.at(&path)
+    }
+}
+
+impl DataConfig {
+    fn validate(&self, w: &Where) -> Result<()> {
+        let at = |key: &str| w.in_table("data", key);
+        for (k, v) in [("train", self.train), ("calib", self.calib), ("test", self.test)] {
+            if v == 0 {
+                bail!("{}: split size must be at least 1", at(k));
+            }
+        }
+        if self.dataset == Dataset::Idx && (self.images.is_none() || self.labels.is_none()) {
+            bail!("{}: dataset = \"idx\" needs `images` and `labels` file paths", at("dataset"));
+        }
+        if self.test_images.is_some() != self.test_labels.is_some() {
+            bail!("{}: give both `test_images` and `test_labels` or neither", at("test_images"));
+        }
+        let separate_test =
+            matches!(self.dataset, Dataset::Mnist | Dataset::FashionMnist) || self.test_images.is_some();
+        if self.cross_fit && separate_test {
+            bail!(
+                "{}: cross-fitted folds need one pool of examples, but this dataset has a separate test file",
+                at("cross_fit")
+            );
+        }
+        Ok(())
+    }
+}
+
+fn validate_train(t: &TrainConfig, w: &Where) -> Result<()> {
+    let at = |key: &str| w.in_table("train", key);
+    if t.epochs == 0 || t.epochs > 1000 {
+        bail!("{}: must be between 1 and 1000, got {}", at("epochs"), t.epochs);
+    }
+    if t.batch_size == 0 {
+        bail!("{}: must be at least 1", at("batch_size"));
+    }
+    if !(t.lr > 0.0 && t.lr < 10.0) {
+        bail!("{}: must be in (0, 10), got {}", at("lr"), t.lr);
+    }
+    Ok(())
+}
+
+impl QuantConfig {
+    fn validate(&self, w: &Where) -> Result<()> {
+        let at = |key: &str| w.in_table("quant", key);
+        if self.bits.is_empty() {
+            bail!("{}: must list at least one bit width", at("bits"));
+        }
+        for &b in &self.bits {
+            if !((2..=8).contains(&b) || b == 16) {
+                bail!("{}: bit width {b} is not supported; use 2..=8 or 16", at("bits"));
+            }
+        }
+        if self.random_n < 27 {
+            bail!(
+                "{}: must be at least 27 (the null baseline needs as many draws as a 3-layer search), got {}",
+                at("random_n"),
+                self.random_n
+            );
+        }
+        if let Some(m) = &self.mixed {
+            m.validate(w)?;
+        }
+        if let Some(p) = self.percentile
+            && !(p > 0.5 && p <= 1.0)
+        {
+            bail!("{}: must be in (0.5, 1], got {p}", at("percentile"));
+        }
+        Ok(())
+    }
+}
+
+impl MixedConfig {
+    fn validate(&self, w: &Where) -> Result<()> {
+        let at = |key: &str| w.in_table("quant.mixed", key);
+        for &b in &self.bits {
+            if !((2..=8).contains(&b) || b == 16 || b == 32) {
+                bail!("{}: bit width {b} is not supported; use 2..=8, 16 or 32", at("bits"));
+            }
+        }
+        let lowest = self.bits.iter().copied().min().unwrap_or(32);
+        if self.budgets.is_empty() {
+            bail!("{}: [quant.mixed] needs at least one budget (average bits per weight)", at("budgets"));
+        }
+        for &b in &self.budgets {
+            if b < lowest || b > 32 {
+                bail!("{}: no plan can meet an average of {b} bits with layer widths {:?}", at("budgets"), self.bits);
+            }
+        }
+        if self.hutchinson_samples == 0 || self.hutchinson_samples > 1000 {
+            bail!("{}: must be between 1 and 1000", at("hutchinson_samples"));
+        }
+        Ok(())
+    }
+}
+
+impl Experiment {
+    /// Cross-field checks, each naming the file, line and key.
+    pub fn validate(&self, file: &Path, text: &str) -> Result<()> {
+        let w = Where { file, text };
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            bail!("{}: must be a non-empty folder name without slashes, got {:?}", w.key("name"), self.name);
+        }
+        if self.repeats == 0 || self.repeats > 100 {
+            bail!("{}: must be between 1 and 100, got {}", w.key("repeats"), self.repeats);
+        }
+        if self.backends.is_empty() {
+            bail!("{}: must list at least one backend (flex, ndarray, wgpu)", w.key("backends"));
+        }
+        let mut unique = self.backends.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != self.backends.len() {
+            bail!("{}: lists a backend twice", w.key("backends"));
+        }
+        self.validate_models(&w)?;
+        self.data.validate(&w)?;
+        validate_train(&self.train, &w)?;
+        self.quant.validate(&w)
+    }
+
+    fn validate_models(&self, w: &Where) -> Result<()> {
+        if self.models.is_empty() {
+            bail!(
+                "{}: must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)",
+                w.key("models")
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            if let Err(e) = m.validate() {
+                let field = match e {
+                    mpq_models::ModelError::Field { field, .. } => field,
+                    _ => "kind",
+                };
+                bail!("{}: {e}", w.at(&[Key("models"), Index(i), Key(field)]));
+            }
+            if !names.insert(m.name()) {
+                let at = w.at(&[Key("models"), Index(i), Key("kind")]);
+                bail!("{at}: model {} is listed twice (run ids would collide)", m.name());
+            }
+        }
+        Ok(())
+    }
+}
