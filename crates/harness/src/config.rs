@@ -4,6 +4,7 @@
 use anyhow::Result;
 use mpq_data::SplitSizes;
 use mpq_models::{ModelConfig, TrainConfig};
+use mpq_quant::BitWidth;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -113,9 +114,9 @@ impl Default for DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantConfig {
-    /// Bit widths to sweep (2..=8 or 16).
+    /// Bit widths to sweep (2..=8 or 16; full precision is always the reference).
     #[serde(default = "default_bits")]
-    pub bits: Vec<u32>,
+    pub bits: Vec<BitWidth>,
     /// Search strategies.
     #[serde(default = "default_strategies")]
     pub strategies: Vec<Strategy>,
@@ -141,7 +142,7 @@ pub struct QuantConfig {
 pub struct MixedConfig {
     /// Bit widths a layer may take (32 leaves it in full precision).
     #[serde(default = "default_mixed_bits")]
-    pub bits: Vec<u32>,
+    pub bits: Vec<BitWidth>,
     /// Average bits per weight allowed, one allocation per budget.
     pub budgets: Vec<u32>,
     /// Rademacher vectors in the Hutchinson trace estimate of the HAWQ-V2 baseline.
@@ -149,15 +150,18 @@ pub struct MixedConfig {
     pub hutchinson_samples: usize,
 }
 
-fn default_mixed_bits() -> Vec<u32> {
-    vec![2, 3, 4, 6, 8, 16, 32]
+fn widths(bits: &[u32]) -> Vec<BitWidth> {
+    bits.iter().filter_map(|&b| BitWidth::new(b).ok()).collect()
+}
+fn default_mixed_bits() -> Vec<BitWidth> {
+    widths(&[2, 3, 4, 6, 8, 16, 32])
 }
 fn default_hutchinson() -> usize {
     8
 }
 
-fn default_bits() -> Vec<u32> {
-    vec![8, 6, 4]
+fn default_bits() -> Vec<BitWidth> {
+    widths(&[8, 6, 4])
 }
 fn default_strategies() -> Vec<Strategy> {
     vec![Strategy::Exhaustive, Strategy::Greedy, Strategy::Taylor]

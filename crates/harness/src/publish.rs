@@ -185,7 +185,7 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
     let backends = mpq_report::backends::Setup {
         models: exp.models.iter().map(|m| m.name()).collect(),
         backends: exp.backends.iter().map(|b| b.name().to_string()).collect(),
-        bits: exp.quant.bits.clone(),
+        bits: exp.quant.bits.iter().map(|b| b.get()).collect(),
         train_examples: exp.data.train,
     };
     let mut sections = mpq_report::backends::section(&backends, t, &summary);

@@ -301,7 +301,7 @@ pub fn execute(
     let fp = Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 };
     out.runs.push(cx.row(32, Method::Fp, &fp_plan, fp));
     out.runs.push(cx.temp_row(32, Method::FpTemp, &fp_plan)?);
-    for &bits in &exp.quant.bits {
+    for bits in exp.quant.bits.iter().map(|b| b.get()) {
         lap(&mut clock, progress, "sensitivity"); // the previous width's
         width_rows(&cx, exp, bits, &mut clock, progress, &mut out)?;
         if exp.quant.sensitivity {
@@ -450,7 +450,7 @@ fn sensitivity_rows(cx: &Ctx, net: &Net, bits: u32, out: &mut RunOutput) -> Resu
 fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<TimingRow>> {
     let x_test = &cx.test.x;
     let n = cx.ev.n_layers();
-    let bits = &exp.quant.bits;
+    let bits: Vec<u32> = exp.quant.bits.iter().map(|b| b.get()).collect();
     let samples = cx.test.labels.len();
     let batch = metrics::EVAL_BATCH.min(samples);
     let best_of_3 = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
@@ -481,7 +481,7 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
         Ok(())
     })?;
     rows.push(row(cx.spec.backend.name().into(), "fp32".into(), 32, per_s));
-    for &b in bits {
+    for &b in &bits {
         let plan = Plan::uniform(n, b, Rounding::Nearest);
         let per_s = best_of_3(&mut || cx.ev.logits(&plan, cx.test).map(|_| ()).map_err(Into::into))?;
         rows.push(row("host".into(), format!("sim-{b}bit"), b, per_s));
@@ -508,13 +508,14 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
 /// (`mixed-hawq`), and the widest uniform nearest plan that fits (`mixed-uniform`).
 fn mixed_rows(cx: &Ctx, mx: &MixedConfig, out: &mut RunOutput) -> Result<()> {
     let n = cx.ev.n_layers();
+    let widths: Vec<u32> = mx.bits.iter().map(|b| b.get()).collect();
     let t0 = Instant::now();
-    let table = mixed::measured_table(cx.ev, cx.calib, &mx.bits, &[Rounding::Nearest])?;
+    let table = mixed::measured_table(cx.ev, cx.calib, &widths, &[Rounding::Nearest])?;
     let (dp_secs, dp_evals) = (t0.elapsed().as_secs_f64(), 1 + n * mx.bits.len());
     let t0 = Instant::now();
     let traces =
         hawq::hessian_traces(&cx.ev.host, &cx.calib.x, &cx.calib.labels, mx.hutchinson_samples, 5e-3, cx.spec.seed);
-    let htable = hawq::hawq_table(cx.ev, &traces, &mx.bits);
+    let htable = hawq::hawq_table(cx.ev, &traces, &widths);
     let hawq_secs = t0.elapsed().as_secs_f64();
     for &budget in &mx.budgets {
         let none = || anyhow::anyhow!("no plan meets an average of {budget} bits");
@@ -532,7 +533,7 @@ fn mixed_rows(cx: &Ctx, mx: &MixedConfig, out: &mut RunOutput) -> Result<()> {
         )?);
         let hw = mixed::allocate(&htable, &cx.weights, budget as f64).ok_or_else(none)?;
         out.runs.push(cx.plan_row(budget, Method::MixedHawq, &hw, 0, hawq_secs)?);
-        let widest = mx.bits.iter().copied().filter(|&b| b <= budget).max().ok_or_else(none)?;
+        let widest = widths.iter().copied().filter(|&b| b <= budget).max().ok_or_else(none)?;
         out.runs.push(cx.plan_row(
             budget,
             Method::MixedUniform,

@@ -125,10 +125,11 @@ impl QuantConfig {
         if self.bits.is_empty() {
             bail!("{}: must list at least one bit width", at("bits"));
         }
-        for &b in &self.bits {
-            if !((2..=8).contains(&b) || b == 16) {
-                bail!("{}: bit width {b} is not supported; use 2..=8 or 16", at("bits"));
-            }
+        if let Some(b) = self.bits.iter().find(|b| b.is_full_precision()) {
+            bail!(
+                "{}: bit width {b} is not a quantized width; use 2..=8 or 16 (FP32 is always the reference)",
+                at("bits")
+            );
         }
         if self.random_n < 27 {
             bail!(
@@ -152,12 +153,7 @@ impl QuantConfig {
 impl MixedConfig {
     fn validate(&self, w: &Where) -> Result<()> {
         let at = |key: &str| w.in_table("quant.mixed", key);
-        for &b in &self.bits {
-            if !((2..=8).contains(&b) || b == 16 || b == 32) {
-                bail!("{}: bit width {b} is not supported; use 2..=8, 16 or 32", at("bits"));
-            }
-        }
-        let lowest = self.bits.iter().copied().min().unwrap_or(32);
+        let lowest = self.bits.iter().map(|b| b.get()).min().unwrap_or(32);
         if self.budgets.is_empty() {
             bail!("{}: [quant.mixed] needs at least one budget (average bits per weight)", at("budgets"));
         }

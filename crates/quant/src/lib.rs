@@ -23,4 +23,4 @@ pub use error::QuantError;
 /// `tests/quant_version.rs` holds what a fixed network and plan set give at this version and
 /// fails until both are updated together.
 pub const QUANT_VERSION: u32 = 2;
-pub use plan::{Choice, Plan, Rounding, Target};
+pub use plan::{BitWidth, Choice, Plan, Rounding, Target};

@@ -58,9 +58,65 @@ pub struct Choice {
     pub target: Target,
 }
 
+/// A supported bit width: 2..=8 or 16 for a quantized layer, 32 for full precision. The
+/// one place that rule is written; experiment files and plan codes are checked through it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct BitWidth(u32);
+
+impl BitWidth {
+    /// Full precision.
+    pub const FULL: BitWidth = BitWidth(32);
+
+    /// `bits` if supported.
+    pub fn new(bits: u32) -> Result<BitWidth, QuantError> {
+        if (2..=8).contains(&bits) || bits == 16 || bits == 32 {
+            Ok(BitWidth(bits))
+        } else {
+            Err(QuantError::Bits(bits))
+        }
+    }
+
+    /// The number of bits.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// Whether this width leaves a layer in full precision.
+    pub fn is_full_precision(self) -> bool {
+        self.0 == 32
+    }
+}
+
+impl TryFrom<u32> for BitWidth {
+    type Error = QuantError;
+
+    fn try_from(bits: u32) -> Result<BitWidth, QuantError> {
+        BitWidth::new(bits)
+    }
+}
+
+impl From<BitWidth> for u32 {
+    fn from(b: BitWidth) -> u32 {
+        b.0
+    }
+}
+
+impl std::fmt::Debug for BitWidth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::fmt::Display for BitWidth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Checks a bit width is one of the supported ones.
 pub fn check_bits(bits: u32) -> Result<u32, QuantError> {
-    if (2..=8).contains(&bits) || bits == 16 || bits == 32 { Ok(bits) } else { Err(QuantError::Bits(bits)) }
+    BitWidth::new(bits).map(BitWidth::get)
 }
 
 /// One choice per quantizable layer, in forward order.
