@@ -1,12 +1,11 @@
 //! Experiment files: raw serde structs (unknown keys rejected), `validate()`, and expansion
 //! into the runs of the sweep.
 
-use anyhow::Result;
 use mpq_data::SplitSizes;
 use mpq_models::{ModelConfig, TrainConfig};
 use mpq_quant::BitWidth;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A compute backend an experiment can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, clap::ValueEnum)]
@@ -249,20 +248,6 @@ pub fn derive_seed(seed: u64, label: &str) -> u64 {
 }
 
 impl Experiment {
-    /// Reads, parses and validates an experiment file.
-    pub fn load(file: &Path) -> Result<Experiment> {
-        let text =
-            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
-        Experiment::parse(file, &text)
-    }
-
-    /// Parses and validates experiment text; `file` only names it in errors.
-    pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
-        let exp: Experiment = toml::from_str(text).map_err(|e| crate::validate::toml_error(file, text, e))?;
-        exp.validate(file, text)?;
-        Ok(exp)
-    }
-
     /// Split sizes.
     pub fn sizes(&self) -> SplitSizes {
         SplitSizes { train: self.data.train, calib: self.data.calib, test: self.data.test }

@@ -2,7 +2,8 @@
 //! against the simulated-quantization forward pass it must reproduce.
 
 use crate::config::Experiment;
-use crate::run::{self, Data};
+use crate::dataset::{self, Data};
+use crate::{checkpoints, run};
 use anyhow::{Context, Result, anyhow};
 use mpq_lowbit::QModel;
 use mpq_lowbit::engine::Engine;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 /// against simulated quantization on the run's test split.
 pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, out: &Path) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
-    let data: Data = crate::sweep::load_data(&exp)?;
+    let data: Data = dataset::load_data(&exp)?;
     let spec = exp
         .expand()
         .into_iter()
@@ -29,8 +30,8 @@ pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, 
         .ok_or_else(|| anyhow!("run {run_id} has no `{method}` plan at {bits} bits"))?;
     let plan = Plan::from_code(&row.plan)?;
     let dev = crate::backend::device(spec.backend)?;
-    let split = run::split(&exp, &spec, &data)?;
-    let net = run::trained(&exp, &spec, &data, &split, &dev, &exp.output.join("cache"), &mut |_, _| {})?.0;
+    let split = dataset::split(&exp, &spec, &data)?;
+    let net = checkpoints::trained(&exp, &spec, &data, &split, &dev, &exp.output.join("cache"), &mut |_, _| {})?.0;
     let (_, test, ev) = run::evaluation(&exp, &spec, &net, &data, &split);
     let model = mpq_quant::export::pack_plan(&spec.model.name(), &net, &plan, &ev.ranges, exp.quant.granularity)?;
     let bytes = model.save(out).with_context(|| format!("writing {}", out.display()))?;

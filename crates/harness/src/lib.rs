@@ -4,8 +4,10 @@
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoints;
 pub mod claim;
 pub mod config;
+pub mod dataset;
 pub mod export;
 pub mod locate;
 pub mod output;
@@ -14,6 +16,6 @@ pub mod replicate;
 pub mod run;
 pub mod schedule;
 pub mod shard;
-pub mod ship;
+
 pub mod sweep;
 pub mod validate;

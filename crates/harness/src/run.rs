@@ -1,19 +1,20 @@
 //! One run of a sweep: split, train (or reuse the cached checkpoint), calibrate, search,
 //! evaluate every plan and baseline, and return typed rows.
 
+use crate::checkpoints::trained;
 use crate::config::{Experiment, MixedConfig, RunSpec, Strategy};
+use crate::dataset::{Data, split};
 use crate::output::RunOutput;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::prelude::Device;
-use mpq_data::{Images, Split};
+use mpq_data::Split;
 use mpq_lowbit::engine::Engine;
-use mpq_models::{Metrics, Net, checkpoint, metrics, train};
+use mpq_models::{Metrics, Net, metrics};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{self, Exhaustive, hawq, mixed, taylor};
 use mpq_quant::{Choice, Plan, Rounding, Target, stats};
-use mpq_report::{ConfigRow, Method, RunRow, SensitivityRow, TimingRow, TrainRow};
-use std::collections::HashMap;
+use mpq_report::{ConfigRow, Method, RunRow, SensitivityRow, TimingRow};
 use std::path::Path;
 use std::time::Instant;
 
@@ -37,24 +38,6 @@ impl Clock {
         Clock { phases: Vec::new(), t: Instant::now() }
     }
 
-    /// A run's calibration and test sets and the evaluator whose input ranges are calibrated on
-    /// the former (the experiment's calibration method and granularity): what every command
-    /// that scores plans of a run starts from.
-    pub fn evaluation<'a>(
-        exp: &Experiment,
-        spec: &RunSpec,
-        net: &'a Net,
-        data: &Data,
-        split: &Split,
-    ) -> (EvalSet, EvalSet, Evaluator<'a>) {
-        let calib = EvalSet::new(&data.images, &split.calib);
-        let test = EvalSet::new(&data.images, &split.test);
-        let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
-        let ranges = input_ranges(net, &calib, method);
-        let ev = Evaluator::with_granularity(net, ranges, exp.quant.granularity, spec.seed);
-        (calib, test, ev)
-    }
-
     /// Charges the time since the last lap to `phase`.
     pub fn lap(&mut self, phase: &str) {
         let secs = self.t.elapsed().as_secs_f64();
@@ -69,108 +52,6 @@ impl Clock {
             None => self.phases.push((phase.to_string(), secs)),
         }
     }
-}
-
-/// The data an experiment runs on, loaded once.
-pub struct Data {
-    /// All examples.
-    pub images: Images,
-    /// Index where a separate test file starts, if any.
-    pub test_from: Option<usize>,
-    /// Name for CSV rows.
-    pub name: String,
-    /// SHA-256 of the examples' bytes (part of the checkpoint cache key).
-    pub digest: String,
-}
-
-/// The checkpoint cache key: a hash of everything that determines trained weights (the
-/// data's bytes, split, model, training config, seed, backend, burn release and training
-/// code version).
-pub fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
-    let key = serde_json::json!({
-        "data": data.digest, "test_from": data.test_from, "sizes": exp.sizes(), "split_seed": spec.split_seed,
-        "cross_fit": exp.data.cross_fit.then(|| (crate::config::derive_seed(exp.seed, "folds"), spec.repeat)),
-        "model": spec.model, "train": exp.train, "seed": spec.seed, "backend": spec.backend.name(),
-        "burn": mpq_models::BURN_VERSION, "train_version": mpq_models::TRAIN_VERSION, "format": 2,
-    });
-    mpq_data::sha256_hex(key.to_string().as_bytes())[..16].to_string()
-}
-
-/// The run's train / calibration / test split: a plain seeded split, or the run's
-/// cross-fitted fold (`[data] cross_fit`).
-pub fn split(exp: &Experiment, spec: &RunSpec, data: &Data) -> Result<Split> {
-    if exp.data.cross_fit {
-        let fold_seed = crate::config::derive_seed(exp.seed, "folds");
-        return Ok(Split::cross_fit(&data.images, exp.sizes(), fold_seed, spec.repeat, spec.split_seed)?);
-    }
-    Ok(Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?)
-}
-
-/// File names of a cached or shipped checkpoint and its training log.
-pub fn checkpoint_files(dir: &Path, key: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    (dir.join(format!("{key}.safetensors")), dir.join(format!("{key}.train.json")))
-}
-
-/// Loads a checkpoint and its log from `dir` if both are there; a shipped folder's files
-/// must match its `SHA256SUMS`.
-fn load_from(
-    dir: &Path,
-    key: &str,
-    spec: &RunSpec,
-    dev: &Device,
-    shipped: bool,
-) -> Result<Option<(Net, Vec<TrainRow>)>> {
-    let (ckpt, log) = checkpoint_files(dir, key);
-    if !(ckpt.exists() && log.exists()) {
-        return Ok(None);
-    }
-    if shipped {
-        crate::ship::verify(dir, &[&ckpt, &log])?;
-    }
-    let net = checkpoint::load(spec.model.init(dev, 0), &ckpt, dev)?;
-    let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
-    let rows: Vec<TrainRow> = serde_json::from_str(&text).with_context(|| format!("parsing {}", log.display()))?;
-    Ok(Some((net, rows)))
-}
-
-/// The trained network of a run and its training log: loaded from the cache, else from the
-/// experiment's shipped checkpoints, else trained (reporting `progress(done, total)`) and
-/// cached.
-pub fn trained(
-    exp: &Experiment,
-    spec: &RunSpec,
-    data: &Data,
-    split: &Split,
-    dev: &Device,
-    cache: &Path,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Net, Vec<TrainRow>)> {
-    let key = cache_key(exp, spec, data);
-    if let Some(found) = load_from(cache, &key, spec, dev, false)? {
-        return Ok(found);
-    }
-    if let Some(dir) = &exp.checkpoints
-        && let Some(found) = load_from(dir, &key, spec, dev, true)?
-    {
-        return Ok(found);
-    }
-    let (ckpt, log) = checkpoint_files(cache, &key);
-    let (net, logs) = train::train(&spec.model, &exp.train, dev, &data.images, split, spec.seed, progress)?;
-    let rows: Vec<TrainRow> = logs
-        .iter()
-        .map(|l| TrainRow {
-            run_id: spec.id.clone(),
-            epoch: l.epoch,
-            train_loss: l.train_loss,
-            heldout_loss: l.heldout_loss,
-            heldout_acc: l.heldout_acc,
-            seconds: l.seconds,
-        })
-        .collect();
-    let meta = HashMap::from([("model".to_string(), spec.model.name()), ("run".to_string(), spec.id.clone())]);
-    checkpoint::save(&net, &meta, &ckpt)?;
-    crate::output::write_atomic(&log, serde_json::to_string(&rows)?.as_bytes())?;
-    Ok((net, rows))
 }
 
 struct Ctx<'a> {

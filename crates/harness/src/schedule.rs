@@ -5,8 +5,9 @@
 
 use crate::claim::{Attempt, Claims, Owner};
 use crate::config::{Experiment, RunSpec};
+use crate::dataset::Data;
 use crate::output;
-use crate::run::{self, Data};
+use crate::run;
 use crate::shard::Shard;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};

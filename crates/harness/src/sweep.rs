@@ -1,44 +1,15 @@
 //! Commands: load and check an experiment, run its sweep (or one shard of it) with progress
 //! and resume, gather the shards' results, train, and fetch data.
 
-use crate::config::{Dataset, Experiment};
+use crate::checkpoints;
+use crate::config::Experiment;
+use crate::dataset::{self, load_data};
 use crate::output;
 use crate::publish;
-use crate::run::{self, Data};
 use crate::schedule::{self, Options};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
-
-/// Loads the experiment's dataset and checks the split sizes fit it.
-pub fn load_data(exp: &Experiment) -> Result<Data> {
-    let d = &exp.data;
-    let (images, test_from, name) = match d.dataset {
-        Dataset::Mnist10k => (mpq_data::shipped::load()?, None, "mnist-10k".to_string()),
-        Dataset::Mnist | Dataset::FashionMnist => {
-            let name = if d.dataset == Dataset::Mnist { "mnist" } else { "fashion-mnist" };
-            let (images, k) = mpq_data::fetch::load_fetched(name, &d.dir.join(name))?;
-            (images, Some(k), name.to_string())
-        }
-        Dataset::Idx => {
-            let (Some(i), Some(l)) = (&d.images, &d.labels) else {
-                return Err(anyhow!("dataset = \"idx\" needs images and labels"));
-            };
-            let train = mpq_data::idx::read_pair(i, l)?;
-            match (&d.test_images, &d.test_labels) {
-                (Some(ti), Some(tl)) => {
-                    let k = train.len();
-                    (train.concat(mpq_data::idx::read_pair(ti, tl)?), Some(k), i.display().to_string())
-                }
-                _ => (train, None, i.display().to_string()),
-            }
-        }
-    };
-    // Split sizes are checked against the data here, before any run starts.
-    mpq_data::Split::draw(&images, exp.sizes(), test_from, 0)?;
-    let digest = images.digest();
-    Ok(Data { images, test_from, name, digest })
-}
 
 fn manifest(exp: &Experiment) -> output::Manifest {
     let git =
@@ -183,9 +154,9 @@ pub fn train_only(file: &Path, retrain: bool, ship: bool) -> Result<ExitCode> {
     let cache = exp.output.join("cache");
     for spec in exp.expand() {
         let dev = crate::backend::device(spec.backend)?;
-        let split = run::split(&exp, &spec, &data)?;
+        let split = dataset::split(&exp, &spec, &data)?;
         let t0 = std::time::Instant::now();
-        let net = run::trained(&exp, &spec, &data, &split, &dev, &cache, &mut |_, _| {})?.0;
+        let net = checkpoints::trained(&exp, &spec, &data, &split, &dev, &cache, &mut |_, _| {})?.0;
         let logits = mpq_models::metrics::logits(&net, &data.images, &split.test, &dev);
         let m = mpq_models::metrics::score(&logits, &data.images.gather_labels(&split.test), 1.0);
         println!(
@@ -198,7 +169,7 @@ pub fn train_only(file: &Path, retrain: bool, ship: bool) -> Result<ExitCode> {
     }
     if ship {
         exp.checkpoints = shipped;
-        let n = crate::ship::ship(&exp, &data, &cache)?;
+        let n = checkpoints::ship(&exp, &data, &cache)?;
         eprintln!("shipped {n} checkpoints to {}", exp.checkpoints.unwrap_or_default().display());
     }
     Ok(ExitCode::SUCCESS)

@@ -170,6 +170,20 @@ impl MixedConfig {
 }
 
 impl Experiment {
+    /// Reads, parses and validates an experiment file.
+    pub fn load(file: &Path) -> Result<Experiment> {
+        let text =
+            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+        Experiment::parse(file, &text)
+    }
+
+    /// Parses and validates experiment text; `file` only names it in errors.
+    pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
+        let exp: Experiment = toml::from_str(text).map_err(|e| toml_error(file, text, e))?;
+        exp.validate(file, text)?;
+        Ok(exp)
+    }
+
     /// Cross-field checks, each naming the file, line and key.
     pub fn validate(&self, file: &Path, text: &str) -> Result<()> {
         let w = Where { file, text };
