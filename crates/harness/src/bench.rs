@@ -1,5 +1,7 @@
 //! `harness bench`: throughput measured side by side in one process, printed as ratios and
-//! written to `results/bench/timing.csv`. Never used as a pass/fail threshold.
+//! written to `results/bench/timing.csv` with the machine in `results/bench/machine.json`;
+//! a second table compares each number with the previous run's in the same folder, so a
+//! change that slows something shows. Never used as a pass/fail threshold.
 
 use crate::config::Backend;
 use anyhow::Result;
@@ -11,13 +13,13 @@ use mpq_models::{ModelConfig, TrainConfig, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::exhaustive;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 /// A row of `timing.csv`.
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 struct TimingRow {
     what: String,
     model: String,
@@ -101,80 +103,163 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
     Ok(())
 }
 
-/// Runs the benchmark on `backends` with `samples` training examples and writes `out/timing.csv`.
-pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCode> {
-    let data = shipped::load()?;
-    let split = Split::draw(&data, SplitSizes { train: samples, calib: 1000, test: 1000 }, None, 1)?;
+/// What a bench ran on (`machine.json`): enough to tell whether two runs can be compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Machine {
+    cpu: String,
+    simd: Vec<String>,
+    engine_kernel: String,
+    host_simd: String,
+    rayon_threads: usize,
+    cores: usize,
+    git_commit: String,
+}
+
+impl Machine {
+    fn now() -> Machine {
+        let git = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok();
+        let commit = git.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        Machine {
+            cpu: crate::backend::cpu_name(),
+            simd: crate::backend::cpu_features().into_iter().map(str::to_string).collect(),
+            engine_kernel: Kernel::detect().name().to_string(),
+            host_simd: mpq_models::host::simd::path().name().to_string(),
+            rayon_threads: rayon::current_num_threads(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            git_commit: commit.unwrap_or_else(|| "unknown".into()),
+        }
+    }
+}
+
+/// Training, FP32 inference and the exhaustive search (without and with prefix reuse) of
+/// each model on each backend.
+fn train_and_search_rows(
+    backends: &[Backend],
+    data: &mpq_data::Images,
+    split: &Split,
+    samples: usize,
+) -> Result<Vec<TimingRow>> {
     let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
     let mut rows = Vec::new();
-    let cpu = crate::backend::cpu_name();
-    let mut adapters: Vec<String> = backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect();
-    adapters.dedup();
-    eprintln!("devices: {}", adapters.join("; "));
-    eprintln!("integer engine kernel: {}", Kernel::detect().name());
     for &b in backends {
         let dev = crate::backend::device(b)?;
         for m in &models {
             let tc = TrainConfig { epochs: 1, batch_size: 64, ..TrainConfig::default() };
             let t0 = Instant::now();
-            let (net, _) = train::train(m, &tc, &dev, &data, &split, 1, &mut |_, _| {})?;
+            let (net, _) = train::train(m, &tc, &dev, data, split, 1, &mut |_, _| {})?;
             rows.push(row("train", &m.name(), b.name(), 64, samples, t0.elapsed().as_secs_f64(), "samples/s"));
             let t0 = Instant::now();
-            let _ = metrics::logits(&net, &data, &split.calib, &dev);
+            let _ = metrics::logits(&net, data, &split.calib, &dev);
             rows.push(row("infer", &m.name(), b.name(), 1000, 1000, t0.elapsed().as_secs_f64(), "samples/s"));
-            let set = EvalSet::new(&data, &split.calib);
+            let set = EvalSet::new(data, &split.calib);
             let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 1);
             for (name, reuse) in [("exhaustive-naive", false), ("exhaustive-prefix", true)] {
                 let t0 = Instant::now();
                 let e = exhaustive(&ev, 8, &set, reuse, &mut |_, _| {})?;
-                rows.push(row(
-                    name,
-                    &m.name(),
-                    b.name(),
-                    1000,
-                    e.configs.len(),
-                    t0.elapsed().as_secs_f64(),
-                    "configs/s",
-                ));
+                let secs = t0.elapsed().as_secs_f64();
+                rows.push(row(name, &m.name(), b.name(), 1000, e.configs.len(), secs, "configs/s"));
             }
         }
     }
+    Ok(rows)
+}
+
+/// The reference a row is compared with in this run, and what it is.
+fn reference<'a>(r: &TimingRow, rows: &'a [TimingRow]) -> (Option<&'a TimingRow>, &'static str) {
+    if r.what.starts_with("infer-") {
+        let fp = rows
+            .iter()
+            .filter(|o| o.what == "infer-fp32" && o.model == r.model && o.batch == r.batch)
+            .filter(|o| o.backend == Backend::Flex.name() || o.backend == Backend::Ndarray.name())
+            .max_by(|a, b| a.per_second.total_cmp(&b.per_second));
+        (fp, "fastest FP32 CPU backend, same batch")
+    } else if r.what == "exhaustive-prefix" {
+        let naive = rows.iter().find(|o| o.what == "exhaustive-naive" && o.model == r.model && o.backend == r.backend);
+        (naive, "naive, same backend")
+    } else {
+        let fastest = rows
+            .iter()
+            .filter(|o| o.what == r.what && o.model == r.model)
+            .max_by(|a, b| a.per_second.total_cmp(&b.per_second));
+        (fastest, "fastest backend")
+    }
+}
+
+fn label(r: &TimingRow) -> String {
+    if r.what.starts_with("infer-") { format!("{}/b{}", r.backend, r.batch) } else { r.backend.clone() }
+}
+
+/// Each row against the previous run's same measurement (same what, model, backend, batch).
+fn print_against_previous(rows: &[TimingRow], previous: &[TimingRow], same_machine: bool) {
+    if previous.is_empty() {
+        println!("\n(no previous run in this folder to compare with)");
+        return;
+    }
+    let note =
+        if same_machine { "same machine and thread count" } else { "ANOTHER machine or thread count: not comparable" };
+    println!("\nagainst the previous run ({note}): new / old throughput");
+    for r in rows {
+        let old = previous
+            .iter()
+            .find(|o| o.what == r.what && o.model == r.model && o.backend == r.backend && o.batch == r.batch);
+        if let Some(o) = old {
+            println!(
+                "{:<18} {:<12} {:<20} {:>12.1} {:>12.1} {:>7.2}x",
+                r.what,
+                r.model,
+                label(r),
+                r.per_second,
+                o.per_second,
+                r.per_second / o.per_second.max(1e-12)
+            );
+        }
+    }
+}
+
+/// Runs the benchmark on `backends` with `samples` training examples, writes
+/// `out/timing.csv` and `out/machine.json`, and compares with the previous run there.
+pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCode> {
+    let data = shipped::load()?;
+    let split = Split::draw(&data, SplitSizes { train: samples, calib: 1000, test: 1000 }, None, 1)?;
+    let machine = Machine::now();
+    let cpu = &machine.cpu;
+    let mut adapters: Vec<String> = backends.iter().map(|&b| crate::backend::adapter(b, cpu)).collect();
+    adapters.dedup();
+    eprintln!("devices: {}", adapters.join("; "));
+    eprintln!(
+        "SIMD: {}; integer engine kernel: {}; host evaluation: {}",
+        machine.simd.join(" "),
+        machine.engine_kernel,
+        machine.host_simd
+    );
+    eprintln!("threads: {} (rayon; RAYON_NUM_THREADS sets it) on {} cores", machine.rayon_threads, machine.cores);
+    let previous: Vec<TimingRow> = mpq_report::csvio::read(&out.join("timing.csv")).unwrap_or_default();
+    let previous_machine: Option<Machine> =
+        std::fs::read_to_string(out.join("machine.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let mut rows = train_and_search_rows(backends, &data, &split, samples)?;
     engine_rows(backends, &data, &split, &mut rows)?;
     std::fs::create_dir_all(out)?;
     mpq_report::csvio::write(&out.join("timing.csv"), &rows)?;
+    crate::output::write_atomic(&out.join("machine.json"), serde_json::to_string_pretty(&machine)?.as_bytes())?;
     println!("what               model        backend              throughput unit          ratio  against");
     for r in &rows {
-        let (base, against) = if r.what.starts_with("infer-") {
-            let fp = rows
-                .iter()
-                .filter(|o| o.what == "infer-fp32" && o.model == r.model && o.batch == r.batch)
-                .filter(|o| o.backend == Backend::Flex.name() || o.backend == Backend::Ndarray.name())
-                .max_by(|a, b| a.per_second.total_cmp(&b.per_second));
-            (fp, "fastest FP32 CPU backend, same batch")
-        } else if r.what == "exhaustive-prefix" {
-            (
-                rows.iter().find(|o| o.what == "exhaustive-naive" && o.model == r.model && o.backend == r.backend),
-                "naive, same backend",
-            )
-        } else {
-            let fastest = rows
-                .iter()
-                .filter(|o| o.what == r.what && o.model == r.model)
-                .max_by(|a, b| a.per_second.total_cmp(&b.per_second));
-            (fastest, "fastest backend")
-        };
+        let (base, against) = reference(r, &rows);
         let ratio = base.map(|o| r.per_second / o.per_second).unwrap_or(1.0);
         println!(
             "{:<18} {:<12} {:<20} {:>12.1} {:<10} {:>7.2}x  {}",
             r.what,
             r.model,
-            if r.what.starts_with("infer-") { format!("{}/b{}", r.backend, r.batch) } else { r.backend.clone() },
+            label(r),
             r.per_second,
             r.unit,
             ratio,
             against
         );
     }
-    eprintln!("wrote {}", out.join("timing.csv").display());
+    let same = previous_machine
+        .as_ref()
+        .is_some_and(|p| p.cpu == machine.cpu && p.simd == machine.simd && p.rayon_threads == machine.rayon_threads);
+    print_against_previous(&rows, &previous, same);
+    eprintln!("wrote {} and machine.json", out.join("timing.csv").display());
     Ok(ExitCode::SUCCESS)
 }
