@@ -233,7 +233,15 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
         machine.host_simd
     );
     eprintln!("threads: {} (rayon; RAYON_NUM_THREADS sets it) on {} cores", machine.rayon_threads, machine.cores);
-    let previous: Vec<TimingRow> = mpq_report::csvio::read(&out.join("timing.csv")).unwrap_or_default();
+    // A previous run's table from an older layout is not comparable: it is reported, not fatal.
+    let previous: Vec<TimingRow> = match mpq_report::csvio::read(&out.join("timing.csv")) {
+        Ok(rows) => rows,
+        Err(e) if out.join("timing.csv").exists() => {
+            eprintln!("previous run not compared: {e}");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
+    };
     let previous_machine: Option<Machine> =
         std::fs::read_to_string(out.join("machine.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let mut rows = train_and_search_rows(backends, &data, &split, samples)?;

@@ -1,6 +1,8 @@
-//! The wiring behind the `harness` binary: experiment files, the backend-to-device map,
-//! sweeps with resume, result files, aggregation, figures and the report. Owns no
-//! algorithm: those live in `mpq-data`, `mpq-models`, `mpq-quant` and `mpq-report`.
+//! The wiring behind the `harness` binary: experiment files and their checks, the
+//! backend-to-device map, the data and checkpoints of runs, executing runs (sharded, claimed,
+//! several at once) with resume, result files, and writing the tables, figures and report
+//! that `mpq-report` computes. Owns no algorithm: those live in `mpq-data`, `mpq-models`,
+//! `mpq-quant`, `mpq-lowbit` and `mpq-report`.
 
 pub mod backend;
 pub mod bench;

@@ -38,7 +38,11 @@ impl Tables {
             configs: csvio::read(&out.join("configs.csv"))?,
             train: csvio::read(&out.join("train.csv"))?,
             sensitivity: csvio::read(&out.join("sensitivity.csv"))?,
-            timing: csvio::read(&out.join("timing.csv")).unwrap_or_default(),
+            // Results from before timing.csv existed have none; a damaged one is an error.
+            timing: match out.join("timing.csv") {
+                p if p.exists() => csvio::read(&p)?,
+                _ => Vec::new(),
+            },
         })
     }
 }
