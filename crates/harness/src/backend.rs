@@ -87,3 +87,10 @@ fn wgpu_adapter() -> String {
 fn wgpu_adapter() -> String {
     "wgpu: not built into this binary".to_string()
 }
+
+/// The working copy's `git rev-parse HEAD` (abbreviated with `short`), if git can tell.
+pub fn git_commit(short: bool) -> Option<String> {
+    let args: &[&str] = if short { &["rev-parse", "--short", "HEAD"] } else { &["rev-parse", "HEAD"] };
+    let out = std::process::Command::new("git").args(args).output().ok().filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

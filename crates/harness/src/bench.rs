@@ -117,8 +117,6 @@ struct Machine {
 
 impl Machine {
     fn now() -> Machine {
-        let git = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok();
-        let commit = git.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         Machine {
             cpu: crate::backend::cpu_name(),
             simd: crate::backend::cpu_features().into_iter().map(str::to_string).collect(),
@@ -126,7 +124,7 @@ impl Machine {
             host_simd: mpq_models::host::simd::path().name().to_string(),
             rayon_threads: rayon::current_num_threads(),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            git_commit: commit.unwrap_or_else(|| "unknown".into()),
+            git_commit: crate::backend::git_commit(true).unwrap_or_else(|| "unknown".into()),
         }
     }
 }

@@ -15,35 +15,34 @@ pub enum Seg<'a> {
     Index(usize),
 }
 
+/// Follows `path` from `root` as far as it goes: the span of the last step found (the key,
+/// or the array element), the value there, and whether every step was found.
+fn walk<'a, 'i>(root: &'a DeTable<'i>, path: &[Seg]) -> (Option<Range<usize>>, Option<&'a DeValue<'i>>, bool) {
+    let (mut span, mut value): (Option<Range<usize>>, Option<&DeValue>) = (None, None);
+    for seg in path {
+        let step = match (*seg, value) {
+            (Seg::Key(k), None | Some(DeValue::Table(_))) => {
+                let t = match value {
+                    Some(DeValue::Table(t)) => t,
+                    _ => root,
+                };
+                t.iter().find(|(key, _)| key.get_ref().as_ref() == k).map(|(key, v)| (key.span(), v.get_ref()))
+            }
+            (Seg::Index(i), Some(DeValue::Array(a))) => a.get(i).map(|v| (v.span(), v.get_ref())),
+            _ => None,
+        };
+        let Some((s, v)) = step else { return (span, value, false) };
+        (span, value) = (Some(s), Some(v));
+    }
+    (span, value, true)
+}
+
 /// The span of the deepest part of `path` present in `text`: the key itself if it is there,
 /// else the nearest enclosing entry (e.g. the `[[models]]` entry of a defaulted key).
 /// `None` if the text does not parse or not even the first step is present.
 pub fn span_of(text: &str, path: &[Seg]) -> Option<Range<usize>> {
     let root = DeTable::parse(text).ok()?;
-    let mut table: Option<&DeTable> = Some(root.get_ref());
-    let mut value: Option<&DeValue> = None;
-    let mut span = None;
-    for seg in path {
-        match *seg {
-            Seg::Key(k) => {
-                let t = match (table, value) {
-                    (Some(t), None) => t,
-                    (_, Some(DeValue::Table(t))) => t,
-                    _ => break,
-                };
-                let Some((key, v)) = t.iter().find(|(key, _)| key.get_ref().as_ref() == k) else { break };
-                span = Some(key.span());
-                (table, value) = (None, Some(v.get_ref()));
-            }
-            Seg::Index(i) => {
-                let Some(DeValue::Array(a)) = value else { break };
-                let Some(v) = a.get(i) else { break };
-                span = Some(v.span());
-                value = Some(v.get_ref());
-            }
-        }
-    }
-    span
+    walk(root.get_ref(), path).0
 }
 
 /// 1-based line and column of byte `offset` in `text`.
@@ -66,21 +65,10 @@ pub fn line_of(text: &str, path: &[Seg]) -> usize {
 /// integer `-3`", or `hiden` from "unknown field `hiden`").
 pub fn find_in(text: &str, path: &[Seg], token: &str) -> Option<Range<usize>> {
     let root = DeTable::parse(text).ok()?;
-    let find = |t: &'_ DeTable<'_>, k: &str| t.iter().position(|(key, _)| key.get_ref().as_ref() == k);
-    let mut value: Option<&DeValue> = None;
-    for seg in path {
-        let next = match (*seg, value) {
-            (Seg::Key(k), None) => root.get_ref().iter().nth(find(root.get_ref(), k)?)?.1.get_ref(),
-            (Seg::Key(k), Some(DeValue::Table(t))) => t.iter().nth(find(t, k)?)?.1.get_ref(),
-            (Seg::Index(i), Some(DeValue::Array(a))) => a.get(i)?.get_ref(),
-            _ => return None,
-        };
-        value = Some(next);
-    }
-    let table = match value {
-        None => root.get_ref(),
-        Some(DeValue::Table(t)) => t,
-        Some(_) => return None,
+    let table = match walk(root.get_ref(), path) {
+        (_, None, true) => root.get_ref(),
+        (_, Some(DeValue::Table(t)), true) => t,
+        _ => return None,
     };
     let matches = |s: &str| s.trim() == token || s.split(['[', ']', ',']).any(|p| p.trim() == token);
     let hit = |(k, v): &(&toml::Spanned<_>, &toml::Spanned<DeValue>)| {

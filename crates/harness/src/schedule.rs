@@ -120,7 +120,7 @@ pub fn execute_all(exp: &Experiment, data: &Data, specs: &[RunSpec], opts: &Opti
     let jobs = opts.jobs.max(1);
     let ui = Ui::new(specs.len(), jobs, opts.shard);
     let mut outcome = Outcome::default();
-    let mut pending: Vec<RunSpec> = specs
+    let pending: Vec<RunSpec> = specs
         .iter()
         .filter(|s| {
             let done = is_done(&out, &s.id, since);
@@ -130,9 +130,9 @@ pub fn execute_all(exp: &Experiment, data: &Data, specs: &[RunSpec], opts: &Opti
         .cloned()
         .collect();
     // Longest first, so that parallel jobs finish together (results do not depend on order).
-    pending.sort_by(|a, b| {
-        crate::shard::expected_cost(b).total_cmp(&crate::shard::expected_cost(a)).then(a.id.cmp(&b.id))
-    });
+    let mut by_cost: Vec<(f64, RunSpec)> = pending.into_iter().map(|s| (crate::shard::expected_cost(&s), s)).collect();
+    by_cost.sort_by(|(ca, a), (cb, b)| cb.total_cmp(ca).then(a.id.cmp(&b.id)));
+    let pending: Vec<RunSpec> = by_cost.into_iter().map(|(_, s)| s).collect();
     ui.runs.inc(outcome.reused as u64);
     let queue = Mutex::new(Queue { pending, outcome, last_wait_note: None });
     let threads = (rayon::current_num_threads() / jobs).max(1);

@@ -12,9 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn manifest(exp: &Experiment) -> output::Manifest {
-    let git =
-        std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success());
-    let commit = git.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_else(|| "unknown".into());
+    let commit = crate::backend::git_commit(false).unwrap_or_else(|| "unknown".into());
     let cpu = crate::backend::cpu_name();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     output::Manifest {
