@@ -18,15 +18,23 @@ tmp=$(mktemp -d)
 pids=()
 cleanup() {
   local rc=$?
-  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+  local daemons=("${pids[@]}")
   for f in "$tmp"/slurmctld.pid "$tmp"/slurmd.pid; do
-    [ -s "$f" ] && kill "$(cat "$f")" 2> /dev/null || true
+    [ -s "$f" ] && daemons+=("$(cat "$f")")
+  done
+  for p in "${daemons[@]}"; do kill "$p" 2> /dev/null || true; done
+  # Wait for them to exit: slurmctld writes its state on the way out.
+  for _ in $(seq 1 100); do
+    local alive=0
+    for p in "${daemons[@]}"; do kill -0 "$p" 2> /dev/null && alive=1; done
+    [ $alive -eq 0 ] && break
+    sleep 0.1
   done
   if [ $rc -ne 0 ]; then
     echo "--- slurmctld.log" >&2; tail -20 "$tmp/slurmctld.log" >&2 2> /dev/null || true
     echo "--- slurmd.log" >&2; tail -20 "$tmp/slurmd.log" >&2 2> /dev/null || true
   fi
-  rm -rf "$tmp"
+  rm -rf "$tmp" || true
   exit $rc
 }
 trap cleanup EXIT
