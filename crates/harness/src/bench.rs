@@ -3,10 +3,10 @@
 //! a second table compares each number with the previous run's in the same folder, so a
 //! change that slows something shows. Never used as a pass/fail threshold.
 
-use crate::config::Backend;
 use anyhow::Result;
 use burn::module::Module;
 use mpq_data::{Split, SplitSizes, shipped};
+use mpq_experiment::config::Backend;
 use mpq_lowbit::engine::Engine;
 use mpq_lowbit::gemm::Kernel;
 use mpq_models::{ModelConfig, TrainConfig, metrics, train};
@@ -58,7 +58,7 @@ fn time_per_call(mut f: impl FnMut()) -> f64 {
 /// FP32 burn forward on each backend against the int8 and int4 engines, batch 1, 64, 256.
 fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, rows: &mut Vec<TimingRow>) -> Result<()> {
     let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
-    let cpu = crate::backend::device(Backend::Flex)?;
+    let cpu = mpq_pipeline::backend::device(Backend::Flex)?;
     for m in &models {
         let tc = TrainConfig { epochs: 1, ..TrainConfig::default() };
         let (net, _) = train::train(m, &tc, &cpu, data, split, 2, &mut |_, _| {})?;
@@ -68,7 +68,7 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
             let idx = &split.test[..batch];
             let x = data.gather_f32(idx);
             for &b in backends {
-                let dev = crate::backend::device(b)?;
+                let dev = mpq_pipeline::backend::device(b)?;
                 let net_b = net.clone().to_device(&dev);
                 let xt =
                     burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(x.clone(), [batch, 784]), &dev);
@@ -118,13 +118,13 @@ struct Machine {
 impl Machine {
     fn now() -> Machine {
         Machine {
-            cpu: crate::backend::cpu_name(),
-            simd: crate::backend::cpu_features().into_iter().map(str::to_string).collect(),
+            cpu: mpq_pipeline::backend::cpu_name(),
+            simd: mpq_pipeline::backend::cpu_features().into_iter().map(str::to_string).collect(),
             engine_kernel: Kernel::detect().name().to_string(),
             host_simd: mpq_models::host::simd::path().name().to_string(),
             rayon_threads: rayon::current_num_threads(),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            git_commit: crate::backend::git_commit(true).unwrap_or_else(|| "unknown".into()),
+            git_commit: mpq_pipeline::backend::git_commit(true).unwrap_or_else(|| "unknown".into()),
         }
     }
 }
@@ -140,7 +140,7 @@ fn train_and_search_rows(
     let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
     let mut rows = Vec::new();
     for &b in backends {
-        let dev = crate::backend::device(b)?;
+        let dev = mpq_pipeline::backend::device(b)?;
         for m in &models {
             let tc = TrainConfig { epochs: 1, batch_size: 64, ..TrainConfig::default() };
             let t0 = Instant::now();
@@ -221,7 +221,7 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
     let split = Split::draw(&data, SplitSizes { train: samples, calib: 1000, test: 1000 }, None, 1)?;
     let machine = Machine::now();
     let cpu = &machine.cpu;
-    let mut adapters: Vec<String> = backends.iter().map(|&b| crate::backend::adapter(b, cpu)).collect();
+    let mut adapters: Vec<String> = backends.iter().map(|&b| mpq_pipeline::backend::adapter(b, cpu)).collect();
     adapters.dedup();
     eprintln!("devices: {}", adapters.join("; "));
     eprintln!(
@@ -246,7 +246,7 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
     engine_rows(backends, &data, &split, &mut rows)?;
     std::fs::create_dir_all(out)?;
     mpq_report::csvio::write(&out.join("timing.csv"), &rows)?;
-    crate::output::write_atomic(&out.join("machine.json"), serde_json::to_string_pretty(&machine)?.as_bytes())?;
+    mpq_pipeline::output::write_atomic(&out.join("machine.json"), serde_json::to_string_pretty(&machine)?.as_bytes())?;
     println!("what               model        backend              throughput unit          ratio  against");
     for r in &rows {
         let (base, against) = reference(r, &rows);

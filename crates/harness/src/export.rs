@@ -1,12 +1,12 @@
 //! `harness export`: a searched plan of a completed run as a packed low-bit model, checked
 //! against the simulated-quantization forward pass it must reproduce.
 
-use crate::config::Experiment;
-use crate::dataset::{self, Data};
-use crate::{checkpoints, run};
 use anyhow::{Context, Result, anyhow};
+use mpq_experiment::config::Experiment;
 use mpq_lowbit::QModel;
 use mpq_lowbit::engine::Engine;
+use mpq_pipeline::dataset::{self, Data};
+use mpq_pipeline::{checkpoints, run};
 use mpq_quant::Plan;
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, 
         .into_iter()
         .find(|s| s.id == run_id)
         .ok_or_else(|| anyhow!("{}: no run `{run_id}`", file.display()))?;
-    let results = crate::output::load_run(&exp.out_dir(), run_id)
+    let results = mpq_pipeline::output::load_run(&exp.out_dir(), run_id)
         .ok_or_else(|| anyhow!("run {run_id} has no results yet: run the experiment first"))?;
     let row = results
         .runs
@@ -29,7 +29,7 @@ pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, 
         .find(|r| r.method == method && r.bits == bits)
         .ok_or_else(|| anyhow!("run {run_id} has no `{method}` plan at {bits} bits"))?;
     let plan = Plan::from_code(&row.plan)?;
-    let dev = crate::backend::device(spec.backend)?;
+    let dev = mpq_pipeline::backend::device(spec.backend)?;
     let split = dataset::split(&exp, &spec, &data)?;
     let net = checkpoints::trained(&exp, &spec, &data, &split, &dev, &exp.output.join("cache"), &mut |_, _| {})?.0;
     let (_, test, ev) = run::evaluation(&exp, &spec, &net, &data, &split);

@@ -1,23 +1,12 @@
-//! The wiring behind the `harness` binary: experiment files and their checks, the
-//! backend-to-device map, the data and checkpoints of runs, executing runs (sharded, claimed,
-//! several at once) with resume, result files, and writing the tables, figures and report
-//! that `mpq-report` computes. Owns no algorithm: those live in `mpq-data`, `mpq-models`,
-//! `mpq-quant`, `mpq-lowbit` and `mpq-report`.
+//! The wiring behind the `harness` binary: scheduling an experiment's runs (several at once,
+//! with resume and progress), writing the tables, figures and report, and the `bench`,
+//! `export` and `replicate` commands. Owns no algorithm: experiment files live in
+//! `mpq-experiment`, shards and claims in `mpq-cluster`, one run in `mpq-pipeline`, and the
+//! statistics, tables and figures in `mpq-report`.
 
-pub mod backend;
 pub mod bench;
-pub mod checkpoints;
-pub mod claim;
-pub mod config;
-pub mod dataset;
 pub mod export;
-pub mod locate;
-pub mod output;
 pub mod publish;
 pub mod replicate;
-pub mod run;
 pub mod schedule;
-pub mod shard;
-
 pub mod sweep;
-pub mod validate;

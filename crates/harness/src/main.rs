@@ -1,8 +1,9 @@
 //! `harness`: the mpq command line. It parses experiment files, schedules runs, shows
 //! progress and writes results; every algorithm lives in the library crates.
 
-use harness::shard::Shard;
-use harness::{bench, config, export, publish, replicate, schedule, sweep};
+use harness::{bench, export, publish, replicate, schedule, sweep};
+use mpq_cluster::shard::Shard;
+use mpq_experiment::config;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

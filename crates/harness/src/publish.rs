@@ -1,10 +1,10 @@
 //! Publishing results: the CSV tables, plans, figures and report built from run files,
 //! what produced them (provenance), and the console summary.
 
-use crate::config::Experiment;
-use crate::output;
 use crate::schedule::Outcome;
 use anyhow::{Context, Result};
+use mpq_experiment::config::Experiment;
+use mpq_pipeline::output;
 use mpq_report::Tables;
 use mpq_report::claims::{ReportInput, render};
 use mpq_report::csvio;
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 /// prints the summary and where the time went. Exit 1 if `outcome` holds failures.
 pub fn finish(
     exp: &Experiment,
-    specs: &[crate::config::RunSpec],
+    specs: &[mpq_experiment::config::RunSpec],
     outcome: &Outcome,
     runs_secs: f64,
 ) -> Result<ExitCode> {
@@ -75,7 +75,7 @@ fn write_plans(out: &Path, t: &Tables) -> Result<()> {
             Some(serde_json::json!({ "run_id": r.run_id, "method": r.method, "bits": r.bits, "plan": plan }))
         })
         .collect();
-    output::write_atomic(&out.join("plans.json"), serde_json::to_string_pretty(&plans)?.as_bytes())
+    Ok(output::write_atomic(&out.join("plans.json"), serde_json::to_string_pretty(&plans)?.as_bytes())?)
 }
 
 /// A row of `failures.csv`.
@@ -175,7 +175,7 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         )?;
         figures.insert(0, ("forest_primary".to_string(), title));
     }
-    let features = if exp.backends.contains(&crate::config::Backend::Wgpu) { " --features wgpu" } else { "" };
+    let features = if exp.backends.contains(&mpq_experiment::config::Backend::Wgpu) { " --features wgpu" } else { "" };
     let out_arg = if out == Path::new("paper") { String::new() } else { format!(" --out {}", out.display()) };
     let commands = vec![
         format!("cargo run --release -p harness{features} -- experiments/{}.toml", exp.name),
@@ -204,7 +204,7 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         figures: &figures,
         figure_dir: fig_rel,
     };
-    output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())
+    Ok(output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())?)
 }
 
 fn print_summary(t: &Tables) {

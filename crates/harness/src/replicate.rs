@@ -1,8 +1,8 @@
 //! `harness replicate`: the same experiment under independent experiment seeds (new splits,
 //! initializations, shuffles and folds), then how often the verdicts agree.
 
-use crate::config::Experiment;
 use anyhow::{Context, Result, bail};
+use mpq_experiment::config::Experiment;
 use mpq_report::ClaimRow;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -99,7 +99,7 @@ pub fn replicate(file: &Path, seeds: &[u64], out: &Path, force: bool) -> Result<
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     mpq_report::csvio::write(&out.join("agreement.csv"), &rows)?;
     let text = render(seeds, &rows);
-    crate::output::write_atomic(&out.join("REPLICATION.md"), text.as_bytes())?;
+    mpq_pipeline::output::write_atomic(&out.join("REPLICATION.md"), text.as_bytes())?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)
 }

@@ -3,14 +3,14 @@
 //! bars on a terminal and one log line per finished run (and per phase of runs past 10 s)
 //! otherwise.
 
-use crate::claim::{Attempt, Claims, Owner};
-use crate::config::{Experiment, RunSpec};
-use crate::dataset::Data;
-use crate::output;
-use crate::run;
-use crate::shard::Shard;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mpq_cluster::claim::{Attempt, Claims, Owner};
+use mpq_cluster::shard::Shard;
+use mpq_experiment::config::{Experiment, RunSpec};
+use mpq_pipeline::dataset::Data;
+use mpq_pipeline::output;
+use mpq_pipeline::run;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -107,7 +107,7 @@ struct Queue {
 }
 
 enum Pick {
-    Run(RunSpec, crate::claim::Claim),
+    Run(RunSpec, mpq_cluster::claim::Claim),
     Wait,
     Finished,
 }
@@ -130,7 +130,8 @@ pub fn execute_all(exp: &Experiment, data: &Data, specs: &[RunSpec], opts: &Opti
         .cloned()
         .collect();
     // Longest first, so that parallel jobs finish together (results do not depend on order).
-    let mut by_cost: Vec<(f64, RunSpec)> = pending.into_iter().map(|s| (crate::shard::expected_cost(&s), s)).collect();
+    let mut by_cost: Vec<(f64, RunSpec)> =
+        pending.into_iter().map(|s| (mpq_cluster::shard::expected_cost(&s), s)).collect();
     by_cost.sort_by(|(ca, a), (cb, b)| cb.total_cmp(ca).then(a.id.cmp(&b.id)));
     let pending: Vec<RunSpec> = by_cost.into_iter().map(|(_, s)| s).collect();
     ui.runs.inc(outcome.reused as u64);

@@ -1,28 +1,28 @@
 //! Commands: load and check an experiment, run its sweep (or one shard of it) with progress
 //! and resume, gather the shards' results, train, and fetch data.
 
-use crate::checkpoints;
-use crate::config::Experiment;
-use crate::dataset::{self, load_data};
-use crate::output;
 use crate::publish;
 use crate::schedule::{self, Options};
 use anyhow::{Context, Result};
+use mpq_experiment::config::Experiment;
+use mpq_pipeline::checkpoints;
+use mpq_pipeline::dataset::{self, load_data};
+use mpq_pipeline::output;
 use std::path::Path;
 use std::process::ExitCode;
 
 fn manifest(exp: &Experiment) -> output::Manifest {
-    let commit = crate::backend::git_commit(false).unwrap_or_else(|| "unknown".into());
-    let cpu = crate::backend::cpu_name();
+    let commit = mpq_pipeline::backend::git_commit(false).unwrap_or_else(|| "unknown".into());
+    let cpu = mpq_pipeline::backend::cpu_name();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     output::Manifest {
         experiment: exp.name.clone(),
         git_commit: commit,
         burn_version: mpq_models::BURN_VERSION.into(),
-        cpu_features: crate::backend::cpu_features().into_iter().map(str::to_string).collect(),
+        cpu_features: mpq_pipeline::backend::cpu_features().into_iter().map(str::to_string).collect(),
         host_simd: mpq_models::host::simd::path().name().into(),
         backends: exp.backends.iter().map(|b| b.name().to_string()).collect(),
-        adapters: exp.backends.iter().map(|&b| crate::backend::adapter(b, &cpu)).collect(),
+        adapters: exp.backends.iter().map(|&b| mpq_pipeline::backend::adapter(b, &cpu)).collect(),
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         cpu,
         unix_time: now,
@@ -65,12 +65,12 @@ pub fn run(file: &Path, retrain: bool, opts: &Options) -> Result<ExitCode> {
 pub fn run_experiment(exp: &Experiment, file: &Path, opts: &Options) -> Result<ExitCode> {
     let data = load_data(exp).with_context(|| format!("{}: [data]", file.display()))?;
     for b in &exp.backends {
-        crate::backend::device(*b)?;
+        mpq_pipeline::backend::device(*b)?;
     }
     let out = exp.out_dir();
     let all = exp.expand();
     let specs = match opts.shard {
-        Some(s) => crate::shard::select(&all, s),
+        Some(s) => mpq_cluster::shard::select(&all, s),
         None => all.clone(),
     };
     let unwritable = || format!("output folder {} is not writable; nothing was run", out.display());
@@ -107,7 +107,7 @@ pub fn run_experiment(exp: &Experiment, file: &Path, opts: &Options) -> Result<E
 fn write_setup(exp: &Experiment) -> Result<()> {
     let out = exp.out_dir();
     output::write_atomic(&out.join("config.resolved.toml"), toml::to_string(exp)?.as_bytes())?;
-    output::write_atomic(&out.join("manifest.json"), serde_json::to_string_pretty(&manifest(exp))?.as_bytes())
+    Ok(output::write_atomic(&out.join("manifest.json"), serde_json::to_string_pretty(&manifest(exp))?.as_bytes())?)
 }
 
 /// `harness gather`: tables, figures and report from the run files of every shard; exit 1,
@@ -122,7 +122,7 @@ pub fn gather(file: &Path, shards: Option<usize>) -> Result<ExitCode> {
         let outcome = schedule::Outcome { reused: all.len(), ..Default::default() };
         return publish::finish(&exp, &all, &outcome, 0.0);
     }
-    let owner = shards.map(|n| crate::shard::assign(&all, n));
+    let owner = shards.map(|n| mpq_cluster::shard::assign(&all, n));
     eprintln!("{} of {} runs have no results in {}:", missing.len(), all.len(), out.display());
     for &i in &missing {
         let shard = match (&owner, shards) {
@@ -151,7 +151,7 @@ pub fn train_only(file: &Path, retrain: bool, ship: bool) -> Result<ExitCode> {
     let data = load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
     let cache = exp.output.join("cache");
     for spec in exp.expand() {
-        let dev = crate::backend::device(spec.backend)?;
+        let dev = mpq_pipeline::backend::device(spec.backend)?;
         let split = dataset::split(&exp, &spec, &data)?;
         let t0 = std::time::Instant::now();
         let net = checkpoints::trained(&exp, &spec, &data, &split, &dev, &cache, &mut |_, _| {})?.0;

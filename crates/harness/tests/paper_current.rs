@@ -7,8 +7,8 @@
 
 mod common;
 use common::root;
-use harness::config::Experiment;
 use harness::publish::Provenance;
+use mpq_experiment::config::Experiment;
 
 #[test]
 fn committed_reports_come_from_the_current_code_and_experiments() {

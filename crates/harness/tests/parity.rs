@@ -18,11 +18,11 @@ fn flex_and_wgpu_agree_on_logits_and_losses() {
     let data = shipped::load().unwrap();
     let split = Split::draw(&data, SplitSizes { train: 100, calib: 128, test: 128 }, None, 4).unwrap();
     let (cpu, gpu) = (
-        harness::backend::device(harness::config::Backend::Flex).unwrap(),
-        harness::backend::device(harness::config::Backend::Wgpu).unwrap(),
+        mpq_pipeline::backend::device(mpq_experiment::config::Backend::Flex).unwrap(),
+        mpq_pipeline::backend::device(mpq_experiment::config::Backend::Wgpu).unwrap(),
     );
     // The manifest names the adapter the runs used (lavapipe reports `llvmpipe (...)`).
-    let adapter = harness::backend::adapter(harness::config::Backend::Wgpu, "cpu");
+    let adapter = mpq_pipeline::backend::adapter(mpq_experiment::config::Backend::Wgpu, "cpu");
     assert!(adapter.starts_with("wgpu: ") && !adapter.contains("no adapter"), "{adapter}");
     eprintln!("{adapter}");
     for cfg in [ModelConfig::Mlp { hidden: vec![32, 16] }, ModelConfig::Cnn { channels: [4, 8], hidden: 16 }] {

@@ -124,77 +124,94 @@ impl Layer {
     fn run(&self, kernel: Kernel, x: &[f32], t: usize) -> Vec<f32> {
         match self.kind {
             LayerKind::Linear { d_in, d_out, relu, residual } => {
-                let (y, seen) = match &self.weights {
-                    Weights::Int(b) => {
-                        let mut a = vec![0u8; t * b.kp];
-                        for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
-                            gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
-                        }
-                        let y = self.int_products(kernel, b, &a, t, d_out);
-                        let (z, s) = (self.input.zero, self.input.scale);
-                        let seen = residual.then(|| {
-                            a.chunks_exact(b.kp)
-                                .flat_map(|r| r[..d_in].iter().map(|&c| (c as i32 - z) as f32 * s))
-                                .collect()
-                        });
-                        (y, seen)
-                    }
-                    Weights::Float(w) => (self.float_products(w, x, t, d_in, d_out), residual.then(|| x.to_vec())),
-                };
-                let mut out = y;
-                for (e, row) in out.chunks_exact_mut(d_out).enumerate() {
-                    for (r, v) in row.iter_mut().enumerate() {
-                        let u = if relu { v.max(0.0) } else { *v };
-                        *v = match &seen {
-                            Some(sx) => u + sx[e * d_in + r],
-                            None => u,
-                        };
-                    }
-                }
-                out
+                self.run_linear(kernel, x, t, (d_in, d_out), relu, residual)
             }
-            LayerKind::Conv { c_in, c_out, side_in } => {
-                let (o, per, k) = (side_in - 2, c_in * side_in * side_in, c_in * 9);
-                let m = t * o * o;
-                let y = match &self.weights {
-                    Weights::Int(b) => {
-                        let (mut img, mut a) = (vec![0u8; per], vec![0u8; m * b.kp]);
-                        for (e, xe) in x.chunks_exact(per).enumerate() {
-                            gemm::quantize(kernel, &self.input, xe, &mut img);
-                            im2col(&img, c_in, side_in, b.kp, &mut a[e * o * o * b.kp..]);
-                        }
-                        self.int_products(kernel, b, &a, m, c_out)
-                    }
-                    Weights::Float(w) => {
-                        let mut a = vec![0f32; m * k];
-                        for (e, xe) in x.chunks_exact(per).enumerate() {
-                            im2col(xe, c_in, side_in, k, &mut a[e * o * o * k..]);
-                        }
-                        self.float_products(w, &a, m, k, c_out)
-                    }
-                };
-                let p = o / 2;
-                let mut out = vec![0f32; t * c_out * p * p];
-                for (e, oe) in out.chunks_exact_mut(c_out * p * p).enumerate() {
-                    let at = |y0: usize, x0: usize, r: usize| y[(e * o * o + y0 * o + x0) * c_out + r];
-                    for r in 0..c_out {
-                        for py in 0..p {
-                            for px in 0..p {
-                                let (y0, x0) = (2 * py, 2 * px);
-                                let v = at(y0, x0, r).max(at(y0, x0 + 1, r)).max(at(y0 + 1, x0, r)).max(at(
-                                    y0 + 1,
-                                    x0 + 1,
-                                    r,
-                                ));
-                                oe[r * p * p + py * p + px] = v.max(0.0);
-                            }
-                        }
-                    }
+            LayerKind::Conv { c_in, c_out, side_in } => self.run_conv(kernel, x, t, (c_in, c_out, side_in)),
+        }
+    }
+
+    /// A linear layer: products, then ReLU, then the identity path (the input as the layer
+    /// saw it: quantized on the integer path).
+    fn run_linear(
+        &self,
+        kernel: Kernel,
+        x: &[f32],
+        t: usize,
+        (d_in, d_out): (usize, usize),
+        relu: bool,
+        residual: bool,
+    ) -> Vec<f32> {
+        let (y, seen) = match &self.weights {
+            Weights::Int(b) => {
+                let mut a = vec![0u8; t * b.kp];
+                for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
+                    gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
                 }
-                out
+                let y = self.int_products(kernel, b, &a, t, d_out);
+                let (z, s) = (self.input.zero, self.input.scale);
+                let seen = residual.then(|| {
+                    a.chunks_exact(b.kp).flat_map(|r| r[..d_in].iter().map(|&c| (c as i32 - z) as f32 * s)).collect()
+                });
+                (y, seen)
+            }
+            Weights::Float(w) => (self.float_products(w, x, t, d_in, d_out), residual.then(|| x.to_vec())),
+        };
+        let mut out = y;
+        for (e, row) in out.chunks_exact_mut(d_out).enumerate() {
+            for (r, v) in row.iter_mut().enumerate() {
+                let u = if relu { v.max(0.0) } else { *v };
+                *v = match &seen {
+                    Some(sx) => u + sx[e * d_in + r],
+                    None => u,
+                };
+            }
+        }
+        out
+    }
+
+    /// A 3x3 valid convolution as im2col plus GEMM, then ReLU and 2x2 max-pool.
+    fn run_conv(&self, kernel: Kernel, x: &[f32], t: usize, (c_in, c_out, side_in): (usize, usize, usize)) -> Vec<f32> {
+        let (o, per, k) = (side_in - 2, c_in * side_in * side_in, c_in * 9);
+        let m = t * o * o;
+        let y = match &self.weights {
+            Weights::Int(b) => {
+                let (mut img, mut a) = (vec![0u8; per], vec![0u8; m * b.kp]);
+                for (e, xe) in x.chunks_exact(per).enumerate() {
+                    gemm::quantize(kernel, &self.input, xe, &mut img);
+                    im2col(&img, c_in, side_in, b.kp, &mut a[e * o * o * b.kp..]);
+                }
+                self.int_products(kernel, b, &a, m, c_out)
+            }
+            Weights::Float(w) => {
+                let mut a = vec![0f32; m * k];
+                for (e, xe) in x.chunks_exact(per).enumerate() {
+                    im2col(xe, c_in, side_in, k, &mut a[e * o * o * k..]);
+                }
+                self.float_products(w, &a, m, k, c_out)
+            }
+        };
+        relu_pool(&y, t, c_out, o)
+    }
+}
+
+/// ReLU of the 2x2 max-pool of `t` images of pre-activations stored pixel-major
+/// (`[t][o][o][c_out]`), returned channel-major (`[t][c_out][o/2][o/2]`).
+fn relu_pool(y: &[f32], t: usize, c_out: usize, o: usize) -> Vec<f32> {
+    let p = o / 2;
+    let mut out = vec![0f32; t * c_out * p * p];
+    for (e, oe) in out.chunks_exact_mut(c_out * p * p).enumerate() {
+        let at = |y0: usize, x0: usize, r: usize| y[(e * o * o + y0 * o + x0) * c_out + r];
+        for r in 0..c_out {
+            for py in 0..p {
+                for px in 0..p {
+                    let (y0, x0) = (2 * py, 2 * px);
+                    let v = at(y0, x0, r).max(at(y0, x0 + 1, r)).max(at(y0 + 1, x0, r)).max(at(y0 + 1, x0 + 1, r));
+                    oe[r * p * p + py * p + px] = v.max(0.0);
+                }
             }
         }
     }
+    out
 }
 
 impl Engine {

@@ -113,54 +113,64 @@ fn conv_backward(
 ) -> (Vec<f32>, Vec<f32>) {
     let kind = LayerKind::Conv { c_in, c_out, side_in: side };
     let (wi, wo) = (input_width(&kind), output_width(&kind));
-    let (o, p) = (side - 2, (side - 2) / 2);
     // dL/dz per image: routed through pooling and ReLU.
     let dzs: Vec<Vec<f32>> = x
         .par_chunks(wi)
         .zip(dy.par_chunks(wo))
-        .map(|(img, g)| {
-            let z = conv3x3(img, w, b, c_in, c_out, side);
-            let mut dz = vec![0f32; z.len()];
-            for ch in 0..c_out {
-                for py in 0..p {
-                    for px in 0..p {
-                        let idx = |dy: usize, dx: usize| ch * o * o + (2 * py + dy) * o + 2 * px + dx;
-                        let cands = [idx(0, 0), idx(0, 1), idx(1, 0), idx(1, 1)];
-                        let best = cands.into_iter().fold(cands[0], |m, c| if z[c] > z[m] { c } else { m });
-                        if z[best] > 0.0 {
-                            dz[best] += g[ch * p * p + py * p + px];
-                        }
+        .map(|(img, g)| pool_relu_backward(&conv3x3(img, w, b, c_in, c_out, side), g, c_out, side - 2))
+        .collect();
+    let dx: Vec<f32> =
+        x.par_chunks(wi).zip(&dzs).flat_map_iter(|(_, dz)| conv_input_grad(dz, w, (c_in, c_out, side))).collect();
+    (dx, conv_weight_grad(x, &dzs, w.len(), (c_in, c_out, side)))
+}
+
+/// dL/dz of one image's pre-activation `z` (channels of `o` x `o`) from the gradient `g` of
+/// its ReLU + 2x2 max-pool output.
+fn pool_relu_backward(z: &[f32], g: &[f32], c_out: usize, o: usize) -> Vec<f32> {
+    let p = o / 2;
+    let mut dz = vec![0f32; z.len()];
+    for ch in 0..c_out {
+        for py in 0..p {
+            for px in 0..p {
+                let idx = |dy: usize, dx: usize| ch * o * o + (2 * py + dy) * o + 2 * px + dx;
+                let cands = [idx(0, 0), idx(0, 1), idx(1, 0), idx(1, 1)];
+                let best = cands.into_iter().fold(cands[0], |m, c| if z[c] > z[m] { c } else { m });
+                if z[best] > 0.0 {
+                    dz[best] += g[ch * p * p + py * p + px];
+                }
+            }
+        }
+    }
+    dz
+}
+
+/// dL/dx of one image from its dL/dz (the transposed 3x3 valid convolution).
+fn conv_input_grad(dz: &[f32], w: &[f32], (c_in, c_out, side): (usize, usize, usize)) -> Vec<f32> {
+    let o = side - 2;
+    let mut d = vec![0f32; c_in * side * side];
+    for co in 0..c_out {
+        for ci in 0..c_in {
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let wv = w[((co * c_in + ci) * 3 + ky) * 3 + kx];
+                    for y in 0..o {
+                        let dst = &mut d[ci * side * side + (y + ky) * side + kx..][..o];
+                        dst.iter_mut().zip(&dz[co * o * o + y * o..][..o]).for_each(|(a, &g)| *a += wv * g);
                     }
                 }
             }
-            dz
-        })
-        .collect();
-    let dx: Vec<f32> = x
-        .par_chunks(wi)
-        .zip(&dzs)
-        .flat_map_iter(|(_, dz)| {
-            let mut d = vec![0f32; wi];
-            for co in 0..c_out {
-                for ci in 0..c_in {
-                    for ky in 0..3 {
-                        for kx in 0..3 {
-                            let wv = w[((co * c_in + ci) * 3 + ky) * 3 + kx];
-                            for y in 0..o {
-                                let dst = &mut d[ci * side * side + (y + ky) * side + kx..][..o];
-                                dst.iter_mut().zip(&dz[co * o * o + y * o..][..o]).for_each(|(a, &g)| *a += wv * g);
-                            }
-                        }
-                    }
-                }
-            }
-            d
-        })
-        .collect();
-    let mut dw = vec![0f32; w.len()];
+        }
+    }
+    d
+}
+
+/// dL/dw summed over the batch `x` with per-image dL/dz `dzs`.
+fn conv_weight_grad(x: &[f32], dzs: &[Vec<f32>], n_w: usize, (c_in, _c_out, side): (usize, usize, usize)) -> Vec<f32> {
+    let (wi, o) = (c_in * side * side, side - 2);
+    let mut dw = vec![0f32; n_w];
     dw.par_chunks_mut(9).enumerate().for_each(|(oc_ic, taps)| {
         let (co, ci) = (oc_ic / c_in, oc_ic % c_in);
-        for (img, dz) in x.chunks(wi).zip(&dzs) {
+        for (img, dz) in x.chunks(wi).zip(dzs) {
             let src = &img[ci * side * side..(ci + 1) * side * side];
             let g = &dz[co * o * o..(co + 1) * o * o];
             for (t, tap) in taps.iter_mut().enumerate() {
@@ -176,7 +186,7 @@ fn conv_backward(
             }
         }
     });
-    (dx, dw)
+    dw
 }
 
 #[cfg(test)]

@@ -1,17 +1,26 @@
 //! Checking an experiment file: parse errors and cross-field checks, each pointing at the
 //! offending key's line (from the TOML parser's spans), with "did you mean" hints.
 
+use crate::ExperimentError;
 use crate::config::{DataConfig, Dataset, Experiment, MixedConfig, QuantConfig};
-use anyhow::{Result, bail};
 use mpq_models::{ModelConfig, TrainConfig};
 use std::path::Path;
+
+type Result<T> = std::result::Result<T, ExperimentError>;
+
+/// Returns an [`ExperimentError::Invalid`] at `$at` (a located key) with a formatted message.
+macro_rules! bail {
+    ($at:expr, $($msg:tt)+) => {
+        return Err(ExperimentError::Invalid { location: $at, message: format!($($msg)+) })
+    };
+}
 
 /// Suggests the nearest of `valid` to `got`, if any is close.
 pub fn did_you_mean(got: &str, valid: &[&str]) -> Option<String> {
     valid.iter().map(|v| (strsim::levenshtein(got, v), *v)).filter(|(d, _)| *d <= 3).min().map(|(_, v)| v.to_string())
 }
 
-pub(crate) fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow::Error {
+pub(crate) fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> ExperimentError {
     let (span, msg) = model_error(text, &e).unwrap_or_else(|| (e.span(), e.message().to_string()));
     let (line, col) = span.map_or((1, 1), |s| crate::locate::line_col(text, s.start));
     let mut hint = String::new();
@@ -22,7 +31,7 @@ pub(crate) fn toml_error(file: &Path, text: &str, e: toml::de::Error) -> anyhow:
     {
         hint = format!(" (did you mean `{s}`?)");
     }
-    anyhow::anyhow!("{}:{line}:{col}: {msg}{hint}", file.display())
+    ExperimentError::Invalid { location: format!("{}:{line}:{col}", file.display()), message: format!("{msg}{hint}") }
 }
 
 /// serde reports an error inside a `[[models]]` entry (an internally tagged enum) at the
@@ -84,21 +93,21 @@ impl DataConfig {
         let at = |key: &str| w.in_table("data", key);
         for (k, v) in [("train", self.train), ("calib", self.calib), ("test", self.test)] {
             if v == 0 {
-                bail!("{}: split size must be at least 1", at(k));
+                bail!(at(k), "split size must be at least 1");
             }
         }
         if self.dataset == Dataset::Idx && (self.images.is_none() || self.labels.is_none()) {
-            bail!("{}: dataset = \"idx\" needs `images` and `labels` file paths", at("dataset"));
+            bail!(at("dataset"), "dataset = \"idx\" needs `images` and `labels` file paths");
         }
         if self.test_images.is_some() != self.test_labels.is_some() {
-            bail!("{}: give both `test_images` and `test_labels` or neither", at("test_images"));
+            bail!(at("test_images"), "give both `test_images` and `test_labels` or neither");
         }
         let separate_test =
             matches!(self.dataset, Dataset::Mnist | Dataset::FashionMnist) || self.test_images.is_some();
         if self.cross_fit && separate_test {
             bail!(
-                "{}: cross-fitted folds need one pool of examples, but this dataset has a separate test file",
-                at("cross_fit")
+                at("cross_fit"),
+                "cross-fitted folds need one pool of examples, but this dataset has a separate test file"
             );
         }
         Ok(())
@@ -108,13 +117,13 @@ impl DataConfig {
 fn validate_train(t: &TrainConfig, w: &Where) -> Result<()> {
     let at = |key: &str| w.in_table("train", key);
     if t.epochs == 0 || t.epochs > 1000 {
-        bail!("{}: must be between 1 and 1000, got {}", at("epochs"), t.epochs);
+        bail!(at("epochs"), "must be between 1 and 1000, got {}", t.epochs);
     }
     if t.batch_size == 0 {
-        bail!("{}: must be at least 1", at("batch_size"));
+        bail!(at("batch_size"), "must be at least 1");
     }
     if !(t.lr > 0.0 && t.lr < 10.0) {
-        bail!("{}: must be in (0, 10), got {}", at("lr"), t.lr);
+        bail!(at("lr"), "must be in (0, 10), got {}", t.lr);
     }
     Ok(())
 }
@@ -123,18 +132,15 @@ impl QuantConfig {
     fn validate(&self, w: &Where) -> Result<()> {
         let at = |key: &str| w.in_table("quant", key);
         if self.bits.is_empty() {
-            bail!("{}: must list at least one bit width", at("bits"));
+            bail!(at("bits"), "must list at least one bit width");
         }
         if let Some(b) = self.bits.iter().find(|b| b.is_full_precision()) {
-            bail!(
-                "{}: bit width {b} is not a quantized width; use 2..=8 or 16 (FP32 is always the reference)",
-                at("bits")
-            );
+            bail!(at("bits"), "bit width {b} is not a quantized width; use 2..=8 or 16 (FP32 is always the reference)");
         }
         if self.random_n < 27 {
             bail!(
-                "{}: must be at least 27 (the null baseline needs as many draws as a 3-layer search), got {}",
                 at("random_n"),
+                "must be at least 27 (the null baseline needs as many draws as a 3-layer search), got {}",
                 self.random_n
             );
         }
@@ -144,7 +150,7 @@ impl QuantConfig {
         if let Some(p) = self.percentile
             && !(p > 0.5 && p <= 1.0)
         {
-            bail!("{}: must be in (0.5, 1], got {p}", at("percentile"));
+            bail!(at("percentile"), "must be in (0.5, 1], got {p}");
         }
         Ok(())
     }
@@ -155,15 +161,15 @@ impl MixedConfig {
         let at = |key: &str| w.in_table("quant.mixed", key);
         let lowest = self.bits.iter().map(|b| b.get()).min().unwrap_or(32);
         if self.budgets.is_empty() {
-            bail!("{}: [quant.mixed] needs at least one budget (average bits per weight)", at("budgets"));
+            bail!(at("budgets"), "[quant.mixed] needs at least one budget (average bits per weight)");
         }
         for &b in &self.budgets {
             if b < lowest || b > 32 {
-                bail!("{}: no plan can meet an average of {b} bits with layer widths {:?}", at("budgets"), self.bits);
+                bail!(at("budgets"), "no plan can meet an average of {b} bits with layer widths {:?}", self.bits);
             }
         }
         if self.hutchinson_samples == 0 || self.hutchinson_samples > 1000 {
-            bail!("{}: must be between 1 and 1000", at("hutchinson_samples"));
+            bail!(at("hutchinson_samples"), "must be between 1 and 1000");
         }
         Ok(())
     }
@@ -172,8 +178,8 @@ impl MixedConfig {
 impl Experiment {
     /// Reads, parses and validates an experiment file.
     pub fn load(file: &Path) -> Result<Experiment> {
-        let text =
-            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|source| ExperimentError::Read { file: file.to_path_buf(), source })?;
         Experiment::parse(file, &text)
     }
 
@@ -188,19 +194,19 @@ impl Experiment {
     pub fn validate(&self, file: &Path, text: &str) -> Result<()> {
         let w = Where { file, text };
         if self.name.trim().is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
-            bail!("{}: must be a non-empty folder name without slashes, got {:?}", w.key("name"), self.name);
+            bail!(w.key("name"), "must be a non-empty folder name without slashes, got {:?}", self.name);
         }
         if self.repeats == 0 || self.repeats > 100 {
-            bail!("{}: must be between 1 and 100, got {}", w.key("repeats"), self.repeats);
+            bail!(w.key("repeats"), "must be between 1 and 100, got {}", self.repeats);
         }
         if self.backends.is_empty() {
-            bail!("{}: must list at least one backend (flex, ndarray, wgpu)", w.key("backends"));
+            bail!(w.key("backends"), "must list at least one backend (flex, ndarray, wgpu)");
         }
         let mut unique = self.backends.clone();
         unique.sort();
         unique.dedup();
         if unique.len() != self.backends.len() {
-            bail!("{}: lists a backend twice", w.key("backends"));
+            bail!(w.key("backends"), "lists a backend twice");
         }
         self.validate_models(&w)?;
         self.data.validate(&w)?;
@@ -211,8 +217,8 @@ impl Experiment {
     fn validate_models(&self, w: &Where) -> Result<()> {
         if self.models.is_empty() {
             bail!(
-                "{}: must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)",
-                w.key("models")
+                w.key("models"),
+                "must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)"
             );
         }
         let mut names = std::collections::HashSet::new();
@@ -222,11 +228,11 @@ impl Experiment {
                     mpq_models::ModelError::Field { field, .. } => field,
                     _ => "kind",
                 };
-                bail!("{}: {e}", w.at(&[Key("models"), Index(i), Key(field)]));
+                bail!(w.at(&[Key("models"), Index(i), Key(field)]), "{e}");
             }
             if !names.insert(m.name()) {
                 let at = w.at(&[Key("models"), Index(i), Key("kind")]);
-                bail!("{at}: model {} is listed twice (run ids would collide)", m.name());
+                bail!(at, "model {} is listed twice (run ids would collide)", m.name());
             }
         }
         Ok(())

@@ -1,9 +1,9 @@
 //! The data an experiment runs on: loaded once per sweep (shipped digits, fetched MNIST or
 //! Fashion-MNIST, or IDX files), and each run's split of it.
 
-use crate::config::{Dataset, Experiment, RunSpec};
-use anyhow::{Result, anyhow};
+use crate::{PipelineError, Result};
 use mpq_data::{Images, Split};
+use mpq_experiment::config::{Dataset, Experiment, RunSpec};
 
 /// The data an experiment runs on, loaded once.
 pub struct Data {
@@ -29,7 +29,7 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
         }
         Dataset::Idx => {
             let (Some(i), Some(l)) = (&d.images, &d.labels) else {
-                return Err(anyhow!("dataset = \"idx\" needs images and labels"));
+                return Err(PipelineError::Other("dataset = \"idx\" needs images and labels".into()));
             };
             let train = mpq_data::idx::read_pair(i, l)?;
             match (&d.test_images, &d.test_labels) {
@@ -51,7 +51,7 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
 /// cross-fitted fold (`[data] cross_fit`).
 pub fn split(exp: &Experiment, spec: &RunSpec, data: &Data) -> Result<Split> {
     if exp.data.cross_fit {
-        let fold_seed = crate::config::derive_seed(exp.seed, "folds");
+        let fold_seed = mpq_experiment::config::derive_seed(exp.seed, "folds");
         return Ok(Split::cross_fit(&data.images, exp.sizes(), fold_seed, spec.repeat, spec.split_seed)?);
     }
     Ok(Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?)

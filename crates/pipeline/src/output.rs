@@ -1,7 +1,7 @@
 //! Results on disk: one JSON file per completed run (what makes sweeps resumable), merged
 //! into the result tables; and the one way files are written (whole, or not at all).
 
-use anyhow::{Context, Result};
+use crate::{PipelineError, Result};
 use mpq_report::{ConfigRow, RunRow, SensitivityRow, Tables, TimingRow, TrainRow};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,14 +30,14 @@ pub struct RunOutput {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(PipelineError::io("creating", dir))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
+        .map_err(PipelineError::io("creating a temporary file in", dir))?;
+    tmp.write_all(bytes).map_err(PipelineError::io("writing", tmp.path()))?;
+    tmp.persist(path).map_err(|e| PipelineError::io("renaming into", path)(e.error))?;
     Ok(())
 }
 
@@ -90,7 +90,9 @@ pub fn load_run(out: &Path, id: &str) -> Option<RunOutput> {
 
 /// Stores a completed run.
 pub fn save_run(out: &Path, id: &str, r: &RunOutput) -> Result<()> {
-    write_atomic(&run_file(out, id), serde_json::to_string(r)?.as_bytes())
+    let file = run_file(out, id);
+    let text = serde_json::to_string(r).map_err(|source| PipelineError::Json { path: file.clone(), source })?;
+    write_atomic(&file, text.as_bytes())
 }
 
 /// The tables of the runs in `ids` whose results exist, in that order.

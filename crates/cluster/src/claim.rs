@@ -6,7 +6,7 @@
 //! owner on another host that died); a stale claim is taken over under a short exclusive
 //! lock, so two processes never take over the same claim.
 
-use anyhow::{Context, Result};
+use crate::{ClusterError, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -108,7 +108,7 @@ impl Claims {
 
     /// Claims run `id`, taking over a stale claim.
     pub fn try_claim(&self, id: &str) -> Result<Attempt> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).map_err(ClusterError::io("creating", &self.dir))?;
         let path = self.path(id);
         if let Some(claim) = self.create(&path)? {
             return Ok(Attempt::Claimed(claim));
@@ -127,7 +127,7 @@ impl Claims {
                 }
                 return Ok(Attempt::Busy(owner));
             }
-            Err(e) => return Err(e).with_context(|| format!("creating {}", lock.display())),
+            Err(e) => return Err(ClusterError::io("creating", &lock)(e)),
         }
         if self.stale_owner(&path).is_some() {
             let _ = std::fs::remove_file(&path);
@@ -145,11 +145,13 @@ impl Claims {
         let mut f = match OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("creating claim {}", path.display())),
+            Err(e) => return Err(ClusterError::io("creating claim", path)(e)),
         };
-        f.write_all(serde_json::to_string(&Owner::me())?.as_bytes())
+        let owner = serde_json::to_string(&Owner::me()).map_err(std::io::Error::other);
+        owner
+            .and_then(|o| f.write_all(o.as_bytes()))
             .and_then(|_| f.sync_all())
-            .with_context(|| format!("writing claim {}", path.display()))?;
+            .map_err(ClusterError::io("writing claim", path))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (p, s) = (path.to_path_buf(), stop.clone());
         let beat = std::thread::spawn(move || {

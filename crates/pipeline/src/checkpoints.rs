@@ -4,11 +4,11 @@
 //! training does not). A folder holds `<key>.safetensors` and `<key>.train.json` per run; a
 //! shipped folder also a `SHA256SUMS` file that every read checks.
 
-use crate::config::{Experiment, RunSpec};
 use crate::dataset::Data;
-use anyhow::{Context, Result, anyhow, bail};
+use crate::{PipelineError, Result};
 use burn::prelude::Device;
 use mpq_data::Split;
+use mpq_experiment::config::{Experiment, RunSpec};
 use mpq_models::{Net, checkpoint, train};
 use mpq_report::TrainRow;
 use std::collections::HashMap;
@@ -20,7 +20,7 @@ use std::path::Path;
 pub fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
     let key = serde_json::json!({
         "data": data.digest, "test_from": data.test_from, "sizes": exp.sizes(), "split_seed": spec.split_seed,
-        "cross_fit": exp.data.cross_fit.then(|| (crate::config::derive_seed(exp.seed, "folds"), spec.repeat)),
+        "cross_fit": exp.data.cross_fit.then(|| (mpq_experiment::config::derive_seed(exp.seed, "folds"), spec.repeat)),
         "model": spec.model, "train": exp.train, "seed": spec.seed, "backend": spec.backend.name(),
         "burn": mpq_models::BURN_VERSION, "train_version": mpq_models::TRAIN_VERSION, "format": 2,
     });
@@ -49,8 +49,9 @@ fn load_from(
         verify(dir, &[&ckpt, &log])?;
     }
     let net = checkpoint::load(spec.model.init(dev, 0), &ckpt, dev)?;
-    let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
-    let rows: Vec<TrainRow> = serde_json::from_str(&text).with_context(|| format!("parsing {}", log.display()))?;
+    let text = std::fs::read_to_string(&log).map_err(PipelineError::io("reading", &log))?;
+    let rows: Vec<TrainRow> =
+        serde_json::from_str(&text).map_err(|source| PipelineError::Json { path: log.clone(), source })?;
     Ok(Some((net, rows)))
 }
 
@@ -90,7 +91,8 @@ pub fn trained(
         .collect();
     let meta = HashMap::from([("model".to_string(), spec.model.name()), ("run".to_string(), spec.id.clone())]);
     checkpoint::save(&net, &meta, &ckpt)?;
-    crate::output::write_atomic(&log, serde_json::to_string(&rows)?.as_bytes())?;
+    let text = serde_json::to_string(&rows).map_err(|source| PipelineError::Json { path: log.clone(), source })?;
+    crate::output::write_atomic(&log, text.as_bytes())?;
     Ok((net, rows))
 }
 
@@ -98,14 +100,14 @@ const SUMS: &str = "SHA256SUMS";
 
 fn sums(dir: &Path) -> Result<Vec<(String, String)>> {
     let file = dir.join(SUMS);
-    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let text = std::fs::read_to_string(&file).map_err(PipelineError::io("reading", &file))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            let (sum, name) = l
-                .split_once("  ")
-                .ok_or_else(|| anyhow!("{}:{}: expected `<sha256>  <file>`", file.display(), i + 1))?;
+            let (sum, name) = l.split_once("  ").ok_or_else(|| {
+                PipelineError::Other(format!("{}:{}: expected `<sha256>  <file>`", file.display(), i + 1))
+            })?;
             Ok((name.trim().to_string(), sum.trim().to_string()))
         })
         .collect()
@@ -116,12 +118,10 @@ pub fn verify(dir: &Path, files: &[&Path]) -> Result<()> {
     let sums = sums(dir)?;
     for f in files {
         let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let want = sums
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| s.as_str())
-            .ok_or_else(|| anyhow!("{}: not listed in {}", f.display(), dir.join(SUMS).display()))?;
-        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let want = sums.iter().find(|(n, _)| *n == name).map(|(_, s)| s.as_str()).ok_or_else(|| {
+            PipelineError::Other(format!("{}: not listed in {}", f.display(), dir.join(SUMS).display()))
+        })?;
+        let bytes = std::fs::read(f).map_err(PipelineError::io("reading", f))?;
         mpq_data::verify_sha256(&f.display().to_string(), &bytes, want)?;
     }
     Ok(())
@@ -130,14 +130,16 @@ pub fn verify(dir: &Path, files: &[&Path]) -> Result<()> {
 /// Copies the cached checkpoints of every run of `exp` into its `checkpoints` folder and
 /// rewrites `SHA256SUMS` for the files there that belong to the experiment's runs.
 pub fn ship(exp: &Experiment, data: &Data, cache: &Path) -> Result<usize> {
-    let Some(dir) = &exp.checkpoints else { bail!("the experiment names no `checkpoints` folder to ship to") };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let Some(dir) = &exp.checkpoints else {
+        return Err(PipelineError::Other("the experiment names no `checkpoints` folder to ship to".into()));
+    };
+    std::fs::create_dir_all(dir).map_err(PipelineError::io("creating", dir))?;
     let mut lines = Vec::new();
     for spec in exp.expand() {
         let key = cache_key(exp, &spec, data);
         let (from, to) = (checkpoint_files(cache, &key), checkpoint_files(dir, &key));
         for (src, dst) in [(&from.0, &to.0), (&from.1, &to.1)] {
-            let bytes = std::fs::read(src).with_context(|| format!("{}: train it first", src.display()))?;
+            let bytes = std::fs::read(src).map_err(PipelineError::io("reading (train it first)", src))?;
             crate::output::write_atomic(dst, &bytes)?;
             let name = dst.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             lines.push(format!("{}  {name}", mpq_data::sha256_hex(&bytes)));

@@ -2,8 +2,15 @@
 //! process takes (`--shard I/N`, a SLURM array task, a Kubernetes Indexed Job), assigned
 //! deterministically and balanced by each run's expected cost.
 
-use crate::config::RunSpec;
-use anyhow::{Result, bail};
+use crate::{ClusterError, Result};
+use mpq_experiment::config::RunSpec;
+
+/// Returns a [`ClusterError::Environment`] with a formatted message.
+macro_rules! bail {
+    ($($msg:tt)+) => {
+        return Err(ClusterError::Environment(format!($($msg)+)))
+    };
+}
 use mpq_models::net::LayerKind;
 
 /// One process's share of a sweep: shard `index` of `count` (0-based).
@@ -25,7 +32,7 @@ impl std::str::FromStr for Shard {
     type Err = String;
 
     /// Parses `I/N` with `0 <= I < N`.
-    fn from_str(s: &str) -> Result<Shard, String> {
+    fn from_str(s: &str) -> std::result::Result<Shard, String> {
         let bad = || format!("`{s}` is not a shard: write I/N with 0 <= I < N, e.g. 0/4");
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
@@ -128,7 +135,7 @@ pub fn select(specs: &[RunSpec], shard: Shard) -> Vec<RunSpec> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::Experiment;
+    use mpq_experiment::config::Experiment;
     use std::collections::HashMap;
 
     fn specs() -> Vec<RunSpec> {

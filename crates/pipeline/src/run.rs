@@ -2,12 +2,12 @@
 //! evaluate every plan and baseline, and return typed rows.
 
 use crate::checkpoints::trained;
-use crate::config::{Experiment, MixedConfig, RunSpec, Strategy};
 use crate::dataset::{Data, split};
 use crate::output::RunOutput;
-use anyhow::Result;
+use crate::{PipelineError, Result};
 use burn::prelude::Device;
 use mpq_data::Split;
+use mpq_experiment::config::{Experiment, MixedConfig, RunSpec, Strategy};
 use mpq_lowbit::engine::Engine;
 use mpq_models::{Metrics, Net, metrics};
 use mpq_quant::calib::{Calibration, input_ranges};
@@ -399,7 +399,7 @@ fn mixed_rows(cx: &Ctx, mx: &MixedConfig, out: &mut RunOutput) -> Result<()> {
     let htable = hawq::hawq_table(cx.ev, &traces, &widths);
     let hawq_secs = t0.elapsed().as_secs_f64();
     for &budget in &mx.budgets {
-        let none = || anyhow::anyhow!("no plan meets an average of {budget} bits");
+        let none = || PipelineError::Other(format!("no plan meets an average of {budget} bits"));
         let dp = mixed::allocate(&table, &cx.weights, budget as f64).ok_or_else(none)?;
         out.runs.push(cx.plan_row(budget, Method::MixedDp, &dp, dp_evals, dp_secs)?);
         let t0 = Instant::now();

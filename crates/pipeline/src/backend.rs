@@ -1,8 +1,8 @@
 //! The one place that maps a backend name to a burn device.
 
-use crate::config::Backend;
-use anyhow::Result;
+use crate::Result;
 use burn::prelude::Device;
+use mpq_experiment::config::Backend;
 
 /// The burn device for `backend`; wgpu needs the `wgpu` cargo feature.
 #[allow(deprecated)] // Device::ndarray() is deprecated in favour of flex; users asked for both.
@@ -21,10 +21,11 @@ fn wgpu_device() -> Result<Device> {
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> Result<Device> {
-    anyhow::bail!(
+    Err(crate::PipelineError::Other(
         "backend `wgpu` is not built into this binary; rebuild with `cargo run --release -p harness --features wgpu -- ...` \
          (on a machine without a GPU, install Vulkan's software driver first: apt-get install -y mesa-vulkan-drivers libvulkan1)"
-    )
+            .into(),
+    ))
 }
 
 /// The CPU model from `/proc/cpuinfo` (`unknown` elsewhere).
