@@ -4,13 +4,17 @@
 #     (pass --retrain to train them here instead; results then depend on this CPU's float
 #     kernels and will differ from the committed ones);
 #  2. the replication table (two independent experiment seeds, models trained here);
-#  3. the report, which includes the replication table.
+#  3. the report, which includes the replication table;
+#  4. the mixed-precision study (experiments/claims-mixed.toml, models trained here, about
+#     10 minutes) into paper/claims-mixed/.
 # The backend comparison (paper/backends/) needs a wgpu build:
 #   cargo run --release -p harness --features wgpu -- run experiments/backends-wgpu.toml --force
 #   cargo run --release -p harness --features wgpu -- paper experiments/backends-wgpu.toml --out paper/backends
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf results/cache results/mnist results/mnist-seed1 results/mnist-seed2
+rm -rf results/cache results/mnist results/mnist-seed1 results/mnist-seed2 results/claims-mixed
 cargo run --release -p harness -- run experiments/mnist.toml --force "$@"
 cargo run --release -p harness -- replicate experiments/mnist.toml --seeds 1,2 --out paper/replication
 cargo run --release -p harness -- paper experiments/mnist.toml
+cargo run --release -p harness -- run experiments/claims-mixed.toml --force
+cargo run --release -p harness -- paper experiments/claims-mixed.toml --out paper/claims-mixed

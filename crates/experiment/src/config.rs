@@ -147,6 +147,10 @@ pub struct MixedConfig {
     /// Rademacher vectors in the Hutchinson trace estimate of the HAWQ-V2 baseline.
     #[serde(default = "default_hutchinson")]
     pub hutchinson_samples: usize,
+    /// Beam width of the `mixed-search` allocation (beam search scoring whole plans); absent:
+    /// that allocation is not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_beam: Option<usize>,
 }
 
 fn widths(bits: &[u32]) -> Vec<BitWidth> {

@@ -171,6 +171,11 @@ impl MixedConfig {
         if self.hutchinson_samples == 0 || self.hutchinson_samples > 1000 {
             bail!(at("hutchinson_samples"), "must be between 1 and 1000");
         }
+        if let Some(b) = self.search_beam
+            && !(1..=256).contains(&b)
+        {
+            bail!(at("search_beam"), "must be between 1 and 256, got {b}");
+        }
         Ok(())
     }
 }

@@ -189,6 +189,7 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         train_examples: exp.data.train,
     };
     let mut sections = mpq_report::backends::section(&backends, t, &summary);
+    sections.push_str(&mpq_report::cost::section(&t.runs));
     // `harness replicate ... --out <out>/replication` leaves its agreement table here.
     if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
         let body = rep.lines().skip_while(|l| l.starts_with("# ") || l.is_empty()).collect::<Vec<_>>().join("\n");

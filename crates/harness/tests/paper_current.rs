@@ -12,7 +12,11 @@ use mpq_experiment::config::Experiment;
 
 #[test]
 fn committed_reports_come_from_the_current_code_and_experiments() {
-    for (dir, file) in [("paper", "experiments/mnist.toml"), ("paper/backends", "experiments/backends-wgpu.toml")] {
+    for (dir, file) in [
+        ("paper", "experiments/mnist.toml"),
+        ("paper/backends", "experiments/backends-wgpu.toml"),
+        ("paper/claims-mixed", "experiments/claims-mixed.toml"),
+    ] {
         let path = root().join(dir).join("provenance.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let committed: Provenance = serde_json::from_str(&text).unwrap();

@@ -422,6 +422,13 @@ fn mixed_rows(cx: &Ctx, mx: &MixedConfig, out: &mut RunOutput) -> Result<()> {
             0,
             0.0,
         )?);
+        if let Some(beam) = mx.search_beam {
+            let t0 = Instant::now();
+            let found = search::beam::beam_search(cx.ev, cx.calib, &widths, &cx.weights, budget as f64, beam)?
+                .ok_or_else(none)?;
+            let secs = t0.elapsed().as_secs_f64();
+            out.runs.push(cx.plan_row(budget, Method::MixedSearch, &found.best.plan, found.evaluations, secs)?);
+        }
     }
     Ok(())
 }

@@ -113,3 +113,48 @@ fn mixed_allocation_respects_budget_and_hawq_traces_are_finite() {
     let p = mixed::allocate(&h, &weights, 4.0).unwrap();
     assert!(p.average_bits(&weights) <= 4.0 + 1e-9);
 }
+
+#[test]
+fn beam_search_fits_the_budget_beats_uniform_and_finds_the_optimum_with_a_wide_beam() {
+    use mpq_quant::search::beam::{average_bits, beam_search};
+    use mpq_quant::{Choice, Target};
+    let (net, data, split, _) = setup();
+    let set = EvalSet::new(&data, &split.calib);
+    let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 0);
+    let counts = [784 * 24, 24 * 16, 16 * 10];
+    let widths = [2, 4, 8, 32];
+    for budget in [3.0, 4.0, 5.0] {
+        let found = beam_search(&ev, &set, &widths, &counts, budget, 3).unwrap().unwrap();
+        assert!(average_bits(&found.best.plan, &counts) <= budget + 1e-9, "{}", found.best.plan.code());
+        assert_eq!(ev.score(&found.best.plan, &set).unwrap(), found.best.calib, "the reported loss is the plan's");
+        for w in widths.iter().copied().filter(|&w| f64::from(w) <= budget) {
+            for r in Rounding::SEARCHED {
+                let uniform = ev.score(&Plan::uniform(3, w, r), &set).unwrap();
+                assert!(found.best.calib.loss <= uniform.loss, "{budget} bits: worse than uniform {w}{r:?}");
+            }
+        }
+    }
+    // With a beam as wide as the whole space, the last layer sees every feasible plan.
+    let opts: Vec<Choice> = widths
+        .iter()
+        .flat_map(|&bits| {
+            let rs: Vec<Rounding> = if bits == 32 { vec![Rounding::Nearest] } else { Rounding::SEARCHED.to_vec() };
+            rs.into_iter().map(move |rounding| Choice { bits, rounding, target: Target::Both })
+        })
+        .collect();
+    let budget = 4.0;
+    let mut best = f64::INFINITY;
+    for a in &opts {
+        for b in &opts {
+            for c in &opts {
+                let plan = Plan { layers: vec![*a, *b, *c] };
+                if average_bits(&plan, &counts) <= budget {
+                    best = best.min(ev.score(&plan, &set).unwrap().loss);
+                }
+            }
+        }
+    }
+    let wide = beam_search(&ev, &set, &widths, &counts, budget, opts.len().pow(3)).unwrap().unwrap();
+    assert_eq!(wide.best.calib.loss, best);
+    assert!(beam_search(&ev, &set, &widths, &counts, 1.5, 3).unwrap().is_none(), "no plan fits 1.5 bits");
+}

@@ -137,8 +137,11 @@ fn pareto(dir: &Path, model: &str, rows: &[&RunRow]) -> Drawn {
         return Ok(None);
     }
     let mut series = Vec::new();
-    for m in [Method::MixedDp, Method::MixedDpGreedy, Method::MixedHawq, Method::MixedUniform] {
+    for m in [Method::MixedDp, Method::MixedDpGreedy, Method::MixedHawq, Method::MixedUniform, Method::MixedSearch] {
         let budgets: BTreeSet<u32> = mixed.iter().filter(|r| r.method == m).map(|r| r.bits).collect();
+        if budgets.is_empty() {
+            continue;
+        }
         let pts = budgets
             .iter()
             .map(|&b| {

@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod backends;
 pub mod claims;
+pub mod cost;
 pub mod csvio;
 pub mod figures;
 pub mod findings;
@@ -21,7 +22,7 @@ pub mod tables;
 /// Version of the statistics, tables and report layout. Recorded in `provenance.json` beside
 /// every report; bump it with any change that alters `summary.csv`, `claims.csv` or
 /// `REPORT.md` for the same runs, and regenerate `paper/`.
-pub const REPORT_VERSION: u32 = 3;
+pub const REPORT_VERSION: u32 = 4;
 
 /// Writes `path` whole or not at all: `write` fills a temporary file beside it (same
 /// extension, which plotters reads the image format from), which is then renamed over

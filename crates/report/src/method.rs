@@ -38,11 +38,14 @@ pub enum Method {
     MixedHawq,
     /// The widest uniform width within the budget, nearest rounding.
     MixedUniform,
+    /// Beam search over per-layer (bits, rounding) scoring whole plans (layer interactions
+    /// included) on the calibration split.
+    MixedSearch,
 }
 
 impl Method {
     /// Every method, in declaration order.
-    pub const ALL: [Method; 15] = [
+    pub const ALL: [Method; 16] = [
         Method::Fp,
         Method::FpTemp,
         Method::Nearest,
@@ -58,6 +61,7 @@ impl Method {
         Method::MixedDpGreedy,
         Method::MixedHawq,
         Method::MixedUniform,
+        Method::MixedSearch,
     ];
 
     /// The name used in CSV files, figures and on the command line.
@@ -78,6 +82,7 @@ impl Method {
             Method::MixedDpGreedy => "mixed-dp-greedy",
             Method::MixedHawq => "mixed-hawq",
             Method::MixedUniform => "mixed-uniform",
+            Method::MixedSearch => "mixed-search",
         }
     }
 
@@ -98,7 +103,10 @@ impl Method {
 
     /// Mixed-precision allocations (their `bits` is a budget).
     pub fn is_mixed(self) -> bool {
-        matches!(self, Method::MixedDp | Method::MixedDpGreedy | Method::MixedHawq | Method::MixedUniform)
+        matches!(
+            self,
+            Method::MixedDp | Method::MixedDpGreedy | Method::MixedHawq | Method::MixedUniform | Method::MixedSearch
+        )
     }
 }
 

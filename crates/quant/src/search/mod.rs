@@ -1,6 +1,7 @@
 //! Search strategies over per-layer rounding at one bit width. Every strategy scores plans
 //! on the calibration set it is given, and only on that.
 
+pub mod beam;
 pub mod hawq;
 pub mod mixed;
 pub mod taylor;
