@@ -94,12 +94,7 @@ fn download(url: &str) -> Result<Vec<u8>, String> {
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never
 /// leaves a partial file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    use std::io::Write;
-    let io = |cause| DataError::Io { file: path.display().to_string(), cause };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.persist(path).map(drop).map_err(|e| io(e.error))
+    mpq_atomic::write(path, bytes).map_err(|cause| DataError::Io { file: path.display().to_string(), cause })
 }
 
 /// Downloads every file of `name` missing or wrong in `dir`, from `mirrors` (the catalog's

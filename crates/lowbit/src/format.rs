@@ -226,12 +226,8 @@ impl QModel {
     /// Writes the model atomically.
     pub fn save(&self, path: &Path) -> Result<usize, LowbitError> {
         let bytes = self.to_bytes()?;
-        use std::io::Write;
-        let io = |source| LowbitError::Io { file: path.display().to_string(), source };
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        tmp.write_all(&bytes).map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
+        mpq_atomic::write(path, &bytes)
+            .map_err(|source| LowbitError::Io { file: path.display().to_string(), source })?;
         Ok(bytes.len())
     }
 

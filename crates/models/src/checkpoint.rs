@@ -32,13 +32,8 @@ pub fn save(net: &Net, meta: &HashMap<String, String>, path: &Path) -> Result<()
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    // A temporary file of its own, so two writers of one key never interleave bytes; the
-    // rename makes whichever finishes last win, whole.
-    use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(&bytes).map_err(io)?;
-    tmp.persist(path).map(drop).map_err(|e| io(e.error))
+    // Two writers of one key never interleave bytes; whichever finishes last wins, whole.
+    mpq_atomic::write(path, &bytes).map_err(io)
 }
 
 /// Loads parameters from safetensors `bytes` into `net`; rejects files that are truncated,

@@ -19,4 +19,4 @@ pub use error::ModelError;
 pub use host::HostNet;
 pub use metrics::Metrics;
 pub use net::{LayerInfo, LayerKind, Net, Weight};
-pub use train::{BURN_VERSION, EpochLog, Optimizer, Schedule, TRAIN_VERSION, TrainConfig};
+pub use train::{BURN_VERSION, Optimizer, Schedule, TRAIN_VERSION, TrainConfig};

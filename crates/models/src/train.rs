@@ -5,6 +5,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
 use burn::prelude::*;
 use mpq_data::{Images, Split};
+use mpq_report::TrainRow;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -96,24 +97,10 @@ impl Default for TrainConfig {
     }
 }
 
-/// One epoch's record (a row of `train.csv`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    /// Epoch, 1-based.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches.
-    pub train_loss: f64,
-    /// Loss on the calibration split (held out from training; never the test split).
-    pub heldout_loss: f64,
-    /// Accuracy on the calibration split.
-    pub heldout_acc: f64,
-    /// Wall time of the epoch in seconds.
-    pub seconds: f64,
-}
-
 /// Trains `model` on the split's training examples; `progress(done, total)` is called after
-/// every batch. The calibration split gives the per-epoch held-out numbers; the test split
-/// is not touched.
+/// every batch. The calibration split gives the per-epoch held-out numbers (one `train.csv`
+/// row per epoch, its `run_id` left for the caller that names the run); the test split is
+/// not touched.
 pub fn train(
     model: &ModelConfig,
     tc: &TrainConfig,
@@ -122,7 +109,7 @@ pub fn train(
     split: &Split,
     seed: u64,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Net, Vec<EpochLog>), ModelError> {
+) -> Result<(Net, Vec<TrainRow>), ModelError> {
     let adev = device.clone().autodiff();
     let mut net = model.init(&adev, seed);
     let mut optim = match tc.optimizer {
@@ -161,7 +148,8 @@ pub fn train(
             .collect();
         let m = metrics::score(&logits, &held_y, 1.0);
         let seconds = t0.elapsed().as_secs_f64();
-        logs.push(EpochLog {
+        logs.push(TrainRow {
+            run_id: String::new(),
             epoch,
             train_loss: sum / per_epoch as f64,
             heldout_loss: m.loss,

@@ -78,17 +78,7 @@ pub fn trained(
     }
     let (ckpt, log) = checkpoint_files(cache, &key);
     let (net, logs) = train::train(&spec.model, &exp.train, dev, &data.images, split, spec.seed, progress)?;
-    let rows: Vec<TrainRow> = logs
-        .iter()
-        .map(|l| TrainRow {
-            run_id: spec.id.clone(),
-            epoch: l.epoch,
-            train_loss: l.train_loss,
-            heldout_loss: l.heldout_loss,
-            heldout_acc: l.heldout_acc,
-            seconds: l.seconds,
-        })
-        .collect();
+    let rows: Vec<TrainRow> = logs.into_iter().map(|l| TrainRow { run_id: spec.id.clone(), ..l }).collect();
     let meta = HashMap::from([("model".to_string(), spec.model.name()), ("run".to_string(), spec.id.clone())]);
     checkpoint::save(&net, &meta, &ckpt)?;
     let text = serde_json::to_string(&rows).map_err(|source| PipelineError::Json { path: log.clone(), source })?;

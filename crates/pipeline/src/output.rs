@@ -25,20 +25,11 @@ pub struct RunOutput {
     pub phases: Vec<(String, f64)>,
 }
 
-/// Writes `bytes` to `path` through a uniquely named temporary file in the same folder and
-/// a rename, so readers (and other processes writing the same file) never see a torn file.
+/// Writes `bytes` to `path` whole ([`mpq_atomic::write`]), creating its folder first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(PipelineError::io("creating", dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(PipelineError::io("creating a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(PipelineError::io("writing", tmp.path()))?;
-    tmp.persist(path).map_err(|e| PipelineError::io("renaming into", path)(e.error))?;
-    Ok(())
+    mpq_atomic::write(path, bytes).map_err(PipelineError::io("writing", path))
 }
 
 /// What machine and code a results folder came from (`manifest.json`).

@@ -31,13 +31,22 @@ pub(crate) fn write_whole(
     path: &std::path::Path,
     write: impl FnOnce(&std::path::Path) -> Result<(), ReportError>,
 ) -> Result<(), ReportError> {
-    let file = path.display().to_string();
-    let io = |source| ReportError::Io { file: file.clone(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
-    let tmp = tempfile::Builder::new().prefix(".").suffix(&ext).tempfile_in(dir).map_err(io)?;
-    write(tmp.path())?;
-    tmp.persist(path).map(drop).map_err(|e| io(e.error))
+    mpq_atomic::write_with(path, |_, tmp| write(tmp).map_err(Whole::Report)).map_err(|e| match e {
+        Whole::Io(source) => ReportError::Io { file: path.display().to_string(), source },
+        Whole::Report(e) => e,
+    })
+}
+
+/// An error while writing a file whole: of the temporary file or rename, or of the writer.
+enum Whole {
+    Io(std::io::Error),
+    Report(ReportError),
+}
+
+impl From<std::io::Error> for Whole {
+    fn from(e: std::io::Error) -> Whole {
+        Whole::Io(e)
+    }
 }
 
 pub use method::Method;
