@@ -162,7 +162,7 @@ enum Command {
         #[arg(long)]
         run: String,
         /// Which plan: exhaustive, greedy, taylor, nearest, floor, ceil, random-best, mixed-dp,
-        /// mixed-dp-greedy, mixed-hawq or mixed-uniform.
+        /// mixed-dp-greedy, mixed-hawq, mixed-uniform or mixed-search.
         #[arg(long, default_value = "exhaustive")]
         method: mpq_report::Method,
         /// Bit width (or budget for mixed-* methods) of the plan.
