@@ -15,10 +15,7 @@ pub fn section(rows: &[RunRow]) -> String {
     let mut s = String::from(
         "## Mixed-precision allocations: cost\n\nPer budget, means over budgets and repeats. *Evaluations* counts scored whole plans for `mixed-search` and the greedy refinement, and the single-layer loss changes measured for the knapsack (`mixed-dp`, whose table is shared by all budgets and counted once per budget); `mixed-hawq` spends Hessian-vector products instead (its seconds), `mixed-uniform` nothing. Seconds are wall time on the machine that ran the sweep (the knapsack's table time is included in each of its budgets).\n\n| model | method | budgets | evaluations per budget | seconds per budget | mean test ΔL vs FP32 |\n|---|---|---|---|---|---|\n",
     );
-    let mut models: Vec<&str> = mixed.iter().map(|r| r.model.as_str()).collect();
-    models.dedup();
-    models.sort();
-    models.dedup();
+    let models: std::collections::BTreeSet<&str> = mixed.iter().map(|r| r.model.as_str()).collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     for model in models {
         for m in Method::ALL.into_iter().filter(|m| m.is_mixed()) {

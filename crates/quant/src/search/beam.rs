@@ -73,12 +73,12 @@ pub fn beam_search(
         rest[k] = rest[k + 1] + weight_counts[k] as u64;
     }
     let fits = |cost: u64, bits: u32, from: usize| cost + u64::from(bits) * rest[from] <= budget;
+    let opts = options(widths);
     let mut t = Tracker { best: None, evaluations: 0 };
-    for c in options(widths).into_iter().filter(|c| fits(0, c.bits, 0)) {
+    for &c in opts.iter().filter(|c| fits(0, c.bits, 0)) {
         let plan = Plan { layers: vec![c; n] };
         t.score(&ev.logits(&plan, set)?, set, plan)?;
     }
-    let opts = options(widths);
     let mut kept = vec![Prefix { choices: vec![], h: set.x.clone(), cost: 0 }];
     for (k, &count) in weight_counts.iter().enumerate().take(n) {
         // (loss of the completed plan, prefix index, option, cost after layer k).
