@@ -98,8 +98,8 @@ pub fn expected_cost(spec: &RunSpec) -> f64 {
     for l in spec.model.arch().layers {
         match l.kind {
             LayerKind::Linear { d_in, d_out, .. } => linear += (d_in * d_out) as f64,
-            LayerKind::Conv { c_in, c_out, side_in } => {
-                let side = side_in.saturating_sub(2) as f64;
+            LayerKind::Conv { c_in, c_out, .. } => {
+                let side = l.kind.conv_side() as f64;
                 conv += (c_in * c_out * 9) as f64 * side * side;
             }
         }

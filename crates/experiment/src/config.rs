@@ -55,6 +55,8 @@ pub enum Strategy {
     Greedy,
     /// First-order Taylor prediction.
     Taylor,
+    /// AdaRound: per-element rounding learned per layer (a baseline, not a layerwise plan).
+    Adaround,
 }
 
 /// `[data]`.
@@ -133,6 +135,9 @@ pub struct QuantConfig {
     pub sensitivity: bool,
     /// Mixed-precision allocation under average-bit budgets (absent: not run).
     pub mixed: Option<MixedConfig>,
+    /// Steps, batch and regulariser of the `adaround` strategy (absent: the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaround: Option<mpq_quant::adaround::AdaRoundConfig>,
 }
 
 /// `[quant.mixed]`: per-layer bit widths chosen under a budget.
@@ -279,18 +284,19 @@ impl Experiment {
         runs
     }
 
-    /// Each residual MLP of the experiment with its plain twin of the same width and depth
+    /// Each residual MLP or CNN of the experiment with its plain twin of the same size
     /// (the identity-mapping claim compares them), ordered by the residual model's name.
     pub fn identity_pairs(&self) -> Vec<(String, String)> {
         let mut pairs: Vec<(String, String)> = self
             .models
             .iter()
-            .filter_map(|m| match *m {
-                ModelConfig::ResMlp { width, depth } => {
-                    let twin = ModelConfig::PlainMlp { width, depth };
-                    self.models.contains(&twin).then(|| (m.name(), twin.name()))
-                }
-                _ => None,
+            .filter_map(|m| {
+                let twin = match *m {
+                    ModelConfig::ResMlp { width, depth } => ModelConfig::PlainMlp { width, depth },
+                    ModelConfig::ResCnn { channels, depth } => ModelConfig::PlainCnn { channels, depth },
+                    _ => return None,
+                };
+                self.models.contains(&twin).then(|| (m.name(), twin.name()))
             })
             .collect();
         pairs.sort();

@@ -147,6 +147,18 @@ impl QuantConfig {
         if let Some(m) = &self.mixed {
             m.validate(w)?;
         }
+        if let Some(a) = &self.adaround {
+            let at = |key: &str| w.in_table("quant.adaround", key);
+            if !(1..=100_000).contains(&a.iters) {
+                bail!(at("iters"), "must be between 1 and 100000, got {}", a.iters);
+            }
+            if !(1..=4096).contains(&a.batch) {
+                bail!(at("batch"), "must be between 1 and 4096, got {}", a.batch);
+            }
+            if !(a.lambda.is_finite() && a.lambda >= 0.0) {
+                bail!(at("lambda"), "must be a finite number ≥ 0, got {}", a.lambda);
+            }
+        }
         if let Some(p) = self.percentile
             && !(p > 0.5 && p <= 1.0)
         {
@@ -223,7 +235,7 @@ impl Experiment {
         if self.models.is_empty() {
             bail!(
                 w.key("models"),
-                "must list at least one model ([[models]] with kind = mlp, cnn, res-mlp or plain-mlp)"
+                "must list at least one model ([[models]] with kind = mlp, cnn, res-mlp, plain-mlp, res-cnn or plain-cnn)"
             );
         }
         let mut names = std::collections::HashSet::new();

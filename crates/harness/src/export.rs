@@ -14,6 +14,9 @@ use std::process::ExitCode;
 /// Exports the plan `method` at `bits` of run `run_id` to `out`, then checks the engine
 /// against simulated quantization on the run's test split.
 pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, out: &Path) -> Result<ExitCode> {
+    if method == mpq_report::Method::Adaround {
+        anyhow::bail!("`adaround` rounds each weight element its own way, which a plan cannot hold: it has no export");
+    }
     let exp = Experiment::load(file)?;
     let data: Data = dataset::load_data(&exp)?;
     let spec = exp

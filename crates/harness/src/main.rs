@@ -162,7 +162,8 @@ enum Command {
         #[arg(long)]
         run: String,
         /// Which plan: exhaustive, greedy, taylor, nearest, floor, ceil, random-best, mixed-dp,
-        /// mixed-dp-greedy, mixed-hawq, mixed-uniform or mixed-search.
+        /// mixed-dp-greedy, mixed-hawq, mixed-uniform or mixed-search (adaround rounds each
+        /// weight its own way, which a plan cannot hold, and has no export).
         #[arg(long, default_value = "exhaustive")]
         method: mpq_report::Method,
         /// Bit width (or budget for mixed-* methods) of the plan.

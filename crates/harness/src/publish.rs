@@ -189,6 +189,7 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         train_examples: exp.data.train,
     };
     let mut sections = mpq_report::backends::section(&backends, t, &summary);
+    sections.push_str(&mpq_report::adaround::section(&t.runs, &claims));
     sections.push_str(&mpq_report::cost::section(&t.runs));
     // `harness replicate ... --out <out>/replication` leaves its agreement table here.
     if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
@@ -216,7 +217,7 @@ fn print_summary(t: &Tables) {
     );
     for r in summary.iter().filter(|r| {
         use mpq_report::Method::*;
-        [Fp, FpTemp, Nearest, Exhaustive, Greedy, Taylor, RandomBest].contains(&r.method)
+        [Fp, FpTemp, Nearest, Exhaustive, Greedy, Taylor, RandomBest, Adaround].contains(&r.method)
     }) {
         println!(
             "{:<22} {:>4} {:<16} {:>9.4} {:>8.4} {:>+9.4} [{:+.4}, {:+.4}]",

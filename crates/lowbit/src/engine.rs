@@ -6,7 +6,7 @@
 //! chunks of examples that run through every layer in parallel (rayon).
 
 use crate::LowbitError;
-use crate::format::{InputRounding, LayerKind, QLayer, QModel};
+use crate::format::{ConvPool, InputRounding, LayerKind, QLayer, QModel};
 use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
 use crate::pack;
 use rayon::prelude::*;
@@ -70,6 +70,13 @@ impl Layer {
             InputRounding::Ceil => Round::Ceil,
         };
         let input = InputQuant { scale: l.in_scale, zero: l.in_zero, qmax: l.in_qmax, round };
+        if let LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } = l.kind
+            && ((!same && side_in < 3) || (residual && (!same || c_in != c_out || pool == ConvPool::Max2)))
+        {
+            return unsupported(format!(
+                "conv of side {side_in} (same padding {same}, skip {residual}, pool {pool:?}) cannot run"
+            ));
+        }
         let (weights, out_scale) = if l.bits >= 32 {
             (Weights::Float(l.weights.clone()), vec![1.0; rows])
         } else if l.bits > 8 {
@@ -126,7 +133,7 @@ impl Layer {
             LayerKind::Linear { d_in, d_out, relu, residual } => {
                 self.run_linear(kernel, x, t, (d_in, d_out), relu, residual)
             }
-            LayerKind::Conv { c_in, c_out, side_in } => self.run_conv(kernel, x, t, (c_in, c_out, side_in)),
+            LayerKind::Conv { .. } => self.run_conv(kernel, x, t),
         }
     }
 
@@ -169,28 +176,47 @@ impl Layer {
         out
     }
 
-    /// A 3x3 valid convolution as im2col plus GEMM, then ReLU and 2x2 max-pool.
-    fn run_conv(&self, kernel: Kernel, x: &[f32], t: usize, (c_in, c_out, side_in): (usize, usize, usize)) -> Vec<f32> {
-        let (o, per, k) = (side_in - 2, c_in * side_in * side_in, c_in * 9);
+    /// A 3x3 convolution as im2col plus GEMM (same padding: the input codes are padded with
+    /// the zero point, which stands for 0), then ReLU, the identity skip and pooling.
+    fn run_conv(&self, kernel: Kernel, x: &[f32], t: usize) -> Vec<f32> {
+        let LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } = self.kind else { return Vec::new() };
+        let (o, per, k) = (self.kind.conv_side(), c_in * side_in * side_in, c_in * 9);
+        let side = if same { side_in + 2 } else { side_in };
         let m = t * o * o;
+        // The skip adds the input as the layer saw it: quantized on the integer path.
+        let mut seen = if residual { vec![0f32; t * per] } else { Vec::new() };
         let y = match &self.weights {
             Weights::Int(b) => {
                 let (mut img, mut a) = (vec![0u8; per], vec![0u8; m * b.kp]);
+                let zero = self.input.zero as u8;
                 for (e, xe) in x.chunks_exact(per).enumerate() {
                     gemm::quantize(kernel, &self.input, xe, &mut img);
-                    im2col(&img, c_in, side_in, b.kp, &mut a[e * o * o * b.kp..]);
+                    if residual {
+                        let (z, s) = (self.input.zero, self.input.scale);
+                        let dst = &mut seen[e * per..(e + 1) * per];
+                        dst.iter_mut().zip(&img).for_each(|(d, &c)| *d = (c as i32 - z) as f32 * s);
+                    }
+                    let src = if same { pad1(&img, c_in, side_in, zero) } else { img.clone() };
+                    im2col(&src, c_in, side, b.kp, &mut a[e * o * o * b.kp..]);
                 }
                 self.int_products(kernel, b, &a, m, c_out)
             }
             Weights::Float(w) => {
                 let mut a = vec![0f32; m * k];
                 for (e, xe) in x.chunks_exact(per).enumerate() {
-                    im2col(xe, c_in, side_in, k, &mut a[e * o * o * k..]);
+                    let src = if same { pad1(xe, c_in, side_in, 0.0) } else { xe.to_vec() };
+                    im2col(&src, c_in, side, k, &mut a[e * o * o * k..]);
+                }
+                if residual {
+                    seen.copy_from_slice(x);
                 }
                 self.float_products(w, &a, m, k, c_out)
             }
         };
-        relu_pool(&y, t, c_out, o)
+        match (pool, residual) {
+            (ConvPool::Max2, false) => relu_pool(&y, t, c_out, o),
+            _ => relu_skip_pool(&y, &seen, t, c_out, o, pool),
+        }
     }
 }
 
@@ -212,6 +238,54 @@ fn relu_pool(y: &[f32], t: usize, c_out: usize, o: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
+fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
+    let p = side + 2;
+    let mut out = vec![fill; c * p * p];
+    for ch in 0..c {
+        for y in 0..side {
+            out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
+        }
+    }
+    out
+}
+
+/// ReLU, then `+ seen` (channel-major, empty without a skip), then `pool`, of `t` images of
+/// pre-activations stored pixel-major (`[t][o][o][c_out]`); returned channel-major. Sums run
+/// in the simulation's order (the global average adds a channel's pixels row by row).
+fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o: usize, pool: ConvPool) -> Vec<f32> {
+    let plane = o * o;
+    let mut a = vec![0f32; t * c_out * plane];
+    for (e, ae) in a.chunks_exact_mut(c_out * plane).enumerate() {
+        for r in 0..c_out {
+            for px in 0..plane {
+                let v = y[(e * plane + px) * c_out + r].max(0.0);
+                ae[r * plane + px] = if seen.is_empty() { v } else { v + seen[(e * c_out + r) * plane + px] };
+            }
+        }
+    }
+    match pool {
+        ConvPool::None => a,
+        ConvPool::GlobalAvg => {
+            a.chunks_exact(plane).map(|p| p.iter().fold(0f32, |s, &v| s + v) / plane as f32).collect()
+        }
+        ConvPool::Max2 => {
+            let p = o / 2;
+            let mut out = vec![0f32; t * c_out * p * p];
+            for (ch, oc) in out.chunks_exact_mut(p * p).enumerate() {
+                let at = |yy: usize, xx: usize| a[ch * plane + yy * o + xx];
+                for py in 0..p {
+                    for qx in 0..p {
+                        let (y0, x0) = (2 * py, 2 * qx);
+                        oc[py * p + qx] = at(y0, x0).max(at(y0, x0 + 1)).max(at(y0 + 1, x0)).max(at(y0 + 1, x0 + 1));
+                    }
+                }
+            }
+            out
+        }
+    }
 }
 
 impl Engine {

@@ -7,7 +7,8 @@
 //! - `<name>.scales`: F32 `[1]` (per tensor) or `[rows]` (per output), the weight scales;
 //! - `<name>.bias`: F32 `[rows]`.
 //!
-//! The metadata holds `format` (`mpq-lowbit/2`), `model`, `plan` and `layers`: a JSON list of
+//! The metadata holds `format` (`mpq-lowbit/3`; `/2` files, whose convolutions are all
+//! valid + max-pool, are read too), `model`, `plan` and `layers`: a JSON list of
 //! each layer's name, kind and sizes, bit width, input rounding and input quantization.
 //! Loading checks every tensor's type and size against the layer table, so a truncated or
 //! foreign file is rejected.
@@ -19,7 +20,23 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The `format` metadata value this version writes and reads.
-pub const FORMAT: &str = "mpq-lowbit/2";
+pub const FORMAT: &str = "mpq-lowbit/3";
+
+/// Earlier formats this version still reads (their layer kinds are a subset of this one's).
+const READS_ALSO: &[&str] = &["mpq-lowbit/2"];
+
+/// What pools a convolution's output, after its ReLU and identity skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConvPool {
+    /// 2x2 max-pool, stride 2.
+    #[default]
+    Max2,
+    /// None.
+    None,
+    /// The mean of each channel.
+    GlobalAvg,
+}
 
 /// How a layer's input is rounded to its integer grid at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +65,8 @@ pub enum LayerKind {
         /// Identity skip.
         residual: bool,
     },
-    /// 3x3 valid conv, ReLU, 2x2 max-pool. Weights stored `[c_out][c_in * 9]`.
+    /// 3x3 conv (valid, or same with zero padding), ReLU, identity skip if `residual`, then
+    /// `pool`. Weights stored `[c_out][c_in * 9]`.
     Conv {
         /// Input channels.
         c_in: usize,
@@ -56,10 +74,28 @@ pub enum LayerKind {
         c_out: usize,
         /// Input side.
         side_in: usize,
+        /// Same padding (output side = input side).
+        #[serde(default)]
+        same: bool,
+        /// Identity skip (adds the input as the layer saw it).
+        #[serde(default)]
+        residual: bool,
+        /// Pooling after ReLU and skip.
+        #[serde(default)]
+        pool: ConvPool,
     },
 }
 
 impl LayerKind {
+    /// Side of a convolution's output before pooling (0 for a linear layer).
+    pub fn conv_side(&self) -> usize {
+        match *self {
+            LayerKind::Conv { side_in, same: true, .. } => side_in,
+            LayerKind::Conv { side_in, .. } => side_in.saturating_sub(2),
+            LayerKind::Linear { .. } => 0,
+        }
+    }
+
     /// (rows, cols) of the weight matrix as stored.
     pub fn weight_shape(&self) -> (usize, usize) {
         match *self {
@@ -185,7 +221,7 @@ impl QModel {
         let field =
             |k: &str| meta.get(k).cloned().ok_or_else(|| bad(format!("metadata lacks `{k}`: not a {FORMAT} file")));
         let format = field("format")?;
-        if format != FORMAT {
+        if format != FORMAT && !READS_ALSO.contains(&format.as_str()) {
             return Err(bad(format!("format `{format}`, expected `{FORMAT}`")));
         }
         let layers: Vec<QLayer> = serde_json::from_str(&field("layers")?).map_err(|e| bad(format!("layers: {e}")))?;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mpq_lowbit::engine::Engine;
+use mpq_lowbit::format::ConvPool;
 use mpq_lowbit::gemm::Kernel;
 use mpq_lowbit::{InputRounding, LayerKind, QLayer, QModel, pack};
 
@@ -35,6 +36,14 @@ fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: InputR
     }
 }
 
+fn conv(c_in: usize, c_out: usize, side_in: usize) -> LayerKind {
+    LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: ConvPool::Max2 }
+}
+
+fn block(c: usize, residual: bool, pool: ConvPool) -> LayerKind {
+    LayerKind::Conv { c_in: c, c_out: c, side_in: 13, same: true, residual, pool }
+}
+
 fn models() -> Vec<QModel> {
     let mut rng = Lcg(3);
     let lin = |d_in, d_out, relu, residual| LayerKind::Linear { d_in, d_out, relu, residual };
@@ -44,13 +53,21 @@ fn models() -> Vec<QModel> {
         layer(&mut rng, "fc3", lin(37, 10, false, false), 4, InputRounding::Ceil, 0),
     ];
     let cnn = vec![
-        layer(&mut rng, "conv1", LayerKind::Conv { c_in: 1, c_out: 5, side_in: 28 }, 8, InputRounding::Ceil, 0),
-        layer(&mut rng, "conv2", LayerKind::Conv { c_in: 5, c_out: 7, side_in: 13 }, 3, InputRounding::Nearest, 1),
+        layer(&mut rng, "conv1", conv(1, 5, 28), 8, InputRounding::Ceil, 0),
+        layer(&mut rng, "conv2", conv(5, 7, 13), 3, InputRounding::Nearest, 1),
         layer(&mut rng, "fc1", lin(7 * 5 * 5, 10, false, false), 6, InputRounding::Floor, 0),
+    ];
+    let rescnn = vec![
+        layer(&mut rng, "stem", conv(1, 6, 28), 8, InputRounding::Nearest, 0),
+        layer(&mut rng, "block1", block(6, true, ConvPool::None), 4, InputRounding::Floor, 2),
+        layer(&mut rng, "block2", block(6, false, ConvPool::None), 6, InputRounding::Nearest, 0),
+        layer(&mut rng, "block3", block(6, true, ConvPool::GlobalAvg), 3, InputRounding::Ceil, 1),
+        layer(&mut rng, "head", lin(6, 10, false, false), 8, InputRounding::Nearest, 0),
     ];
     vec![
         QModel { model: "mlp".into(), plan: "-".into(), layers: mlp },
         QModel { model: "cnn".into(), plan: "-".into(), layers: cnn },
+        QModel { model: "rescnn".into(), plan: "-".into(), layers: rescnn },
     ]
 }
 
@@ -83,4 +100,13 @@ fn codes_that_do_not_fit_u8_are_refused() {
     m.layers[1].in_qmax = 300;
     let e = Engine::new(&m).err().expect("refused").to_string();
     assert!(e.contains("fc2") && e.contains("300"), "{e}");
+}
+
+#[test]
+fn a_skip_around_a_conv_that_changes_shape_is_refused() {
+    let mut m = models().remove(2);
+    m.layers[1].kind =
+        LayerKind::Conv { c_in: 6, c_out: 6, side_in: 13, same: false, residual: true, pool: ConvPool::None };
+    let e = Engine::new(&m).err().expect("refused").to_string();
+    assert!(e.contains("block1") && e.contains("cannot run"), "{e}");
 }

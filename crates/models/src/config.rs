@@ -1,7 +1,7 @@
 //! Model configurations: each builds a [`Net`] with a fixed architecture description.
 
 use crate::ModelError;
-use crate::net::{Arch, LayerKind, LayerSpec, Net};
+use crate::net::{Arch, LayerKind, LayerSpec, Net, Pool};
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
@@ -42,8 +42,34 @@ pub enum ModelConfig {
         #[serde(default = "default_depth")]
         depth: usize,
     },
+    /// Residual CNN: a stem (conv3x3 valid + ReLU + 2x2 max-pool, 28 to 13), `depth` blocks
+    /// `x + relu(conv3x3_same(x))` at 13x13, global average pooling after the last block, and
+    /// a linear head.
+    ResCnn {
+        /// Channels of the stem and every block, default 16.
+        #[serde(default = "default_res_channels")]
+        channels: usize,
+        /// Number of residual blocks, default 3.
+        #[serde(default = "default_res_depth")]
+        depth: usize,
+    },
+    /// The residual CNN's twin without skips: blocks `relu(conv3x3_same(x))`.
+    PlainCnn {
+        /// Channels of the stem and every block, default 16.
+        #[serde(default = "default_res_channels")]
+        channels: usize,
+        /// Number of blocks, default 3.
+        #[serde(default = "default_res_depth")]
+        depth: usize,
+    },
 }
 
+fn default_res_channels() -> usize {
+    16
+}
+fn default_res_depth() -> usize {
+    3
+}
 fn default_mlp_hidden() -> Vec<usize> {
     vec![256, 128]
 }
@@ -70,6 +96,8 @@ impl ModelConfig {
             ModelConfig::Cnn { channels, hidden } => format!("cnn-{}-{}-{}", channels[0], channels[1], hidden),
             ModelConfig::ResMlp { width, depth } => format!("resmlp-{width}x{depth}"),
             ModelConfig::PlainMlp { width, depth } => format!("plainmlp-{width}x{depth}"),
+            ModelConfig::ResCnn { channels, depth } => format!("rescnn-{channels}x{depth}"),
+            ModelConfig::PlainCnn { channels, depth } => format!("plaincnn-{channels}x{depth}"),
         }
     }
 
@@ -88,6 +116,14 @@ impl ModelConfig {
             }
             ModelConfig::ResMlp { depth, .. } | ModelConfig::PlainMlp { depth, .. } if !(1..=64).contains(depth) => {
                 bad("depth", "1..=64")
+            }
+            ModelConfig::ResCnn { channels, .. } | ModelConfig::PlainCnn { channels, .. }
+                if !(1..=256).contains(channels) =>
+            {
+                bad("channels", "1..=256")
+            }
+            ModelConfig::ResCnn { depth, .. } | ModelConfig::PlainCnn { depth, .. } if !(1..=16).contains(depth) => {
+                bad("depth", "1..=16")
             }
             _ => Ok(()),
         }
@@ -110,14 +146,8 @@ impl ModelConfig {
             }
             ModelConfig::Cnn { channels, hidden } => {
                 let [c1, c2] = *channels;
-                layers.push(LayerSpec {
-                    name: "conv1".into(),
-                    kind: LayerKind::Conv { c_in: 1, c_out: c1, side_in: 28 },
-                });
-                layers.push(LayerSpec {
-                    name: "conv2".into(),
-                    kind: LayerKind::Conv { c_in: c1, c_out: c2, side_in: 13 },
-                });
+                layers.push(LayerSpec { name: "conv1".into(), kind: LayerKind::lenet_conv(1, c1, 28) });
+                layers.push(LayerSpec { name: "conv2".into(), kind: LayerKind::lenet_conv(c1, c2, 13) });
                 layers.push(lin("fc1".into(), c2 * 5 * 5, *hidden, true, false));
                 layers.push(lin("fc2".into(), *hidden, 10, false, false));
             }
@@ -128,6 +158,16 @@ impl ModelConfig {
                     layers.push(lin(format!("block{}", b + 1), *width, *width, true, residual));
                 }
                 layers.push(lin("head".into(), *width, 10, false, false));
+            }
+            ModelConfig::ResCnn { channels, depth } | ModelConfig::PlainCnn { channels, depth } => {
+                let (c, residual) = (*channels, matches!(self, ModelConfig::ResCnn { .. }));
+                layers.push(LayerSpec { name: "stem".into(), kind: LayerKind::lenet_conv(1, c, 28) });
+                for b in 0..*depth {
+                    let pool = if b + 1 == *depth { Pool::GlobalAvg } else { Pool::None };
+                    let kind = LayerKind::Conv { c_in: c, c_out: c, side_in: 13, same: true, residual, pool };
+                    layers.push(LayerSpec { name: format!("block{}", b + 1), kind });
+                }
+                layers.push(lin("head".into(), c, 10, false, false));
             }
         }
         Arch { layers }

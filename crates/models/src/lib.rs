@@ -1,5 +1,5 @@
 //! Models for mpq: one network type ([`Net`]) built from an architecture description, the
-//! MLP, CNN and residual/plain MLP configs that build it, a seeded training loop, metrics
+//! MLP, CNN and residual/plain MLP and CNN configs that build it, a seeded training loop, metrics
 //! and safetensors checkpoints.
 //!
 //! The network runs as a sequence of *stages*, one per quantizable layer, over a rank-4
@@ -18,5 +18,5 @@ pub use config::ModelConfig;
 pub use error::ModelError;
 pub use host::HostNet;
 pub use metrics::Metrics;
-pub use net::{LayerInfo, LayerKind, Net, Weight};
+pub use net::{LayerInfo, LayerKind, Net, Pool, Weight};
 pub use train::{BURN_VERSION, Optimizer, Schedule, TRAIN_VERSION, TrainConfig};

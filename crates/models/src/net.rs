@@ -11,10 +11,22 @@ use burn::tensor::ops::ConvOptions;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// What pools a convolution's output (after its ReLU and identity skip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// 2x2 max-pool, stride 2 (floor).
+    Max2,
+    /// No pooling: the output keeps the convolution's side.
+    None,
+    /// Global average pooling: one value per channel (the mean in row-major order).
+    GlobalAvg,
+}
+
 /// What one quantizable layer computes, after its weight product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayerKind {
-    /// 3x3 valid convolution, ReLU, 2x2 max-pool.
+    /// 3x3 convolution (valid, or same-padded with zeros), ReLU, then `y + x` if
+    /// `residual`, then `pool`.
     Conv {
         /// Input channels.
         c_in: usize,
@@ -22,6 +34,12 @@ pub enum LayerKind {
         c_out: usize,
         /// Input height and width.
         side_in: usize,
+        /// Same padding (one zero on every border): the output keeps the input's side.
+        same: bool,
+        /// Whether an identity skip adds the layer input (needs `same`, `c_in == c_out`).
+        residual: bool,
+        /// The pooling that follows.
+        pool: Pool,
     },
     /// `y = x W + b`, then ReLU if `relu`, then `y + x` if `residual`.
     Linear {
@@ -34,6 +52,53 @@ pub enum LayerKind {
         /// Whether an identity skip adds the layer input.
         residual: bool,
     },
+}
+
+impl LayerKind {
+    /// The classic LeNet block: valid 3x3 convolution, ReLU, 2x2 max-pool.
+    pub fn lenet_conv(c_in: usize, c_out: usize, side_in: usize) -> LayerKind {
+        LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 }
+    }
+
+    /// Side of a convolution's output before pooling (0 for a linear layer).
+    pub fn conv_side(&self) -> usize {
+        match *self {
+            LayerKind::Conv { side_in, same: true, .. } => side_in,
+            LayerKind::Conv { side_in, .. } => side_in.saturating_sub(2),
+            LayerKind::Linear { .. } => 0,
+        }
+    }
+
+    /// Values per example entering the layer.
+    pub fn input_width(&self) -> usize {
+        match *self {
+            LayerKind::Conv { c_in, side_in, .. } => c_in * side_in * side_in,
+            LayerKind::Linear { d_in, .. } => d_in,
+        }
+    }
+
+    /// Values per example leaving the layer (after ReLU, skip and pooling).
+    pub fn output_width(&self) -> usize {
+        match *self {
+            LayerKind::Conv { c_out, pool, .. } => {
+                let s = self.conv_side();
+                c_out
+                    * match pool {
+                        Pool::Max2 => (s / 2) * (s / 2),
+                        Pool::None => s * s,
+                        Pool::GlobalAvg => 1,
+                    }
+            }
+            LayerKind::Linear { d_out, .. } => d_out,
+        }
+    }
+
+    /// Whether an identity skip adds the layer's input to its output.
+    pub fn residual(&self) -> bool {
+        match *self {
+            LayerKind::Conv { residual, .. } | LayerKind::Linear { residual, .. } => residual,
+        }
+    }
 }
 
 /// One layer of an architecture.
@@ -145,11 +210,11 @@ impl Net {
             .layers
             .iter()
             .map(|l| match l.kind {
-                LayerKind::Conv { c_in, c_out, side_in } => LayerInfo {
+                LayerKind::Conv { c_in, c_out, side_in, residual, .. } => LayerInfo {
                     name: l.name.clone(),
                     weight_count: c_out * c_in * 9,
                     input_count: c_in * side_in * side_in,
-                    residual: false,
+                    residual,
                 },
                 LayerKind::Linear { d_in, d_out, residual, .. } => {
                     LayerInfo { name: l.name.clone(), weight_count: d_in * d_out, input_count: d_in, residual }
@@ -207,15 +272,23 @@ impl Net {
         let s = self.slot(k);
         let b = x.dims()[0];
         match self.arch.layers[k].kind {
-            LayerKind::Conv { .. } => {
+            LayerKind::Conv { same, residual, pool, .. } => {
                 let c = &self.convs[s];
                 let weight = match w {
                     Some(Weight::Conv(t)) => t.clone(),
                     _ => c.weight.val(),
                 };
-                let y =
-                    conv2d(x, weight, c.bias.as_ref().map(|p| p.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
-                let y = self.pool.forward(relu(y));
+                let pad = usize::from(same);
+                let opts = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+                let mut y = relu(conv2d(x.clone(), weight, c.bias.as_ref().map(|p| p.val()), opts));
+                if residual {
+                    y = y + x;
+                }
+                let y = match pool {
+                    Pool::Max2 => self.pool.forward(y),
+                    Pool::None => y,
+                    Pool::GlobalAvg => y.mean_dim(3).mean_dim(2),
+                };
                 let next_is_linear =
                     matches!(self.arch.layers.get(k + 1).map(|l| &l.kind), Some(LayerKind::Linear { .. }));
                 if next_is_linear {

@@ -17,6 +17,8 @@ fn all_models() -> Vec<ModelConfig> {
         ModelConfig::Cnn { channels: [4, 8], hidden: 16 },
         ModelConfig::ResMlp { width: 16, depth: 3 },
         ModelConfig::PlainMlp { width: 16, depth: 3 },
+        ModelConfig::ResCnn { channels: 4, depth: 2 },
+        ModelConfig::PlainCnn { channels: 4, depth: 2 },
     ]
 }
 
@@ -38,6 +40,22 @@ fn output_shapes_and_layer_listing() {
     assert_eq!(counts, [(72, 784), (1152, 8 * 13 * 13), (400 * 64, 400), (640, 64)]);
     let res = ModelConfig::ResMlp { width: 8, depth: 2 }.init(&Device::flex(), 0).layers();
     assert_eq!(res.iter().map(|l| l.residual).collect::<Vec<_>>(), [false, true, true, false]);
+    let rescnn = ModelConfig::ResCnn { channels: 16, depth: 3 }.init(&Device::flex(), 0).layers();
+    let got: Vec<(&str, usize, usize, bool)> =
+        rescnn.iter().map(|l| (l.name.as_str(), l.weight_count, l.input_count, l.residual)).collect();
+    let block = (16 * 16 * 9, 16 * 13 * 13, true);
+    assert_eq!(
+        got,
+        [
+            ("stem", 144, 784, false),
+            ("block1", block.0, block.1, block.2),
+            ("block2", block.0, block.1, block.2),
+            ("block3", block.0, block.1, block.2),
+            ("head", 160, 16, false)
+        ]
+    );
+    let plain = ModelConfig::PlainCnn { channels: 16, depth: 3 }.init(&Device::flex(), 0).layers();
+    assert!(plain.iter().all(|l| !l.residual), "the plain twin has no skips");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use mpq_models::{Metrics, Net, metrics};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{self, Exhaustive, hawq, mixed, taylor};
-use mpq_quant::{Choice, Plan, Rounding, Target, stats};
+use mpq_quant::{Choice, Plan, Rounding, Target, adaround, stats};
 use mpq_report::{ConfigRow, Method, RunRow, SensitivityRow, TimingRow};
 use std::path::Path;
 use std::time::Instant;
@@ -121,6 +121,22 @@ impl Ctx<'_> {
             _ => (self.ev.score(plan, self.calib)?, self.ev.score(plan, self.test)?),
         };
         Ok(self.row(bits, method, plan, Measured { calib, test, temperature: 1.0, evaluations, seconds }))
+    }
+
+    /// Learns AdaRound's rounding at `bits` on the calibration split and scores it on both
+    /// splits (inputs rounded to nearest, as the row's plan says; weights learned).
+    fn adaround_row(&self, exp: &Experiment, bits: u32) -> Result<RunRow> {
+        let t0 = Instant::now();
+        let cfg = exp.quant.adaround.unwrap_or_default();
+        let (weights, _) = adaround::adaround(self.ev, self.calib, bits, &cfg, self.spec.seed ^ bits as u64)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let plan = Plan::uniform(self.weights.len(), bits, Rounding::Nearest);
+        let score = |set: &EvalSet| -> Result<Metrics> {
+            Ok(mpq_quant::eval::score_logits(&self.ev.logits_with(&plan, &weights, set)?, &set.labels, &plan)?)
+        };
+        let (calib, test) = (score(self.calib)?, score(self.test)?);
+        let m = Measured { calib, test, temperature: 1.0, evaluations: 1, seconds: secs };
+        Ok(self.row(bits, Method::Adaround, &plan, m))
     }
 
     /// `plan` with a temperature fitted on its calibration logits.
@@ -258,6 +274,10 @@ fn width_rows(
     let secs = t0.elapsed().as_secs_f64();
     out.runs.push(cx.plan_row_in(k, bits, Method::RandomBest, &rb.best.plan, rb.evaluations, secs)?);
     lap(clock, progress, "random null");
+    if strategies.contains(&Strategy::Adaround) {
+        out.runs.push(cx.adaround_row(exp, bits)?);
+        lap(clock, progress, "adaround");
+    }
     Ok(())
 }
 

@@ -107,6 +107,19 @@ impl<'a> Evaluator<'a> {
         Ok(plan.layers.iter().enumerate().fold(set.x.clone(), |h, (k, &c)| self.step(k, &h, c)))
     }
 
+    /// Logits of the whole set with each layer's input quantized under `plan` and its weight
+    /// replaced by `weights` (e.g. learned rounding, [`crate::adaround`]).
+    pub fn logits_with(&self, plan: &Plan, weights: &[Vec<f32>], set: &EvalSet) -> Result<Vec<f32>, QuantError> {
+        if plan.layers.len() != self.n_layers() || weights.len() != self.n_layers() {
+            let got = plan.layers.len().min(weights.len());
+            return Err(QuantError::PlanLength { expected: self.n_layers(), got });
+        }
+        Ok(plan.layers.iter().enumerate().fold(set.x.clone(), |h, (k, &c)| {
+            let q = self.input(k, &h, c);
+            self.host.stage(k, q.as_deref().unwrap_or(&h), Some(&weights[k]))
+        }))
+    }
+
     /// Loss and accuracy of `plan` on `set`; a non-finite loss is an error.
     pub fn score(&self, plan: &Plan, set: &EvalSet) -> Result<Metrics, QuantError> {
         score_logits(&self.logits(plan, set)?, &set.labels, plan)

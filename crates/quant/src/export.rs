@@ -6,16 +6,24 @@ use crate::QuantError;
 use crate::scalar::{QParams, quantize};
 use crate::tensor::Granularity;
 use crate::{Plan, Rounding, Target};
-use mpq_lowbit::format::InputRounding;
+use mpq_lowbit::format::{ConvPool, InputRounding};
 use mpq_lowbit::{LayerKind, QLayer, QModel, pack};
 use mpq_models::Net;
+use mpq_models::Pool;
 use mpq_models::net::LayerKind as NetKind;
 
 /// The engine's layer kind of a model layer.
 fn kind(k: &NetKind) -> LayerKind {
     match *k {
         NetKind::Linear { d_in, d_out, relu, residual } => LayerKind::Linear { d_in, d_out, relu, residual },
-        NetKind::Conv { c_in, c_out, side_in } => LayerKind::Conv { c_in, c_out, side_in },
+        NetKind::Conv { c_in, c_out, side_in, same, residual, pool } => {
+            let pool = match pool {
+                Pool::Max2 => ConvPool::Max2,
+                Pool::None => ConvPool::None,
+                Pool::GlobalAvg => ConvPool::GlobalAvg,
+            };
+            LayerKind::Conv { c_in, c_out, side_in, same, residual, pool }
+        }
     }
 }
 

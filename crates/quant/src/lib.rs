@@ -1,10 +1,11 @@
 //! Quantization for mpq: uniform integer quantizers with nearest, floor, ceil and stochastic
 //! rounding; layer plans; static calibration of layer inputs; quantized evaluation with
-//! prefix-activation reuse; search strategies; baselines (temperature scaling); packing a
-//! plan for the integer engine.
+//! prefix-activation reuse; search strategies; baselines (temperature scaling, AdaRound's
+//! learned per-element rounding); packing a plan for the integer engine.
 //!
 //! Works on any [`mpq_models::Net`] through its stage API; knows nothing of TOML, CSV or plots.
 
+pub mod adaround;
 pub mod calib;
 pub mod error;
 pub mod eval;

@@ -179,7 +179,13 @@ fn search_claims(rows: &[RunRow], out: &mut Vec<ClaimRow>) {
         let nearest = paired(rows, model, *bits, search, Method::Nearest);
         if !nearest.is_empty() {
             let s = "Choosing floor/ceil per layer beats round-to-nearest";
-            out.push(claim("search-beats-nearest", s, setting, "test L(search) − L(all-nearest)", ci(&nearest), true));
+            let m = "test L(search) − L(all-nearest)";
+            out.push(claim("search-beats-nearest", s, setting.clone(), m, ci(&nearest), true));
+        }
+        let ada = paired(rows, model, *bits, search, Method::Adaround);
+        if !ada.is_empty() {
+            let s = "Choosing floor/ceil per layer beats AdaRound's per-element learned rounding";
+            out.push(claim("search-beats-adaround", s, setting, "test L(search) − L(adaround)", ci(&ada), true));
         }
     }
 }

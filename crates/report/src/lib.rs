@@ -5,6 +5,7 @@
 //!
 //! Depends on no ML code: it reads and writes rows.
 
+pub mod adaround;
 pub mod analysis;
 pub mod backends;
 pub mod claims;

@@ -41,11 +41,14 @@ pub enum Method {
     /// Beam search over per-layer (bits, rounding) scoring whole plans (layer interactions
     /// included) on the calibration split.
     MixedSearch,
+    /// AdaRound: per-element floor/ceil learned layer by layer on the calibration split
+    /// (inputs rounded to nearest).
+    Adaround,
 }
 
 impl Method {
     /// Every method, in declaration order.
-    pub const ALL: [Method; 16] = [
+    pub const ALL: [Method; 17] = [
         Method::Fp,
         Method::FpTemp,
         Method::Nearest,
@@ -62,6 +65,7 @@ impl Method {
         Method::MixedHawq,
         Method::MixedUniform,
         Method::MixedSearch,
+        Method::Adaround,
     ];
 
     /// The name used in CSV files, figures and on the command line.
@@ -83,6 +87,7 @@ impl Method {
             Method::MixedHawq => "mixed-hawq",
             Method::MixedUniform => "mixed-uniform",
             Method::MixedSearch => "mixed-search",
+            Method::Adaround => "adaround",
         }
     }
 

@@ -3,8 +3,9 @@
 //! first-order (Taylor) predictor and the Hessian-trace (HAWQ) baseline, so that what they
 //! choose does not depend on the CPU either.
 
-use super::{HostNet, conv3x3, input_width, linear, output_width};
+use super::{HostNet, conv3x3, input_width, linear, output_width, pad1};
 use crate::LayerKind;
+use crate::net::Pool;
 use rayon::prelude::*;
 
 /// Gradients of one batch's mean loss.
@@ -66,9 +67,7 @@ impl HostNet {
                 let dz: Vec<f32> = z.iter().zip(dy).map(|(&zv, &g)| if relu && zv <= 0.0 { 0.0 } else { g }).collect();
                 linear_backward(x, w, &dz, d_in, d_out, if residual { Some(dy) } else { None })
             }
-            LayerKind::Conv { c_in, c_out, side_in } => {
-                conv_backward(x, w, &self.biases[k], dy, (c_in, c_out, side_in))
-            }
+            LayerKind::Conv { .. } => conv_backward(&self.kinds[k], x, w, &self.biases[k], dy),
         }
     }
 }
@@ -102,26 +101,80 @@ fn linear_backward(
     (dx, dw)
 }
 
-/// Backward of conv 3x3 valid, ReLU and 2x2 max-pool (the gradient goes to the first
-/// maximum of each window).
-fn conv_backward(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    dy: &[f32],
-    (c_in, c_out, side): (usize, usize, usize),
-) -> (Vec<f32>, Vec<f32>) {
-    let kind = LayerKind::Conv { c_in, c_out, side_in: side };
-    let (wi, wo) = (input_width(&kind), output_width(&kind));
-    // dL/dz per image: routed through pooling and ReLU.
-    let dzs: Vec<Vec<f32>> = x
-        .par_chunks(wi)
+/// Backward of a conv layer (3x3 valid or same, ReLU, identity skip, pooling; a max-pool
+/// sends the gradient to the first maximum of each window). Same padding runs as a valid
+/// convolution of the zero-padded input, whose border gradient is then dropped.
+fn conv_backward(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { return (Vec::new(), Vec::new()) };
+    let (wi, wo) = (input_width(kind), output_width(kind));
+    let side = if same { side_in + 2 } else { side_in };
+    let padded: Vec<f32> =
+        if same { x.par_chunks(wi).flat_map_iter(|img| pad1(img, c_in, side_in)).collect() } else { x.to_vec() };
+    let wp = c_in * side * side;
+    // dL/dz per image, and the skip's share of dL/dx.
+    let back: Vec<(Vec<f32>, Vec<f32>)> = padded
+        .par_chunks(wp)
+        .zip(x.par_chunks(wi))
         .zip(dy.par_chunks(wo))
-        .map(|(img, g)| pool_relu_backward(&conv3x3(img, w, b, c_in, c_out, side), g, c_out, side - 2))
+        .map(|((img, x0), g)| post_backward(kind, &conv3x3(img, w, b, c_in, c_out, side), x0, g))
         .collect();
-    let dx: Vec<f32> =
-        x.par_chunks(wi).zip(&dzs).flat_map_iter(|(_, dz)| conv_input_grad(dz, w, (c_in, c_out, side))).collect();
-    (dx, conv_weight_grad(x, &dzs, w.len(), (c_in, c_out, side)))
+    let dx: Vec<f32> = back
+        .par_iter()
+        .flat_map_iter(|(dz, skip)| {
+            let d = conv_input_grad(dz, w, (c_in, c_out, side));
+            let mut d = if same { crop1(&d, c_in, side_in) } else { d };
+            d.iter_mut().zip(skip).for_each(|(a, &s)| *a += s);
+            d
+        })
+        .collect();
+    let dzs: Vec<Vec<f32>> = back.into_iter().map(|(dz, _)| dz).collect();
+    (dx, conv_weight_grad(&padded, &dzs, w.len(), (c_in, c_out, side)))
+}
+
+/// dL/dz of one image's pre-activation `z` `[c_out, s, s]` (input `x0`) from the gradient
+/// `g` of the layer's output, and the identity skip's dL/dx (empty without a skip).
+fn post_backward(kind: &LayerKind, z: &[f32], x0: &[f32], g: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let LayerKind::Conv { c_out, residual, pool, .. } = *kind else { return (Vec::new(), Vec::new()) };
+    let s = kind.conv_side();
+    if pool == Pool::Max2 && !residual {
+        return (pool_relu_backward(z, g, c_out, s), Vec::new());
+    }
+    // dL/d(activation after the skip), `[c_out, s, s]`.
+    let da: Vec<f32> = match pool {
+        Pool::None => g.to_vec(),
+        Pool::GlobalAvg => g.iter().flat_map(|&v| std::iter::repeat_n(v / (s * s) as f32, s * s)).collect(),
+        Pool::Max2 => {
+            let a: Vec<f32> = z.iter().zip(x0).map(|(&v, &x)| v.max(0.0) + x).collect();
+            max2_backward(&a, g, c_out, s)
+        }
+    };
+    let dz = z.iter().zip(&da).map(|(&zv, &d)| if zv > 0.0 { d } else { 0.0 }).collect();
+    (dz, if residual { da } else { Vec::new() })
+}
+
+/// The gradient of 2x2 max-pool of `a` `[c, s, s]`, to the first maximum of each window.
+fn max2_backward(a: &[f32], g: &[f32], c: usize, s: usize) -> Vec<f32> {
+    let p = s / 2;
+    let mut d = vec![0f32; a.len()];
+    for ch in 0..c {
+        for py in 0..p {
+            for px in 0..p {
+                let idx = |dy: usize, dx: usize| ch * s * s + (2 * py + dy) * s + 2 * px + dx;
+                let cands = [idx(0, 0), idx(0, 1), idx(1, 0), idx(1, 1)];
+                let best = cands.into_iter().fold(cands[0], |m, c| if a[c] > a[m] { c } else { m });
+                d[best] += g[ch * p * p + py * p + px];
+            }
+        }
+    }
+    d
+}
+
+/// The interior `[c, side, side]` of `[c, side + 2, side + 2]`.
+fn crop1(d: &[f32], c: usize, side: usize) -> Vec<f32> {
+    let p = side + 2;
+    (0..c)
+        .flat_map(|ch| (0..side).flat_map(move |y| (0..side).map(move |x| d[ch * p * p + (y + 1) * p + x + 1])))
+        .collect()
 }
 
 /// dL/dz of one image's pre-activation `z` (channels of `o` x `o`) from the gradient `g` of
@@ -213,6 +266,8 @@ mod tests {
             ModelConfig::Mlp { hidden: vec![16] },
             ModelConfig::ResMlp { width: 12, depth: 2 },
             ModelConfig::Cnn { channels: [3, 4], hidden: 8 },
+            ModelConfig::ResCnn { channels: 3, depth: 2 },
+            ModelConfig::PlainCnn { channels: 3, depth: 2 },
         ];
         for cfg in cfgs {
             let h = HostNet::from_net(&cfg.init(&Device::flex(), 11));

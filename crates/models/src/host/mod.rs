@@ -11,6 +11,7 @@
 pub mod grad;
 pub mod simd;
 
+use crate::net::Pool;
 use crate::{LayerKind, Net};
 use rayon::prelude::*;
 
@@ -28,20 +29,14 @@ pub struct HostNet {
     pub biases: Vec<Vec<f32>>,
 }
 
-/// Values per example entering layer `k` of kind `kind`.
+/// Values per example entering a layer of kind `kind`.
 pub fn input_width(kind: &LayerKind) -> usize {
-    match *kind {
-        LayerKind::Conv { c_in, side_in, .. } => c_in * side_in * side_in,
-        LayerKind::Linear { d_in, .. } => d_in,
-    }
+    kind.input_width()
 }
 
-/// Values per example leaving a layer of kind `kind` (after ReLU and pooling).
+/// Values per example leaving a layer of kind `kind` (after ReLU, skip and pooling).
 pub fn output_width(kind: &LayerKind) -> usize {
-    match *kind {
-        LayerKind::Conv { c_out, side_in, .. } => c_out * ((side_in - 2) / 2).pow(2),
-        LayerKind::Linear { d_out, .. } => d_out,
-    }
+    kind.output_width()
 }
 
 impl HostNet {
@@ -77,10 +72,10 @@ impl HostNet {
                     }
                 }
             }
-            LayerKind::Conv { c_in, c_out, side_in } => {
+            LayerKind::Conv { .. } => {
                 for (img, dst) in xs.chunks(wi).zip(o.chunks_mut(wo)) {
-                    let z = conv3x3(img, w, &self.biases[k], c_in, c_out, side_in);
-                    relu_pool(&z, c_out, side_in - 2, dst);
+                    let z = conv_pre(kind, img, w, &self.biases[k]);
+                    conv_post(kind, &z, img, dst);
                 }
             }
         });
@@ -102,6 +97,67 @@ pub fn linear(x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &
 /// [`simd::path`] in use.
 pub fn conv3x3(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
     simd::conv3x3_on(simd::path(), img, w, b, c_in, c_out, side)
+}
+
+/// `img` `[c, side, side]` with one zero on every border: `[c, side + 2, side + 2]`.
+pub fn pad1(img: &[f32], c: usize, side: usize) -> Vec<f32> {
+    let p = side + 2;
+    let mut out = vec![0f32; c * p * p];
+    for ch in 0..c {
+        for y in 0..side {
+            out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
+        }
+    }
+    out
+}
+
+/// A conv layer's pre-activation `[c_out, s, s]` of one image (`s` = [`LayerKind::conv_side`]).
+pub fn conv_pre(kind: &LayerKind, img: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+    let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { return Vec::new() };
+    if same {
+        conv3x3(&pad1(img, c_in, side_in), w, b, c_in, c_out, side_in + 2)
+    } else {
+        conv3x3(img, w, b, c_in, c_out, side_in)
+    }
+}
+
+/// ReLU, identity skip (adds `img`) and pooling of one image's pre-activation `z` into `dst`.
+pub fn conv_post(kind: &LayerKind, z: &[f32], img: &[f32], dst: &mut [f32]) {
+    let LayerKind::Conv { c_out, residual, pool, .. } = *kind else { return };
+    let s = kind.conv_side();
+    match pool {
+        Pool::Max2 if !residual => relu_pool(z, c_out, s, dst),
+        _ => {
+            let mut a: Vec<f32> = z.iter().map(|v| v.max(0.0)).collect();
+            if residual {
+                a.iter_mut().zip(img).for_each(|(v, &x)| *v += x);
+            }
+            pool_plain(&a, c_out, s, pool, dst);
+        }
+    }
+}
+
+/// `pool` of activations `a` `[c, s, s]` into `dst` (no ReLU).
+fn pool_plain(a: &[f32], c: usize, s: usize, pool: Pool, dst: &mut [f32]) {
+    match pool {
+        Pool::None => dst.copy_from_slice(a),
+        Pool::GlobalAvg => {
+            for (d, plane) in dst.iter_mut().zip(a.chunks(s * s)) {
+                *d = plane.iter().fold(0f32, |t, &v| t + v) / (s * s) as f32;
+            }
+        }
+        Pool::Max2 => {
+            let p = s / 2;
+            for ch in 0..c {
+                for y in 0..p {
+                    for x in 0..p {
+                        let at = |dy: usize, dx: usize| a[ch * s * s + (2 * y + dy) * s + 2 * x + dx];
+                        dst[ch * p * p + y * p + x] = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The body of [`linear`], four rows at a time so each weight row is read once per four
@@ -198,6 +254,8 @@ mod tests {
             ModelConfig::Mlp { hidden: vec![32, 16] },
             ModelConfig::Cnn { channels: [4, 8], hidden: 16 },
             ModelConfig::ResMlp { width: 24, depth: 2 },
+            ModelConfig::ResCnn { channels: 5, depth: 2 },
+            ModelConfig::PlainCnn { channels: 5, depth: 3 },
         ];
         for cfg in cfgs {
             let net = cfg.init(&dev, 3);

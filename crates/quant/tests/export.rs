@@ -1,0 +1,47 @@
+//! Plans packed for the integer engine give the logits of simulated quantization, on the
+//! residual CNN (same-padded convolutions, identity skips, global average pooling) and its
+//! plain twin as on the other models.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use burn::prelude::*;
+use mpq_data::{Split, SplitSizes, shipped};
+use mpq_lowbit::engine::Engine;
+use mpq_models::{ModelConfig, TrainConfig, train::train};
+use mpq_quant::calib::{Calibration, input_ranges};
+use mpq_quant::eval::{EvalSet, Evaluator};
+use mpq_quant::export::pack_plan;
+use mpq_quant::tensor::Granularity;
+use mpq_quant::{Plan, Rounding};
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |m, (i, &v)| if v > row[m] { i } else { m })
+}
+
+#[test]
+fn engine_agrees_with_simulation_on_residual_and_plain_cnns() {
+    let dev = Device::flex();
+    let data = shipped::load().unwrap();
+    let split = Split::draw(&data, SplitSizes { train: 600, calib: 200, test: 200 }, None, 4).unwrap();
+    let tc = TrainConfig { epochs: 1, batch_size: 32, lr: 3e-3, ..TrainConfig::default() };
+    for cfg in [ModelConfig::ResCnn { channels: 6, depth: 2 }, ModelConfig::PlainCnn { channels: 6, depth: 2 }] {
+        let (net, _) = train(&cfg, &tc, &dev, &data, &split, 3, &mut |_, _| {}).unwrap();
+        let calib = EvalSet::new(&data, &split.calib);
+        let test = EvalSet::new(&data, &split.test);
+        let ranges = input_ranges(&net, &calib, Calibration::MinMax);
+        let ev = Evaluator::new(&net, ranges.clone(), 0);
+        let r = [Rounding::Nearest, Rounding::Floor, Rounding::Ceil, Rounding::Nearest];
+        for plan in [Plan::uniform(4, 8, Rounding::Nearest), Plan::from_roundings(6, &r)] {
+            let sim = ev.logits(&plan, &test).unwrap();
+            let q = pack_plan(&cfg.name(), &net, &plan, &ranges, Granularity::PerTensor).unwrap();
+            let got = Engine::new(&q).unwrap().forward(&test.x, test.len());
+            assert_eq!(got.len(), sim.len());
+            let agree = got.chunks(10).zip(sim.chunks(10)).filter(|(a, b)| argmax(a) == argmax(b)).count();
+            let diff = got.iter().zip(&sim).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            let what = format!("{} {}: agreement {agree}/{}, max diff {diff}", cfg.name(), plan.code(), test.len());
+            // As in `harness export`: an input lying within float error of a rounding
+            // boundary may land one code apart; everything else is the same arithmetic.
+            assert!(agree * 100 >= test.len() * 99 && diff < 0.5, "{what}");
+            assert!(diff < 1e-3, "{what}");
+        }
+    }
+}
