@@ -6,15 +6,23 @@
 #  2. the replication table (two independent experiment seeds, models trained here);
 #  3. the report, which includes the replication table;
 #  4. the mixed-precision study (experiments/claims-mixed.toml, models trained here, about
-#     10 minutes) into paper/claims-mixed/.
+#     10 minutes) into paper/claims-mixed/;
+#  5. the identity-mapping study (experiments/claims-identity.toml: residual and plain MLPs
+#     and CNNs, models trained here, about 35 minutes) into paper/claims-identity/;
+#  6. per-layer floor/ceil against AdaRound (experiments/claims-adaround.toml, models trained
+#     here, about 15 minutes) into paper/claims-adaround/.
 # The backend comparison (paper/backends/) needs a wgpu build:
 #   cargo run --release -p harness --features wgpu -- run experiments/backends-wgpu.toml --force
 #   cargo run --release -p harness --features wgpu -- paper experiments/backends-wgpu.toml --out paper/backends
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf results/cache results/mnist results/mnist-seed1 results/mnist-seed2 results/claims-mixed
+rm -rf results/cache results/mnist results/mnist-seed1 results/mnist-seed2 results/claims-mixed results/claims-identity results/claims-adaround
 cargo run --release -p harness -- run experiments/mnist.toml --force "$@"
 cargo run --release -p harness -- replicate experiments/mnist.toml --seeds 1,2 --out paper/replication
 cargo run --release -p harness -- paper experiments/mnist.toml
 cargo run --release -p harness -- run experiments/claims-mixed.toml --force
 cargo run --release -p harness -- paper experiments/claims-mixed.toml --out paper/claims-mixed
+cargo run --release -p harness -- run experiments/claims-identity.toml --force
+cargo run --release -p harness -- paper experiments/claims-identity.toml --out paper/claims-identity
+cargo run --release -p harness -- run experiments/claims-adaround.toml --force
+cargo run --release -p harness -- paper experiments/claims-adaround.toml --out paper/claims-adaround

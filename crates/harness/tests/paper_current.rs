@@ -16,6 +16,8 @@ fn committed_reports_come_from_the_current_code_and_experiments() {
         ("paper", "experiments/mnist.toml"),
         ("paper/backends", "experiments/backends-wgpu.toml"),
         ("paper/claims-mixed", "experiments/claims-mixed.toml"),
+        ("paper/claims-identity", "experiments/claims-identity.toml"),
+        ("paper/claims-adaround", "experiments/claims-adaround.toml"),
     ] {
         let path = root().join(dir).join("provenance.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
