@@ -196,16 +196,24 @@ impl Layer {
                         let dst = &mut seen[e * per..(e + 1) * per];
                         dst.iter_mut().zip(&img).for_each(|(d, &c)| *d = (c as i32 - z) as f32 * s);
                     }
-                    let src = if same { pad1(&img, c_in, side_in, zero) } else { img.clone() };
-                    im2col(&src, c_in, side, b.kp, &mut a[e * o * o * b.kp..]);
+                    let dst = &mut a[e * o * o * b.kp..];
+                    if same {
+                        im2col(&pad1(&img, c_in, side_in, zero), c_in, side, b.kp, dst);
+                    } else {
+                        im2col(&img, c_in, side, b.kp, dst);
+                    }
                 }
                 self.int_products(kernel, b, &a, m, c_out)
             }
             Weights::Float(w) => {
                 let mut a = vec![0f32; m * k];
                 for (e, xe) in x.chunks_exact(per).enumerate() {
-                    let src = if same { pad1(xe, c_in, side_in, 0.0) } else { xe.to_vec() };
-                    im2col(&src, c_in, side, k, &mut a[e * o * o * k..]);
+                    let dst = &mut a[e * o * o * k..];
+                    if same {
+                        im2col(&pad1(xe, c_in, side_in, 0.0), c_in, side, k, dst);
+                    } else {
+                        im2col(xe, c_in, side, k, dst);
+                    }
                 }
                 if residual {
                     seen.copy_from_slice(x);
@@ -213,9 +221,10 @@ impl Layer {
                 self.float_products(w, &a, m, k, c_out)
             }
         };
-        match (pool, residual) {
-            (ConvPool::Max2, false) => relu_pool(&y, t, c_out, o),
-            _ => relu_skip_pool(&y, &seen, t, c_out, o, pool),
+        // A skip never meets a max-pool (refused when the layer is built).
+        match pool {
+            ConvPool::Max2 => relu_pool(&y, t, c_out, o),
+            ConvPool::None | ConvPool::GlobalAvg => relu_skip_pool(&y, &seen, t, c_out, o, pool == ConvPool::GlobalAvg),
         }
     }
 }
@@ -252,10 +261,11 @@ fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
     out
 }
 
-/// ReLU, then `+ seen` (channel-major, empty without a skip), then `pool`, of `t` images of
-/// pre-activations stored pixel-major (`[t][o][o][c_out]`); returned channel-major. Sums run
-/// in the simulation's order (the global average adds a channel's pixels row by row).
-fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o: usize, pool: ConvPool) -> Vec<f32> {
+/// ReLU, then `+ seen` (channel-major, empty without a skip), then global average pooling
+/// if `average`, of `t` images of pre-activations stored pixel-major (`[t][o][o][c_out]`);
+/// returned channel-major. Sums run in the simulation's order (the average adds a channel's
+/// pixels row by row).
+fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o: usize, average: bool) -> Vec<f32> {
     let plane = o * o;
     let mut a = vec![0f32; t * c_out * plane];
     for (e, ae) in a.chunks_exact_mut(c_out * plane).enumerate() {
@@ -266,26 +276,10 @@ fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o: usize, poo
             }
         }
     }
-    match pool {
-        ConvPool::None => a,
-        ConvPool::GlobalAvg => {
-            a.chunks_exact(plane).map(|p| p.iter().fold(0f32, |s, &v| s + v) / plane as f32).collect()
-        }
-        ConvPool::Max2 => {
-            let p = o / 2;
-            let mut out = vec![0f32; t * c_out * p * p];
-            for (ch, oc) in out.chunks_exact_mut(p * p).enumerate() {
-                let at = |yy: usize, xx: usize| a[ch * plane + yy * o + xx];
-                for py in 0..p {
-                    for qx in 0..p {
-                        let (y0, x0) = (2 * py, 2 * qx);
-                        oc[py * p + qx] = at(y0, x0).max(at(y0, x0 + 1)).max(at(y0 + 1, x0)).max(at(y0 + 1, x0 + 1));
-                    }
-                }
-            }
-            out
-        }
+    if !average {
+        return a;
     }
+    a.chunks_exact(plane).map(|p| p.iter().fold(0f32, |s, &v| s + v) / plane as f32).collect()
 }
 
 impl Engine {

@@ -3,7 +3,7 @@
 //! first-order (Taylor) predictor and the Hessian-trace (HAWQ) baseline, so that what they
 //! choose does not depend on the CPU either.
 
-use super::{HostNet, conv3x3, input_width, linear, output_width, pad1};
+use super::{HostNet, conv3x3, linear, pad1};
 use crate::LayerKind;
 use crate::net::Pool;
 use rayon::prelude::*;
@@ -106,7 +106,7 @@ fn linear_backward(
 /// convolution of the zero-padded input, whose border gradient is then dropped.
 fn conv_backward(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { return (Vec::new(), Vec::new()) };
-    let (wi, wo) = (input_width(kind), output_width(kind));
+    let (wi, wo) = (kind.input_width(), kind.output_width());
     let side = if same { side_in + 2 } else { side_in };
     let padded: Vec<f32> =
         if same { x.par_chunks(wi).flat_map_iter(|img| pad1(img, c_in, side_in)).collect() } else { x.to_vec() };

@@ -29,16 +29,6 @@ pub struct HostNet {
     pub biases: Vec<Vec<f32>>,
 }
 
-/// Values per example entering a layer of kind `kind`.
-pub fn input_width(kind: &LayerKind) -> usize {
-    kind.input_width()
-}
-
-/// Values per example leaving a layer of kind `kind` (after ReLU, skip and pooling).
-pub fn output_width(kind: &LayerKind) -> usize {
-    kind.output_width()
-}
-
 impl HostNet {
     /// Copies a burn network's parameters to the host.
     pub fn from_net(net: &Net) -> HostNet {
@@ -57,7 +47,7 @@ impl HostNet {
     /// own when `None`); returns the next layer's input for the same rows.
     pub fn stage(&self, k: usize, x: &[f32], w: Option<&[f32]>) -> Vec<f32> {
         let kind = &self.kinds[k];
-        let (wi, wo) = (input_width(kind), output_width(kind));
+        let (wi, wo) = (kind.input_width(), kind.output_width());
         let w = w.unwrap_or(&self.weights[k]);
         let mut out = vec![0f32; x.len() / wi * wo];
         out.par_chunks_mut(CHUNK * wo).zip(x.par_chunks(CHUNK * wi)).for_each(|(o, xs)| match *kind {
