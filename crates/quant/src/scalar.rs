@@ -49,7 +49,7 @@ pub fn round(v: f32, mode: Rounding, u: f32) -> f32 {
 
 /// The integer code of `x`.
 pub fn quantize(x: f32, p: QParams, mode: Rounding, u: f32) -> i32 {
-    let q = round(x / p.scale, mode, u) as i64 + p.zero_point as i64;
+    let q = (round(x / p.scale, mode, u) as i64).saturating_add(p.zero_point as i64);
     q.clamp(p.qmin as i64, p.qmax as i64) as i32
 }
 

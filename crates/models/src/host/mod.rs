@@ -9,6 +9,7 @@
 //! example only, so every element is computed the same way whatever the split.
 
 pub mod grad;
+mod kernels;
 pub mod simd;
 
 use crate::net::Pool;
@@ -150,69 +151,6 @@ fn pool_plain(a: &[f32], c: usize, s: usize, pool: Pool, dst: &mut [f32]) {
     }
 }
 
-/// The body of [`linear`], four rows at a time so each weight row is read once per four
-/// examples. Zero inputs (pixels, ReLU outputs) are skipped: adding `0 * w` changes nothing
-/// but the sign of a zero sum.
-#[inline(always)]
-fn linear_body(x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &mut [f32]) {
-    for (xs, os) in x.chunks(4 * d_in).zip(out.chunks_mut(4 * d_out)) {
-        for row in os.chunks_mut(d_out) {
-            row.copy_from_slice(b);
-        }
-        let rows = xs.len() / d_in;
-        if rows == 4 {
-            let (o01, o23) = os.split_at_mut(2 * d_out);
-            let (o0, o1) = o01.split_at_mut(d_out);
-            let (o2, o3) = o23.split_at_mut(d_out);
-            for k in 0..d_in {
-                let a = [xs[k], xs[d_in + k], xs[2 * d_in + k], xs[3 * d_in + k]];
-                if a == [0.0; 4] {
-                    continue;
-                }
-                let wr = &w[k * d_out..(k + 1) * d_out];
-                for j in 0..d_out {
-                    o0[j] += a[0] * wr[j];
-                    o1[j] += a[1] * wr[j];
-                    o2[j] += a[2] * wr[j];
-                    o3[j] += a[3] * wr[j];
-                }
-            }
-        } else {
-            for (xr, or) in xs.chunks(d_in).zip(os.chunks_mut(d_out)) {
-                for (k, &a) in xr.iter().enumerate() {
-                    if a != 0.0 {
-                        or.iter_mut().zip(&w[k * d_out..(k + 1) * d_out]).for_each(|(o, &wv)| *o += a * wv);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The body of [`conv3x3`]: each output plane starts at its bias and adds the taps in
-/// weight order.
-#[inline(always)]
-fn conv3x3_body(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
-    let o = side - 2;
-    let mut z = vec![0f32; c_out * o * o];
-    for (co, plane) in z.chunks_mut(o * o).enumerate() {
-        plane.fill(b[co]);
-        for ci in 0..c_in {
-            let src = &img[ci * side * side..(ci + 1) * side * side];
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let wv = w[((co * c_in + ci) * 3 + ky) * 3 + kx];
-                    for y in 0..o {
-                        let s = &src[(y + ky) * side + kx..][..o];
-                        plane[y * o..(y + 1) * o].iter_mut().zip(s).for_each(|(p, &v)| *p += wv * v);
-                    }
-                }
-            }
-        }
-    }
-    z
-}
-
 /// ReLU then 2x2 max-pool with stride 2 (floor) of `[c, s, s]` into `dst` `[c, s/2, s/2]`.
 pub fn relu_pool(z: &[f32], c: usize, s: usize, dst: &mut [f32]) {
     let p = s / 2;
@@ -232,6 +170,13 @@ mod tests {
     use super::*;
     use crate::ModelConfig;
     use burn::prelude::*;
+
+    /// `n` values with zeros, negatives and no pattern a kernel could exploit.
+    fn pattern(n: usize, s: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| if (i * s).is_multiple_of(5) { 0.0 } else { (((i * s * 7919) % 2001) as f32 - 1000.0) / 377.0 })
+            .collect()
+    }
 
     fn images(n: usize) -> Vec<f32> {
         (0..n * 784).map(|i| if i % 7 < 3 { 0.0 } else { ((i * 31 % 255) as f32) / 255.0 }).collect()
@@ -260,6 +205,50 @@ mod tests {
             assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{cfg:?}: {g} vs {w}");
+            }
+        }
+    }
+
+    /// The tiled kernel gives, bit for bit, the plain sum: bias first, then `k` ascending
+    /// (full tiles, edge tiles in both directions, zero inputs and negative values).
+    #[test]
+    fn linear_equals_the_sequential_sum_bit_for_bit() {
+        for (rows, d_in, d_out) in [(1, 1, 1), (4, 16, 16), (7, 13, 5), (9, 784, 37), (6, 20, 26), (33, 64, 48)] {
+            let (x, w, b) = (pattern(rows * d_in, 3), pattern(d_in * d_out, 5), pattern(d_out, 7));
+            let mut got = vec![0f32; rows * d_out];
+            linear(&x, &w, &b, d_in, d_out, &mut got);
+            for i in 0..rows {
+                for j in 0..d_out {
+                    let want = (0..d_in).fold(b[j], |acc, k| acc + x[i * d_in + k] * w[k * d_out + j]);
+                    assert_eq!(got[i * d_out + j], want, "{rows}x{d_in}x{d_out} at ({i}, {j})");
+                }
+            }
+        }
+    }
+
+    /// The tiled convolution gives, bit for bit, the plain sum: bias first, then the taps
+    /// in weight order (channel counts that are not multiples of the tile, rows wider and
+    /// narrower than a tile).
+    #[test]
+    fn conv3x3_equals_the_sequential_sum_bit_for_bit() {
+        for (c_in, c_out, side) in [(1, 8, 28), (8, 16, 13), (3, 5, 15), (2, 1, 3), (4, 6, 20)] {
+            let (img, w, b) = (pattern(c_in * side * side, 3), pattern(c_out * c_in * 9, 5), pattern(c_out, 7));
+            let got = conv3x3(&img, &w, &b, c_in, c_out, side);
+            let o = side - 2;
+            for co in 0..c_out {
+                for y in 0..o {
+                    for x in 0..o {
+                        let want = (0..c_in * 9).fold(b[co], |acc, t| {
+                            let (ci, ky, kx) = (t / 9, t % 9 / 3, t % 3);
+                            acc + w[co * c_in * 9 + t] * img[ci * side * side + (y + ky) * side + x + kx]
+                        });
+                        assert_eq!(
+                            got[(co * o + y) * o + x].to_bits(),
+                            want.to_bits(),
+                            "{c_in}x{c_out}x{side} at {co},{y},{x}"
+                        );
+                    }
+                }
             }
         }
     }

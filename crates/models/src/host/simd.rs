@@ -48,7 +48,7 @@ pub fn path() -> Path {
     })
 }
 
-/// [`super::linear_body`] on `path` (falls back to portable where unsupported).
+/// [`super::kernels::linear_body`] on `path` (falls back to portable where unsupported).
 pub fn linear_on(path: Path, x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if path == Path::Avx2 && path.supported() {
@@ -56,10 +56,10 @@ pub fn linear_on(path: Path, x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out
         return unsafe { linear_avx2(x, w, b, d_in, d_out, out) };
     }
     let _ = path;
-    super::linear_body(x, w, b, d_in, d_out, out)
+    super::kernels::linear_body(x, w, b, d_in, d_out, out)
 }
 
-/// [`super::conv3x3_body`] on `path` (falls back to portable where unsupported).
+/// [`super::kernels::conv3x3_body`] on `path` (falls back to portable where unsupported).
 pub fn conv3x3_on(path: Path, img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if path == Path::Avx2 && path.supported() {
@@ -67,19 +67,43 @@ pub fn conv3x3_on(path: Path, img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_
         return unsafe { conv3x3_avx2(img, w, b, c_in, c_out, side) };
     }
     let _ = path;
-    super::conv3x3_body(img, w, b, c_in, c_out, side)
+    super::kernels::conv3x3_body(img, w, b, c_in, c_out, side)
+}
+
+/// `out[i] = f(x[i])` on `path`. `f` must be made of exactly rounded operations (arithmetic,
+/// comparisons, floor, ceil, rounding): those give the same bits in any vector width, and
+/// on the AVX2 path rounding compiles to an instruction instead of a libm call per value.
+pub fn map_on(path: Path, x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx2 && path.supported() {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { map_avx2(x, out, f) };
+    }
+    let _ = path;
+    map_body(x, out, f)
+}
+
+#[inline(always)]
+fn map_body(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
+    out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn map_avx2(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
+    map_body(x, out, f)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn linear_avx2(x: &[f32], w: &[f32], b: &[f32], d_in: usize, d_out: usize, out: &mut [f32]) {
-    super::linear_body(x, w, b, d_in, d_out, out)
+    super::kernels::linear_body(x, w, b, d_in, d_out, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn conv3x3_avx2(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
-    super::conv3x3_body(img, w, b, c_in, c_out, side)
+    super::kernels::conv3x3_body(img, w, b, c_in, c_out, side)
 }
 
 #[cfg(test)]
