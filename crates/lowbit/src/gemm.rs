@@ -6,8 +6,9 @@
 //! register). Three kernels give identical sums:
 //! - `Vnni512`: AVX-512 VNNI `vpdpbusd` (u8 x i8, four products per i32 lane), a register
 //!   block of up to 8 rows x 32 columns;
-//! - `Avx2`: AVX2 `vpmaddwd` on codes widened to i16, 2 rows x 16 columns (AVX2 has 16
-//!   registers: more rows spill);
+//! - `Avx2`: AVX2 `vpmaddwd` on i16 codes: weights widened once at packing, as pairs of
+//!   depths per column, activations widened per call; a register block of 6 rows x 16 columns
+//!   (12 accumulators of AVX2's 16 registers);
 //! - `Portable`: plain Rust inner products over an i16 copy of the codes (`[n][k]`), which
 //!   the compiler vectorizes for whatever the target has; any CPU.
 //!
@@ -77,8 +78,11 @@ fn padded_cols(n: usize) -> usize {
 /// How the codes are laid out for the kernel that will read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// One i8 per code: panels of 16 columns, groups of 4 depths (`vnni512`, `avx2`).
+    /// One i8 per code: panels of 16 columns, groups of 4 depths (`vnni512`).
     Bytes,
+    /// One i16 per code: panels of 16 columns, pairs of depths, the two depths of a column
+    /// adjacent (`avx2`).
+    Pairs,
     /// Two codes per byte, offset by 8 (`vnni512` at 4 bits or fewer): byte `j` of a 64-byte
     /// block holds group `2h` in its low nibble and group `2h + 1` in its high nibble.
     Nibbles,
@@ -106,7 +110,8 @@ impl PackedB {
     pub fn new(kernel: Kernel, w: &[i16], n: usize, k: usize, bits: u32) -> PackedB {
         let layout = match kernel {
             Kernel::Vnni512 if bits <= 4 => Layout::Nibbles,
-            Kernel::Vnni512 | Kernel::Avx2 => Layout::Bytes,
+            Kernel::Vnni512 => Layout::Bytes,
+            Kernel::Avx2 => Layout::Pairs,
             Kernel::Portable => Layout::Wide,
         };
         let np = padded_cols(n);
@@ -118,6 +123,7 @@ impl PackedB {
             Layout::Bytes => bytes = vec![0u8; kp * np],
             Layout::Nibbles => bytes = vec![0x88u8; kp * np / 2],
             Layout::Wide => wide = vec![0i16; np * k16],
+            Layout::Pairs => wide = vec![0i16; kp * np],
         }
         for col in 0..n {
             let (panel, c) = (col / PANEL, col % PANEL);
@@ -133,6 +139,7 @@ impl PackedB {
                         bytes[at] = (bytes[at] & !(0x0F << shift)) | ((((v + 8) as u8) & 0x0F) << shift);
                     }
                     Layout::Wide => wide[col * k16 + kk] = v,
+                    Layout::Pairs => wide[panel * kp * PANEL + (kk / 2) * 2 * PANEL + c * 2 + kk % 2] = v,
                 }
             }
         }
@@ -146,7 +153,8 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     assert!(a.len() >= m * b.kp && c.len() >= m * b.np, "gemm operands too short");
     assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
     let fits = match b.layout {
-        Layout::Bytes => matches!(kernel, Kernel::Vnni512 | Kernel::Avx2),
+        Layout::Bytes => kernel == Kernel::Vnni512,
+        Layout::Pairs => kernel == Kernel::Avx2,
         Layout::Nibbles => kernel == Kernel::Vnni512,
         Layout::Wide => kernel == Kernel::Portable,
     };

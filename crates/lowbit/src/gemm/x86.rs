@@ -195,60 +195,58 @@ unsafe fn vnni<const R: usize, const NP: usize, const NIB: bool>(blk: Block) {
     }
 }
 
+/// Rows of the `avx2` register block.
+const AVX2_ROWS: usize = 6;
+
 pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
-    const R: usize = 2;
-    for i0 in (0..m).step_by(R) {
-        let rows = R.min(m - i0);
-        for p in 0..b.np / PANEL {
-            // SAFETY: as in gemm_vnni.
+    // The activation codes widened to i16 once per call; padding depths stay 0.
+    let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
+    for p in 0..b.np / PANEL {
+        for i0 in (0..m).step_by(AVX2_ROWS) {
+            let rows = AVX2_ROWS.min(m - i0);
+            // SAFETY: features checked by the caller; rows i0..i0+rows of `a16` (`kp` each),
+            // panel p of the packed weights (`kp * PANEL` values) and its 16 columns of those
+            // rows of `c` lie inside the asserted lengths.
             unsafe {
-                let ap = a.as_ptr().add(i0 * b.kp);
-                let bp = b.bytes.as_ptr().add(p * b.kp * PANEL);
+                let ap = a16.as_ptr().add(i0 * b.kp);
+                let bp = b.wide.as_ptr().add(p * b.kp * PANEL);
                 let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
-                if rows == R {
-                    avx2::<2>(ap, b.kp, bp, cp, b.np);
-                } else {
-                    for r in 0..rows {
-                        avx2::<1>(ap.add(r * b.kp), b.kp, bp, cp.add(r * b.np), b.np);
-                    }
+                match rows {
+                    6 => avx2::<6>(ap, b.kp, bp, cp, b.np),
+                    5 => avx2::<5>(ap, b.kp, bp, cp, b.np),
+                    4 => avx2::<4>(ap, b.kp, bp, cp, b.np),
+                    3 => avx2::<3>(ap, b.kp, bp, cp, b.np),
+                    2 => avx2::<2>(ap, b.kp, bp, cp, b.np),
+                    _ => avx2::<1>(ap, b.kp, bp, cp, b.np),
                 }
             }
         }
     }
 }
 
-/// `R` rows x one panel. Each group of 4 depths x 16 columns is widened to i16 in four
-/// registers (4 columns each); `vpmaddwd` against the row's 4 codes gives two partial
-/// sums per column, added pairwise at the end.
+/// `R` rows x one panel. Each pair of depths holds 16 columns x 2 i16 weights (two
+/// registers); `vpmaddwd` of a row's two codes, broadcast, against them adds both products
+/// of each column into its i32 lane.
 #[target_feature(enable = "avx2")]
-unsafe fn avx2<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut i32, ldc: usize) {
-    let mut acc = [[_mm256_setzero_si256(); 4]; R];
-    for g in 0..kp / 4 {
-        let mut x = [_mm256_setzero_si256(); R];
-        for (r, v) in x.iter_mut().enumerate() {
-            // SAFETY: bytes 4g..4g+4 of row r are inside a.
-            let x4 = unsafe { a.add(r * kp + g * 4).cast::<i32>().read_unaligned() };
-            *v = _mm256_cvtepu8_epi16(_mm_set1_epi32(x4));
-        }
-        for q in 0..4 {
-            // SAFETY: 16 bytes of group g are inside the packed weights.
-            let w = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.add(g * 4 * PANEL + q * 16).cast()) });
-            for (row, xr) in acc.iter_mut().zip(&x) {
-                row[q] = _mm256_add_epi32(row[q], _mm256_madd_epi16(*xr, w));
-            }
+unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut i32, ldc: usize) {
+    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    for g in 0..kp / 2 {
+        // SAFETY: the 32 weights of pair g are inside the panel.
+        let (w0, w1) = unsafe {
+            (_mm256_loadu_si256(b.add(g * 2 * PANEL).cast()), _mm256_loadu_si256(b.add(g * 2 * PANEL + PANEL).cast()))
+        };
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: codes 2g and 2g + 1 of row r are inside a.
+            let x = _mm256_set1_epi32(unsafe { a.add(r * kp + 2 * g).cast::<i32>().read_unaligned() });
+            row[0] = _mm256_add_epi32(row[0], _mm256_madd_epi16(x, w0));
+            row[1] = _mm256_add_epi32(row[1], _mm256_madd_epi16(x, w1));
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        // Lanes of w[q]: columns 4q..4q+4, two partial sums each; hadd pairs them up.
-        let lo = _mm256_hadd_epi32(row[0], row[1]);
-        let hi = _mm256_hadd_epi32(row[2], row[3]);
-        // lo = [c0 c1 c4 c5 | c2 c3 c6 c7]; reorder 64-bit lanes to c0..c7.
-        let lo = _mm256_permute4x64_epi64::<0b11_01_10_00>(lo);
-        let hi = _mm256_permute4x64_epi64::<0b11_01_10_00>(hi);
         // SAFETY: 16 columns of row r are inside c.
         unsafe {
-            _mm256_storeu_si256(c.add(r * ldc).cast(), lo);
-            _mm256_storeu_si256(c.add(r * ldc + 8).cast(), hi);
+            _mm256_storeu_si256(c.add(r * ldc).cast(), row[0]);
+            _mm256_storeu_si256(c.add(r * ldc + 8).cast(), row[1]);
         }
     }
 }
