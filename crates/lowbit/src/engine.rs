@@ -305,9 +305,10 @@ impl Engine {
     /// Logits `[n, 10]` for `n` flattened 28x28 images in [0, 1].
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
         let width = (x.len() / n.max(1)).max(1);
-        // About four chunks per thread, in multiples of the kernels' 8-row blocks.
+        // About four chunks per thread, in multiples of the kernel's register-block rows.
         let per = n.div_ceil(4 * rayon::current_num_threads()).max(1);
-        let per = if per >= 8 { per.div_ceil(8) * 8 } else { per };
+        let rows = self.kernel.block_rows();
+        let per = if per >= rows { per.div_ceil(rows) * rows } else { per };
         x.par_chunks(width * per)
             .flat_map_iter(|chunk| {
                 let t = chunk.len() / width;

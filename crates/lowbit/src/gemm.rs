@@ -18,6 +18,8 @@
 pub const PANEL: usize = 16;
 /// Rows of `A` handled by one call of the SIMD kernels.
 const MR: usize = 8;
+/// Rows of the `avx2` register block (12 of AVX2's 16 registers hold its sums).
+const AVX2_ROWS: usize = 6;
 
 /// Which kernel computes the products; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,15 @@ impl Kernel {
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
+        }
+    }
+
+    /// Rows of `A` in one register block: batches split in multiples of it waste no block.
+    pub fn block_rows(self) -> usize {
+        match self {
+            Kernel::Vnni512 => MR,
+            Kernel::Avx2 => AVX2_ROWS,
+            Kernel::Portable => 4,
         }
     }
 
@@ -264,7 +275,7 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as i64
         };
-        for &(m, k, n) in &[(1, 1, 1), (3, 9, 8), (8, 72, 16), (13, 784, 40), (9, 130, 33), (17, 64, 64)] {
+        for &(m, k, n) in &[(1, 1, 1), (2, 40, 16), (3, 9, 8), (8, 72, 16), (13, 784, 40), (9, 130, 33), (17, 64, 64), (32, 100, 24)] {
             for bits in [8u32, 4] {
                 let half = 1i64 << (bits - 1);
                 let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();

@@ -2,7 +2,7 @@
 //! `Kernel::supported` confirmed the features, and every pointer offset stays inside the
 //! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
 //! `kp * np` packed weights).
-use super::{InputQuant, Layout, MR, PANEL, PackedB, Round, quantize_body};
+use super::{AVX2_ROWS, InputQuant, Layout, MR, PANEL, PackedB, Round, quantize_body};
 use crate::grid::GRID_TOL;
 use std::arch::x86_64::*;
 
@@ -76,23 +76,22 @@ pub(super) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     }
 }
 
-/// As `quant512`, 8 codes per step; the narrowing to bytes is left to the compiler.
+/// As `quant512`, 8 codes per step.
 #[target_feature(enable = "avx2")]
 fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     let n = x.len().min(dst.len()) / 8 * 8;
     let (s, z, hi) = (_mm256_set1_ps(q.scale), _mm256_set1_ps(q.zero as f32), _mm256_set1_ps(q.qmax as f32));
-    let mut t = [0i32; 8];
     for i in (0..n).step_by(8) {
         // SAFETY: i + 8 <= n <= both lengths.
         let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
         let r = _mm256_add_ps(on_grid256::<R>(_mm256_div_ps(v, s)), z);
         // max(r, 0) with r first: a NaN r gives 0.
-        let c = _mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi);
-        // SAFETY: t holds 8 i32.
-        unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast(), _mm256_cvttps_epi32(c)) };
-        for (d, &v) in dst[i..i + 8].iter_mut().zip(&t) {
-            *d = v as u8;
-        }
+        let c = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi));
+        // Codes lie in 0..=255, so the saturating packs are exact: i32 -> u16 -> u8, lanes
+        // back in order.
+        let w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c));
+        // SAFETY: bytes i..i + 8 of dst.
+        unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), _mm_packus_epi16(w, w)) };
     }
     quantize_body(q, &x[n..], &mut dst[n..]);
 }
@@ -195,15 +194,17 @@ unsafe fn vnni<const R: usize, const NP: usize, const NIB: bool>(blk: Block) {
     }
 }
 
-/// Rows of the `avx2` register block.
-const AVX2_ROWS: usize = 6;
-
 pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     // The activation codes widened to i16 once per call; padding depths stay 0.
     let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
+    // Row blocks as even as possible (32 rows: 6, 6, 5, 5, 5, 5, not 5 x 6 + 2): a block of
+    // few rows loads each weight pair for few products.
+    let blocks = m.div_ceil(AVX2_ROWS).max(1);
+    let (base, extra) = (m / blocks, m % blocks);
     for p in 0..b.np / PANEL {
-        for i0 in (0..m).step_by(AVX2_ROWS) {
-            let rows = AVX2_ROWS.min(m - i0);
+        let mut i0 = 0;
+        for blk in 0..blocks {
+            let rows = base + usize::from(blk < extra);
             // SAFETY: features checked by the caller; rows i0..i0+rows of `a16` (`kp` each),
             // panel p of the packed weights (`kp * PANEL` values) and its 16 columns of those
             // rows of `c` lie inside the asserted lengths.
@@ -217,9 +218,11 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
                     4 => avx2::<4>(ap, b.kp, bp, cp, b.np),
                     3 => avx2::<3>(ap, b.kp, bp, cp, b.np),
                     2 => avx2::<2>(ap, b.kp, bp, cp, b.np),
-                    _ => avx2::<1>(ap, b.kp, bp, cp, b.np),
+                    1 => avx2::<1>(ap, b.kp, bp, cp, b.np),
+                    _ => {}
                 }
             }
+            i0 += rows;
         }
     }
 }
