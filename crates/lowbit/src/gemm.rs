@@ -8,7 +8,11 @@
 //!   block of up to 8 rows x 32 columns;
 //! - `Avx2`: AVX2 `vpmaddwd` on i16 codes: weights widened once at packing, as pairs of
 //!   depths per column, activations widened per call; a register block of 6 rows x 16 columns
-//!   (12 accumulators of AVX2's 16 registers);
+//!   (12 accumulators of AVX2's 16 registers). Where no 16-bit sum can saturate (weights of
+//!   7 bits or fewer and a call's largest activation code small enough, checked per call),
+//!   it runs `vpmaddubsw` on the byte codes instead (32 products per instruction), adding
+//!   its 16-bit pair sums in 16 bits for as many groups of depths as stay exact, then
+//!   widening them (`vpmaddwd` by ones);
 //! - `Portable`: plain Rust inner products over an i16 copy of the codes (`[n][k]`), which
 //!   the compiler vectorizes for whatever the target has; any CPU.
 //!
@@ -112,6 +116,9 @@ pub struct PackedB {
     layout: Layout,
     bytes: Vec<u8>,
     wide: Vec<i16>,
+    /// Largest weight magnitude: with the activations' largest code it bounds every 16-bit
+    /// pair sum of `vpmaddubsw`.
+    wmax: i32,
 }
 
 impl PackedB {
@@ -136,6 +143,11 @@ impl PackedB {
             Layout::Wide => wide = vec![0i16; np * k16],
             Layout::Pairs => wide = vec![0i16; kp * np],
         }
+        // `avx2` keeps a byte copy too where the codes fit 7 bits (`vpmaddubsw`).
+        let byte_copy = layout == Layout::Pairs && bits <= 7 && w[..n * k].iter().all(|&v| i8::try_from(v).is_ok());
+        if byte_copy {
+            bytes = vec![0u8; kp * np];
+        }
         for col in 0..n {
             let (panel, c) = (col / PANEL, col % PANEL);
             for kk in 0..k {
@@ -152,9 +164,13 @@ impl PackedB {
                     Layout::Wide => wide[col * k16 + kk] = v,
                     Layout::Pairs => wide[panel * kp * PANEL + (kk / 2) * 2 * PANEL + c * 2 + kk % 2] = v,
                 }
+                if byte_copy {
+                    bytes[panel * kp * PANEL + g * 4 * PANEL + j] = v as i8 as u8;
+                }
             }
         }
-        PackedB { kp, np, colsum, layout, bytes, wide }
+        let wmax = w[..n * k].iter().map(|&v| (v as i32).abs()).max().unwrap_or(0);
+        PackedB { kp, np, colsum, layout, bytes, wide, wmax }
     }
 }
 
@@ -276,7 +292,7 @@ mod tests {
             (seed >> 33) as i64
         };
         for &(m, k, n) in &[(1, 1, 1), (2, 40, 16), (3, 9, 8), (8, 72, 16), (13, 784, 40), (9, 130, 33), (17, 64, 64), (32, 100, 24)] {
-            for bits in [8u32, 4] {
+            for bits in [8u32, 7, 4, 2] {
                 let half = 1i64 << (bits - 1);
                 let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();
                 let x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();

@@ -194,7 +194,25 @@ unsafe fn vnni<const R: usize, const NP: usize, const NIB: bool>(blk: Block) {
     }
 }
 
+/// Rows of the `vpmaddubsw` register block (8 16-bit sums, 2 weight registers, 1 broadcast).
+const BYTE_ROWS: usize = 4;
+
+/// Groups of 4 depths whose `vpmaddubsw` pair sums add up in 16 bits without saturating,
+/// or `None` where a single pair sum could: each pair sum is at most
+/// `2 * max(a) * max|w|` in magnitude.
+fn exact_groups(a: &[u8], b: &PackedB) -> Option<usize> {
+    if b.bytes.is_empty() {
+        return None;
+    }
+    let amax = a.iter().copied().max().unwrap_or(0) as i32;
+    let pair = (2 * amax * b.wmax).max(1);
+    (pair <= i16::MAX as i32).then(|| (i16::MAX as i32 / pair) as usize)
+}
+
 pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
+    if let Some(run) = exact_groups(&a[..m * b.kp], b) {
+        return gemm_avx2_bytes(a, m, b, c, run);
+    }
     // The activation codes widened to i16 once per call; padding depths stay 0.
     let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
     // Row blocks as even as possible (32 rows: 6, 6, 5, 5, 5, 5, not 5 x 6 + 2): a block of
@@ -246,6 +264,75 @@ unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut 
         }
     }
     for (r, row) in acc.iter().enumerate() {
+        // SAFETY: 16 columns of row r are inside c.
+        unsafe {
+            _mm256_storeu_si256(c.add(r * ldc).cast(), row[0]);
+            _mm256_storeu_si256(c.add(r * ldc + 8).cast(), row[1]);
+        }
+    }
+}
+
+/// The `vpmaddubsw` path: blocks of up to `BYTE_ROWS` rows (split evenly) per panel of the
+/// byte copy; `run` groups of depths add in 16 bits before widening.
+fn gemm_avx2_bytes(a: &[u8], m: usize, b: &PackedB, c: &mut [i32], run: usize) {
+    let blocks = m.div_ceil(BYTE_ROWS).max(1);
+    let (base, extra) = (m / blocks, m % blocks);
+    for p in 0..b.np / PANEL {
+        let mut i0 = 0;
+        for blk in 0..blocks {
+            let rows = base + usize::from(blk < extra);
+            // SAFETY: features checked by the caller; rows i0..i0+rows of `a` (`kp` each),
+            // panel p of the byte copy (`kp * PANEL` bytes) and its 16 columns of those rows
+            // of `c` lie inside the asserted lengths.
+            unsafe {
+                let ap = a.as_ptr().add(i0 * b.kp);
+                let bp = b.bytes.as_ptr().add(p * b.kp * PANEL);
+                let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
+                match rows {
+                    4 => maddubs::<4>(ap, b.kp, bp, cp, b.np, run),
+                    3 => maddubs::<3>(ap, b.kp, bp, cp, b.np, run),
+                    2 => maddubs::<2>(ap, b.kp, bp, cp, b.np, run),
+                    1 => maddubs::<1>(ap, b.kp, bp, cp, b.np, run),
+                    _ => {}
+                }
+            }
+            i0 += rows;
+        }
+    }
+}
+
+/// `R` rows x one panel. A group of 4 depths holds 16 columns x 4 byte weights (two
+/// registers, 8 columns each); `vpmaddubsw` of a row's 4 codes, broadcast, against them gives
+/// each column two 16-bit pair sums, added in 16 bits over `run` groups, then summed into
+/// the column's i32 lane by `vpmaddwd` with ones.
+#[target_feature(enable = "avx2")]
+unsafe fn maddubs<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut i32, ldc: usize, run: usize) {
+    let ones = _mm256_set1_epi16(1);
+    let mut tot = [[_mm256_setzero_si256(); 2]; R];
+    let groups = kp / 4;
+    let mut g0 = 0;
+    while g0 < groups {
+        let end = groups.min(g0 + run.max(1));
+        let mut acc = [[_mm256_setzero_si256(); 2]; R];
+        for g in g0..end {
+            // SAFETY: the 64 bytes of group g are inside the panel.
+            let (w0, w1) = unsafe {
+                (_mm256_loadu_si256(b.add(g * 4 * PANEL).cast()), _mm256_loadu_si256(b.add(g * 4 * PANEL + 32).cast()))
+            };
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: codes 4g..4g + 4 of row r are inside a.
+                let x = _mm256_set1_epi32(unsafe { a.add(r * kp + 4 * g).cast::<i32>().read_unaligned() });
+                row[0] = _mm256_add_epi16(row[0], _mm256_maddubs_epi16(x, w0));
+                row[1] = _mm256_add_epi16(row[1], _mm256_maddubs_epi16(x, w1));
+            }
+        }
+        for (t, s) in tot.iter_mut().zip(&acc) {
+            t[0] = _mm256_add_epi32(t[0], _mm256_madd_epi16(s[0], ones));
+            t[1] = _mm256_add_epi32(t[1], _mm256_madd_epi16(s[1], ones));
+        }
+        g0 = end;
+    }
+    for (r, row) in tot.iter().enumerate() {
         // SAFETY: 16 columns of row r are inside c.
         unsafe {
             _mm256_storeu_si256(c.add(r * ldc).cast(), row[0]);
