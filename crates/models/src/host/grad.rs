@@ -83,12 +83,24 @@ fn linear_backward(
 ) -> (Vec<f32>, Vec<f32>) {
     let rows = dz.len() / d_out;
     let mut dx = skip.map_or_else(|| vec![0f32; rows * d_in], <[f32]>::to_vec);
-    dx.par_chunks_mut(d_in).zip(dz.par_chunks(d_out)).for_each(|(dxr, dzr)| {
-        for (kk, v) in dxr.iter_mut().enumerate() {
-            let wr = &w[kk * d_out..(kk + 1) * d_out];
-            *v += wr.iter().zip(dzr).fold(0f32, |s, (&a, &b)| s + a * b);
+    // Each dx[kk] adds w[kk][j] * dz[j] in j order, from 0, then joins dx: with w transposed
+    // the d_in sums run side by side (vectors) instead of one latency-bound chain at a time.
+    let mut wt = vec![0f32; d_in * d_out];
+    for (kk, wr) in w.chunks_exact(d_out).enumerate().take(d_in) {
+        for (j, &v) in wr.iter().enumerate() {
+            wt[j * d_in + kk] = v;
         }
-    });
+    }
+    dx.par_chunks_mut(d_in).zip(dz.par_chunks(d_out)).for_each_init(
+        || vec![0f32; d_in],
+        |s, (dxr, dzr)| {
+            s.fill(0.0);
+            for (&g, wtr) in dzr.iter().zip(wt.chunks_exact(d_in)) {
+                s.iter_mut().zip(wtr).for_each(|(a, &wv)| *a += wv * g);
+            }
+            dxr.iter_mut().zip(s.iter()).for_each(|(v, &t)| *v += t);
+        },
+    );
     let mut dw = vec![0f32; d_in * d_out];
     dw.par_chunks_mut(d_out).enumerate().for_each(|(kk, dwr)| {
         for i in 0..rows {
@@ -226,16 +238,19 @@ fn conv_weight_grad(x: &[f32], dzs: &[Vec<f32>], n_w: usize, (c_in, _c_out, side
         for (img, dz) in x.chunks(wi).zip(dzs) {
             let src = &img[ci * side * side..(ci + 1) * side * side];
             let g = &dz[co * o * o..(co + 1) * o * o];
-            for (t, tap) in taps.iter_mut().enumerate() {
-                let (ky, kx) = (t / 3, t % 3);
-                let mut s = 0f32;
-                for y in 0..o {
-                    s = src[(y + ky) * side + kx..][..o]
-                        .iter()
-                        .zip(&g[y * o..(y + 1) * o])
-                        .fold(s, |s, (&a, &b)| s + a * b);
+            // Each tap sums its products in row-major order from 0; the nine sums advance
+            // together, so nine independent chains hide the adds' latency.
+            let mut s = [0f32; 9];
+            for (y, gr) in g.chunks_exact(o).enumerate() {
+                let rows: [&[f32]; 3] = std::array::from_fn(|ky| &src[(y + ky) * side..(y + ky + 1) * side]);
+                for (xo, &gv) in gr.iter().enumerate() {
+                    for (t, st) in s.iter_mut().enumerate() {
+                        *st += rows[t / 3][t % 3 + xo] * gv;
+                    }
                 }
-                *tap += s;
+            }
+            for (tap, v) in taps.iter_mut().zip(s) {
+                *tap += v;
             }
         }
     });
@@ -254,6 +269,43 @@ mod tests {
             a = h.stage(k, &a, Some(w));
         }
         crate::metrics::score(&a, y, 1.0).loss
+    }
+
+    fn noise(n: usize, seed: u32) -> Vec<f32> {
+        (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 / (1u32 << 24) as f32 - 0.5).collect()
+    }
+
+    /// The restructured sums equal the plain sequential ones bit for bit: each output adds
+    /// its products in the documented order, starting from 0.
+    #[test]
+    fn backward_sums_keep_their_order_bit_for_bit() {
+        let (rows, d_in, d_out) = (5, 37, 13);
+        let (x, w, dz, skip) = (noise(rows * d_in, 1), noise(d_in * d_out, 2), noise(rows * d_out, 3), noise(rows * d_in, 4));
+        let (dx, _) = linear_backward(&x, &w, &dz, d_in, d_out, Some(&skip));
+        for i in 0..rows {
+            for kk in 0..d_in {
+                let s = (0..d_out).fold(0f32, |s, j| s + w[kk * d_out + j] * dz[i * d_out + j]);
+                assert_eq!(dx[i * d_in + kk].to_bits(), (skip[i * d_in + kk] + s).to_bits(), "dx[{i}][{kk}]");
+            }
+        }
+        let (c_in, c_out, side) = (2, 3, 9);
+        let o = side - 2;
+        let imgs = noise(4 * c_in * side * side, 5);
+        let dzs: Vec<Vec<f32>> = (0..4).map(|n| noise(c_out * o * o, 6 + n)).collect();
+        let dw = conv_weight_grad(&imgs, &dzs, c_out * c_in * 9, (c_in, c_out, side));
+        for (co, ci, t) in (0..c_out).flat_map(|co| (0..c_in).flat_map(move |ci| (0..9).map(move |t| (co, ci, t)))) {
+            let mut want = 0f32;
+            for (img, dz) in imgs.chunks(c_in * side * side).zip(&dzs) {
+                let mut s = 0f32;
+                for y in 0..o {
+                    for xo in 0..o {
+                        s = s + img[ci * side * side + (y + t / 3) * side + t % 3 + xo] * dz[co * o * o + y * o + xo];
+                    }
+                }
+                want += s;
+            }
+            assert_eq!(dw[(co * c_in + ci) * 9 + t].to_bits(), want.to_bits(), "dw[{co}][{ci}][{t}]");
+        }
     }
 
     /// Every layer's weight gradient against central differences, on an MLP, a residual MLP
