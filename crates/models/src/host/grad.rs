@@ -299,7 +299,7 @@ mod tests {
                 let mut s = 0f32;
                 for y in 0..o {
                     for xo in 0..o {
-                        s = s + img[ci * side * side + (y + t / 3) * side + t % 3 + xo] * dz[co * o * o + y * o + xo];
+                        s += img[ci * side * side + (y + t / 3) * side + t % 3 + xo] * dz[co * o * o + y * o + xo];
                     }
                 }
                 want += s;
