@@ -272,7 +272,9 @@ mod tests {
     }
 
     fn noise(n: usize, seed: u32) -> Vec<f32> {
-        (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 / (1u32 << 24) as f32 - 0.5).collect()
+        (0..n)
+            .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 / (1u32 << 24) as f32 - 0.5)
+            .collect()
     }
 
     /// The restructured sums equal the plain sequential ones bit for bit: each output adds
@@ -280,7 +282,8 @@ mod tests {
     #[test]
     fn backward_sums_keep_their_order_bit_for_bit() {
         let (rows, d_in, d_out) = (5, 37, 13);
-        let (x, w, dz, skip) = (noise(rows * d_in, 1), noise(d_in * d_out, 2), noise(rows * d_out, 3), noise(rows * d_in, 4));
+        let (x, w, dz, skip) =
+            (noise(rows * d_in, 1), noise(d_in * d_out, 2), noise(rows * d_out, 3), noise(rows * d_in, 4));
         let (dx, _) = linear_backward(&x, &w, &dz, d_in, d_out, Some(&skip));
         for i in 0..rows {
             for kk in 0..d_in {
