@@ -3,7 +3,7 @@
 //! first-order (Taylor) predictor and the Hessian-trace (HAWQ) baseline, so that what they
 //! choose does not depend on the CPU either.
 
-use super::{HostNet, conv3x3, linear, pad1};
+use super::{HostNet, conv3x3, linear, pad1, simd};
 use crate::LayerKind;
 use crate::net::Pool;
 use rayon::prelude::*;
@@ -94,21 +94,25 @@ fn linear_backward(
     dx.par_chunks_mut(d_in).zip(dz.par_chunks(d_out)).for_each_init(
         || vec![0f32; d_in],
         |s, (dxr, dzr)| {
-            s.fill(0.0);
-            for (&g, wtr) in dzr.iter().zip(wt.chunks_exact(d_in)) {
-                s.iter_mut().zip(wtr).for_each(|(a, &wv)| *a += wv * g);
-            }
-            dxr.iter_mut().zip(s.iter()).for_each(|(v, &t)| *v += t);
+            simd::run_on(simd::path(), || {
+                s.fill(0.0);
+                for (&g, wtr) in dzr.iter().zip(wt.chunks_exact(d_in)) {
+                    s.iter_mut().zip(wtr).for_each(|(a, &wv)| *a += wv * g);
+                }
+                dxr.iter_mut().zip(s.iter()).for_each(|(v, &t)| *v += t);
+            })
         },
     );
     let mut dw = vec![0f32; d_in * d_out];
     dw.par_chunks_mut(d_out).enumerate().for_each(|(kk, dwr)| {
-        for i in 0..rows {
-            let a = x[i * d_in + kk];
-            if a != 0.0 {
-                dwr.iter_mut().zip(&dz[i * d_out..(i + 1) * d_out]).for_each(|(o, &g)| *o += a * g);
+        simd::run_on(simd::path(), || {
+            for i in 0..rows {
+                let a = x[i * d_in + kk];
+                if a != 0.0 {
+                    dwr.iter_mut().zip(&dz[i * d_out..(i + 1) * d_out]).for_each(|(o, &g)| *o += a * g);
+                }
             }
-        }
+        })
     });
     (dx, dw)
 }
@@ -133,7 +137,7 @@ fn conv_backward(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32], dy: &[f32]) 
     let dx: Vec<f32> = back
         .par_iter()
         .flat_map_iter(|(dz, skip)| {
-            let d = conv_input_grad(dz, w, (c_in, c_out, side));
+            let d = simd::run_on(simd::path(), || conv_input_grad(dz, w, (c_in, c_out, side)));
             let mut d = if same { crop1(&d, c_in, side_in) } else { d };
             d.iter_mut().zip(skip).for_each(|(a, &s)| *a += s);
             d

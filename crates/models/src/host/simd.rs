@@ -70,6 +70,25 @@ pub fn conv3x3_on(path: Path, img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_
     super::kernels::conv3x3_body(img, w, b, c_in, c_out, side)
 }
 
+/// `f()` compiled for `path` (it is inlined into an AVX2 function there): for loops of
+/// exactly rounded operations whose order is written out, such as the gradients' sums,
+/// which then give the same bits on every path.
+pub fn run_on<R>(path: Path, f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx2 && path.supported() {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { run_avx2(f) };
+    }
+    let _ = path;
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// `out[i] = f(x[i])` on `path`. `f` must be made of exactly rounded operations (arithmetic,
 /// comparisons, floor, ceil, rounding): those give the same bits in any vector width, and
 /// on the AVX2 path rounding compiles to an instruction instead of a libm call per value.
