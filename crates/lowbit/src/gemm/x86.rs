@@ -209,20 +209,23 @@ fn exact_groups(a: &[u8], b: &PackedB) -> Option<usize> {
     (pair <= i16::MAX as i32).then(|| (i16::MAX as i32 / pair) as usize)
 }
 
+/// `(first row, rows)` of register blocks of at most `max` rows covering `m` rows, as even
+/// as possible (32 rows by 6: 6, 6, 5, 5, 5, 5, not 5 x 6 + 2): a block of few rows loads
+/// each weight for few products.
+fn even_blocks(m: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = m.div_ceil(max);
+    let (base, extra) = (m / blocks.max(1), m % blocks.max(1));
+    (0..blocks).map(move |k| (k * base + k.min(extra), base + usize::from(k < extra)))
+}
+
 pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     if let Some(run) = exact_groups(&a[..m * b.kp], b) {
         return gemm_avx2_bytes(a, m, b, c, run);
     }
     // The activation codes widened to i16 once per call; padding depths stay 0.
     let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
-    // Row blocks as even as possible (32 rows: 6, 6, 5, 5, 5, 5, not 5 x 6 + 2): a block of
-    // few rows loads each weight pair for few products.
-    let blocks = m.div_ceil(AVX2_ROWS).max(1);
-    let (base, extra) = (m / blocks, m % blocks);
     for p in 0..b.np / PANEL {
-        let mut i0 = 0;
-        for blk in 0..blocks {
-            let rows = base + usize::from(blk < extra);
+        for (i0, rows) in even_blocks(m, AVX2_ROWS) {
             // SAFETY: features checked by the caller; rows i0..i0+rows of `a16` (`kp` each),
             // panel p of the packed weights (`kp * PANEL` values) and its 16 columns of those
             // rows of `c` lie inside the asserted lengths.
@@ -240,7 +243,6 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
                     _ => {}
                 }
             }
-            i0 += rows;
         }
     }
 }
@@ -275,12 +277,8 @@ unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut 
 /// The `vpmaddubsw` path: blocks of up to `BYTE_ROWS` rows (split evenly) per panel of the
 /// byte copy; `run` groups of depths add in 16 bits before widening.
 fn gemm_avx2_bytes(a: &[u8], m: usize, b: &PackedB, c: &mut [i32], run: usize) {
-    let blocks = m.div_ceil(BYTE_ROWS).max(1);
-    let (base, extra) = (m / blocks, m % blocks);
     for p in 0..b.np / PANEL {
-        let mut i0 = 0;
-        for blk in 0..blocks {
-            let rows = base + usize::from(blk < extra);
+        for (i0, rows) in even_blocks(m, BYTE_ROWS) {
             // SAFETY: features checked by the caller; rows i0..i0+rows of `a` (`kp` each),
             // panel p of the byte copy (`kp * PANEL` bytes) and its 16 columns of those rows
             // of `c` lie inside the asserted lengths.
@@ -296,7 +294,6 @@ fn gemm_avx2_bytes(a: &[u8], m: usize, b: &PackedB, c: &mut [i32], run: usize) {
                     _ => {}
                 }
             }
-            i0 += rows;
         }
     }
 }
