@@ -220,6 +220,26 @@ pub struct Experiment {
     /// Quantization.
     #[serde(default)]
     pub quant: QuantConfig,
+    /// Per-model repeats and test-fold sizes (`[[overrides]]`), for models cheap enough to
+    /// repeat more often than the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<ModelOverride>,
+}
+
+/// `[[overrides]]`: other repeats and test size for some models. Cheap models can afford
+/// many repeats, which is what gives their verdicts power; a smaller test fold keeps the
+/// cross-fitted folds disjoint (every example is test data at most once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOverride {
+    /// Model names as in run ids (e.g. "mlp-256-128").
+    pub models: Vec<String>,
+    /// Repeats of these models instead of the experiment's `repeats`.
+    #[serde(default)]
+    pub repeats: Option<usize>,
+    /// Test examples of these models instead of `[data] test`.
+    #[serde(default)]
+    pub test: Option<usize>,
 }
 
 fn default_repeats() -> usize {
@@ -257,9 +277,26 @@ pub fn derive_seed(seed: u64, label: &str) -> u64 {
 }
 
 impl Experiment {
-    /// Split sizes.
-    pub fn sizes(&self) -> SplitSizes {
-        SplitSizes { train: self.data.train, calib: self.data.calib, test: self.data.test }
+    /// The `[[overrides]]` entry naming `model`, if any.
+    fn override_for(&self, model: &ModelConfig) -> Option<&ModelOverride> {
+        let name = model.name();
+        self.overrides.iter().find(|o| o.models.contains(&name))
+    }
+
+    /// The model whose run-id name is `name`.
+    pub fn model_named(&self, name: &str) -> Option<&ModelConfig> {
+        self.models.iter().find(|m| m.name() == name)
+    }
+
+    /// Repeats of `model`: its override's, else the experiment's.
+    pub fn repeats_for(&self, model: &ModelConfig) -> usize {
+        self.override_for(model).and_then(|o| o.repeats).unwrap_or(self.repeats)
+    }
+
+    /// Split sizes of `model` (its override's test size, else `[data]`'s).
+    pub fn sizes_for(&self, model: &ModelConfig) -> SplitSizes {
+        let test = self.override_for(model).and_then(|o| o.test).unwrap_or(self.data.test);
+        SplitSizes { train: self.data.train, calib: self.data.calib, test }
     }
 
     /// The cartesian product models x backends x repeats, sorted by id.
@@ -267,7 +304,7 @@ impl Experiment {
         let mut runs = Vec::new();
         for m in &self.models {
             for &backend in &self.backends {
-                for repeat in 0..self.repeats {
+                for repeat in 0..self.repeats_for(m) {
                     let label = format!("{}-r{repeat}", m.name());
                     runs.push(RunSpec {
                         id: format!("{}-{}-r{repeat}", m.name(), backend.name()),
@@ -306,5 +343,28 @@ impl Experiment {
     /// `<output>/<name>`.
     pub fn out_dir(&self) -> PathBuf {
         self.output.join(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn overrides_change_only_the_models_they_name() {
+        let text = "name = \"x\"\nrepeats = 3\n[[models]]\nkind = \"mlp\"\n[[models]]\nkind = \"cnn\"\n\
+                    [[overrides]]\nmodels = [\"mlp-256-128\"]\nrepeats = 5\ntest = 400\n";
+        let exp = Experiment::parse(std::path::Path::new("x.toml"), text).unwrap();
+        let runs = exp.expand();
+        let count = |m: &str| runs.iter().filter(|r| r.model.name() == m).count();
+        assert_eq!((count("mlp-256-128"), count("cnn-8-16-64")), (5, 3));
+        let (mlp, cnn) = (&runs.iter().find(|r| r.model.name() == "mlp-256-128").unwrap().model, &exp.models[1]);
+        assert_eq!(exp.sizes_for(mlp).test, 400);
+        assert_eq!(exp.sizes_for(cnn), SplitSizes { train: 8000, calib: 1000, test: 1000 });
+        // An experiment without overrides serializes as before (its provenance hash is kept).
+        let plain =
+            Experiment::parse(std::path::Path::new("x.toml"), "name = \"x\"\n[[models]]\nkind = \"mlp\"\n").unwrap();
+        assert!(!toml::to_string(&plain).unwrap().contains("overrides"));
     }
 }

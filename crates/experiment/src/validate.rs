@@ -226,6 +226,7 @@ impl Experiment {
             bail!(w.key("backends"), "lists a backend twice");
         }
         self.validate_models(&w)?;
+        self.validate_overrides(&w)?;
         self.data.validate(&w)?;
         validate_train(&self.train, &w)?;
         self.quant.validate(&w)
@@ -250,6 +251,53 @@ impl Experiment {
             if !names.insert(m.name()) {
                 let at = w.at(&[Key("models"), Index(i), Key("kind")]);
                 bail!(at, "model {} is listed twice (run ids would collide)", m.name());
+            }
+        }
+        Ok(())
+    }
+
+    /// Each `[[overrides]]` entry names models of this experiment, each at most once, and
+    /// changes something; a residual model and its plain twin keep equal repeats and splits
+    /// (the identity claim pairs them by repeat).
+    fn validate_overrides(&self, w: &Where) -> Result<()> {
+        let names: Vec<String> = self.models.iter().map(|m| m.name()).collect();
+        let valid: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut seen = std::collections::HashSet::new();
+        for (i, o) in self.overrides.iter().enumerate() {
+            let at = |key: &str| w.at(&[Key("overrides"), Index(i), Key(key)]);
+            if o.models.is_empty() {
+                bail!(at("models"), "must name at least one model (of: {})", names.join(", "));
+            }
+            for m in &o.models {
+                if !names.contains(m) {
+                    let hint = did_you_mean(m, &valid).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                    bail!(at("models"), "no model {m:?} in this experiment{hint}; its models are {}", names.join(", "));
+                }
+                if !seen.insert(m.clone()) {
+                    bail!(at("models"), "model {m:?} is named by two overrides");
+                }
+            }
+            if o.repeats.is_none() && o.test.is_none() {
+                bail!(at("models"), "an override must set `repeats` or `test`");
+            }
+            if let Some(r) = o.repeats
+                && (r == 0 || r > 100)
+            {
+                bail!(at("repeats"), "must be between 1 and 100, got {r}");
+            }
+            if o.test == Some(0) {
+                bail!(at("test"), "split size must be at least 1");
+            }
+        }
+        for (res, plain) in self.identity_pairs() {
+            let (r, p) = (self.model_named(&res), self.model_named(&plain));
+            if let (Some(r), Some(p)) = (r, p)
+                && (self.repeats_for(r) != self.repeats_for(p) || self.sizes_for(r) != self.sizes_for(p))
+            {
+                bail!(
+                    w.key("overrides"),
+                    "{res} and its plain twin {plain} need the same repeats and test size (the identity claim pairs them by repeat)"
+                );
             }
         }
         Ok(())

@@ -98,7 +98,7 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         .unwrap_or_else(|| "unknown".into());
     let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
     format!(
-        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}); experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
+        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}){}; experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
         exp.data.dataset,
         exp.data.train,
         exp.data.calib,
@@ -118,8 +118,26 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         exp.quant.random_n,
         exp.repeats,
         exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
+        overrides_text(exp),
         exp.seed
     )
+}
+
+/// The `[[overrides]]` in words, e.g. "; mlp-256-128: 30 repeats, test 333".
+fn overrides_text(exp: &Experiment) -> String {
+    exp.overrides
+        .iter()
+        .map(|o| {
+            let mut what = Vec::new();
+            if let Some(r) = o.repeats {
+                what.push(format!("{r} repeats"));
+            }
+            if let Some(t) = o.test {
+                what.push(format!("test {t}"));
+            }
+            format!("; {}: {}", o.models.join(", "), what.join(", "))
+        })
+        .collect()
 }
 
 /// What produced a report: the versions of the code that determines results and a hash of

@@ -141,3 +141,38 @@ fn two_backends_get_a_comparison_table() {
         }
     }
 }
+
+#[test]
+fn overrides_set_repeats_and_shipping_keeps_exactly_the_used_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ship = tmp.path().join("ship");
+    let base = std::fs::read_to_string(smoke_in(tmp.path(), &tmp.path().join("results"))).unwrap();
+    let write = |repeats: usize| {
+        let text = format!(
+            "checkpoints = {:?}\n{base}\n[[overrides]]\nmodels = [\"mlp-16-8\"]\nrepeats = {repeats}\ntest = 150\n",
+            ship.display().to_string()
+        );
+        let f = tmp.path().join("ship.toml");
+        std::fs::write(&f, text).unwrap();
+        f
+    };
+    let count = || {
+        let names: Vec<String> = std::fs::read_dir(&ship)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(".safetensors"))
+            .collect();
+        names.len()
+    };
+    let f = write(3);
+    let o = harness(&["train", f.to_str().unwrap(), "--ship"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(count(), 3 + 2 + 2, "mlp-16-8 has 3 repeats, the twins 2 each");
+    std::fs::write(ship.join("0123456789abcdef.safetensors"), b"stale").unwrap();
+    let f = write(1);
+    let o = harness(&["train", f.to_str().unwrap(), "--ship"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(count(), 1 + 2 + 2, "stale and unused checkpoints are removed");
+    let sums = std::fs::read_to_string(ship.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 2 * 5);
+}

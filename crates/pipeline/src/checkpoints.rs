@@ -19,7 +19,7 @@ use std::path::Path;
 /// code version).
 pub fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
     let key = serde_json::json!({
-        "data": data.digest, "test_from": data.test_from, "sizes": exp.sizes(), "split_seed": spec.split_seed,
+        "data": data.digest, "test_from": data.test_from, "sizes": exp.sizes_for(&spec.model), "split_seed": spec.split_seed,
         "cross_fit": exp.data.cross_fit.then(|| (mpq_experiment::config::derive_seed(exp.seed, "folds"), spec.repeat)),
         "model": spec.model, "train": exp.train, "seed": spec.seed, "backend": spec.backend.name(),
         "burn": mpq_models::BURN_VERSION, "train_version": mpq_models::TRAIN_VERSION, "format": 2,
@@ -117,8 +117,8 @@ pub fn verify(dir: &Path, files: &[&Path]) -> Result<()> {
     Ok(())
 }
 
-/// Copies the cached checkpoints of every run of `exp` into its `checkpoints` folder and
-/// rewrites `SHA256SUMS` for the files there that belong to the experiment's runs.
+/// Copies the cached checkpoints of every run of `exp` into its `checkpoints` folder,
+/// rewrites `SHA256SUMS` for them and removes checkpoints no run uses any more.
 pub fn ship(exp: &Experiment, data: &Data, cache: &Path) -> Result<usize> {
     let Some(dir) = &exp.checkpoints else {
         return Err(PipelineError::Other("the experiment names no `checkpoints` folder to ship to".into()));
@@ -137,5 +137,21 @@ pub fn ship(exp: &Experiment, data: &Data, cache: &Path) -> Result<usize> {
     }
     lines.sort();
     crate::output::write_atomic(&dir.join(SUMS), (lines.join("\n") + "\n").as_bytes())?;
+    remove_stale(dir, &lines)?;
     Ok(lines.len() / 2)
+}
+
+/// Deletes the checkpoints in a shipped folder that no run of the experiment uses any more
+/// (`listed`: its `SHA256SUMS` lines), so the folder holds exactly what the experiment loads.
+fn remove_stale(dir: &Path, listed: &[String]) -> Result<()> {
+    let keep: std::collections::HashSet<&str> = listed.iter().filter_map(|l| l.split("  ").nth(1)).collect();
+    for e in std::fs::read_dir(dir).map_err(PipelineError::io("reading", dir))? {
+        let path = e.map_err(PipelineError::io("reading", dir))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let ours = name.ends_with(".safetensors") || name.ends_with(".train.json");
+        if ours && !keep.contains(name.as_str()) {
+            std::fs::remove_file(&path).map_err(PipelineError::io("removing", &path))?;
+        }
+    }
+    Ok(())
 }

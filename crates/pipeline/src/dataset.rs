@@ -42,7 +42,9 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
         }
     };
     // Split sizes are checked against the data here, before any run starts.
-    mpq_data::Split::draw(&images, exp.sizes(), test_from, 0)?;
+    for m in &exp.models {
+        mpq_data::Split::draw(&images, exp.sizes_for(m), test_from, 0)?;
+    }
     let digest = images.digest();
     Ok(Data { images, test_from, name, digest })
 }
@@ -52,7 +54,13 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
 pub fn split(exp: &Experiment, spec: &RunSpec, data: &Data) -> Result<Split> {
     if exp.data.cross_fit {
         let fold_seed = mpq_experiment::config::derive_seed(exp.seed, "folds");
-        return Ok(Split::cross_fit(&data.images, exp.sizes(), fold_seed, spec.repeat, spec.split_seed)?);
+        return Ok(Split::cross_fit(
+            &data.images,
+            exp.sizes_for(&spec.model),
+            fold_seed,
+            spec.repeat,
+            spec.split_seed,
+        )?);
     }
-    Ok(Split::draw(&data.images, exp.sizes(), data.test_from, spec.split_seed)?)
+    Ok(Split::draw(&data.images, exp.sizes_for(&spec.model), data.test_from, spec.split_seed)?)
 }
