@@ -175,4 +175,9 @@ fn overrides_set_repeats_and_shipping_keeps_exactly_the_used_checkpoints() {
     assert_eq!(count(), 1 + 2 + 2, "stale and unused checkpoints are removed");
     let sums = std::fs::read_to_string(ship.join("SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), 2 * 5);
+    // Runs loaded from the shipped folder (no cache copy) ship again as they are.
+    std::fs::remove_dir_all(tmp.path().join("results/cache")).unwrap();
+    let o = harness(&["train", f.to_str().unwrap(), "--ship"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(ship.join("SHA256SUMS")).unwrap(), sums);
 }

@@ -129,6 +129,8 @@ pub fn ship(exp: &Experiment, data: &Data, cache: &Path) -> Result<usize> {
         let key = cache_key(exp, &spec, data);
         let (from, to) = (checkpoint_files(cache, &key), checkpoint_files(dir, &key));
         for (src, dst) in [(&from.0, &to.0), (&from.1, &to.1)] {
+            // A run loaded from the shipped folder itself has no cache copy: keep the shipped one.
+            let src = if src.exists() { src } else { dst };
             let bytes = std::fs::read(src).map_err(PipelineError::io("reading (train it first)", src))?;
             crate::output::write_atomic(dst, &bytes)?;
             let name = dst.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
