@@ -211,7 +211,12 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
     sections.push_str(&mpq_report::cost::section(&t.runs));
     // `harness replicate ... --out <out>/replication` leaves its agreement table here.
     if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
-        let body = rep.lines().skip_while(|l| l.starts_with("# ") || l.is_empty()).collect::<Vec<_>>().join("\n");
+        let body = rep
+            .lines()
+            .skip_while(|l| l.starts_with("# ") || l.is_empty())
+            .map(|l| if l.starts_with("## ") { format!("#{l}") } else { l.to_string() })
+            .collect::<Vec<_>>()
+            .join("\n");
         sections.push_str(&format!(
             "## Stability across independent replications\n\nFrom `replication/REPLICATION.md`. {body}\n"
         ));

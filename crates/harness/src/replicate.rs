@@ -46,6 +46,33 @@ pub fn agreement(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<AgreementRow> {
     out
 }
 
+/// The settings whose adjusted verdicts differ between two claim tables, primary first:
+/// where a verdict is fragile.
+pub fn differences<'a>(a: &'a [ClaimRow], b: &'a [ClaimRow]) -> Vec<(&'a ClaimRow, &'a ClaimRow)> {
+    let mut out: Vec<(&ClaimRow, &ClaimRow)> = a
+        .iter()
+        .filter_map(|x| b.iter().find(|y| y.claim == x.claim && y.setting == x.setting).map(|y| (x, y)))
+        .filter(|(x, y)| x.verdict_adjusted != y.verdict_adjusted)
+        .collect();
+    out.sort_by_key(|(x, _)| (x.family != "primary", x.claim.clone(), x.setting.clone()));
+    out
+}
+
+/// One markdown table row per differing setting: each seed's mean, adjusted p and verdicts.
+fn render_differences(seeds: &[u64], diffs: &[(&ClaimRow, &ClaimRow)]) -> String {
+    let mut s = format!(
+        "\n## Settings whose adjusted verdicts differ\n\n| family | claim | setting | seed {a}: mean, p adjusted, verdict (raw) | seed {b}: mean, p adjusted, verdict (raw) |\n|---|---|---|---|---|\n",
+        a = seeds[0],
+        b = seeds[1]
+    );
+    let mean = |v: f64| if v.abs() >= 0.01 || v == 0.0 { format!("{v:+.4}") } else { format!("{v:+.2e}") };
+    let cell = |r: &ClaimRow| format!("{}, {:.3}, {} ({})", mean(r.value), r.p_adjusted, r.verdict_adjusted, r.verdict);
+    for (x, y) in diffs {
+        s.push_str(&format!("| {} | {} | {} | {} | {} |\n", x.family, x.claim, x.setting, cell(x), cell(y)));
+    }
+    s
+}
+
 /// The agreement table as markdown, with totals per family.
 pub fn render(seeds: &[u64], rows: &[AgreementRow]) -> String {
     let mut s = format!(
@@ -98,8 +125,49 @@ pub fn replicate(file: &Path, seeds: &[u64], out: &Path, force: bool) -> Result<
     let rows = agreement(&tables[0], &tables[1]);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     mpq_report::csvio::write(&out.join("agreement.csv"), &rows)?;
-    let text = render(seeds, &rows);
+    let mut text = render(seeds, &rows);
+    let diffs = differences(&tables[0], &tables[1]);
+    if !diffs.is_empty() {
+        text.push_str(&render_differences(seeds, &diffs));
+    }
     mpq_pipeline::output::write_atomic(&out.join("REPLICATION.md"), text.as_bytes())?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(family: &str, setting: &str, p: f64, verdict: &str) -> ClaimRow {
+        ClaimRow {
+            claim: "lower-loss".into(),
+            setting: setting.into(),
+            family: family.into(),
+            value: -0.02,
+            p_adjusted: p,
+            verdict: "reproduced".into(),
+            verdict_adjusted: verdict.into(),
+            ..ClaimRow::default()
+        }
+    }
+
+    #[test]
+    fn differing_settings_are_listed_primary_first() {
+        let a = [
+            row("exploratory", "e", 0.01, "reproduced"),
+            row("primary", "p", 0.01, "reproduced"),
+            row("primary", "q", 0.01, "reproduced"),
+        ];
+        let b = [
+            row("exploratory", "e", 0.2, "inconclusive"),
+            row("primary", "p", 0.2, "inconclusive"),
+            row("primary", "q", 0.02, "reproduced"),
+        ];
+        let d = differences(&a, &b);
+        let settings: Vec<&str> = d.iter().map(|(x, _)| x.setting.as_str()).collect();
+        assert_eq!(settings, ["p", "e"]);
+        let text = render_differences(&[1, 2], &d);
+        assert!(text.contains("| primary | lower-loss | p | -0.0200, 0.010, reproduced (reproduced) | -0.0200, 0.200, inconclusive (reproduced) |"), "{text}");
+    }
 }

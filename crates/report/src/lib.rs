@@ -23,7 +23,7 @@ pub mod tables;
 /// Version of the statistics, tables and report layout. Recorded in `provenance.json` beside
 /// every report; bump it with any change that alters `summary.csv`, `claims.csv` or
 /// `REPORT.md` for the same runs, and regenerate `paper/`.
-pub const REPORT_VERSION: u32 = 4;
+pub const REPORT_VERSION: u32 = 5;
 
 /// Writes `path` whole or not at all: `write` fills a temporary file beside it (same
 /// extension, which plotters reads the image format from), which is then renamed over
