@@ -25,11 +25,15 @@ pub struct AgreementRow {
     pub flips: usize,
 }
 
+/// The rows of two claim tables that judge the same claim in the same setting.
+fn matched<'a>(a: &'a [ClaimRow], b: &'a [ClaimRow]) -> impl Iterator<Item = (&'a ClaimRow, &'a ClaimRow)> {
+    a.iter().filter_map(move |x| b.iter().find(|y| y.claim == x.claim && y.setting == x.setting).map(|y| (x, y)))
+}
+
 /// Compares two claim tables setting by setting.
 pub fn agreement(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<AgreementRow> {
     let mut rows: BTreeMap<(String, String), AgreementRow> = BTreeMap::new();
-    for x in a {
-        let Some(y) = b.iter().find(|y| y.claim == x.claim && y.setting == x.setting) else { continue };
+    for (x, y) in matched(a, b) {
         let r = rows.entry((x.family.clone(), x.claim.clone())).or_insert_with(|| AgreementRow {
             claim: x.claim.clone(),
             family: x.family.clone(),
@@ -49,11 +53,8 @@ pub fn agreement(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<AgreementRow> {
 /// The settings whose adjusted verdicts differ between two claim tables, primary first:
 /// where a verdict is fragile.
 pub fn differences<'a>(a: &'a [ClaimRow], b: &'a [ClaimRow]) -> Vec<(&'a ClaimRow, &'a ClaimRow)> {
-    let mut out: Vec<(&ClaimRow, &ClaimRow)> = a
-        .iter()
-        .filter_map(|x| b.iter().find(|y| y.claim == x.claim && y.setting == x.setting).map(|y| (x, y)))
-        .filter(|(x, y)| x.verdict_adjusted != y.verdict_adjusted)
-        .collect();
+    let mut out: Vec<(&ClaimRow, &ClaimRow)> =
+        matched(a, b).filter(|(x, y)| x.verdict_adjusted != y.verdict_adjusted).collect();
     out.sort_by_key(|(x, _)| (x.family != "primary", x.claim.clone(), x.setting.clone()));
     out
 }

@@ -124,7 +124,7 @@ pub fn ship(exp: &Experiment, data: &Data, cache: &Path) -> Result<usize> {
         return Err(PipelineError::Other("the experiment names no `checkpoints` folder to ship to".into()));
     };
     std::fs::create_dir_all(dir).map_err(PipelineError::io("creating", dir))?;
-    let mut lines = Vec::new();
+    let (mut lines, mut names) = (Vec::new(), std::collections::HashSet::new());
     for spec in exp.expand() {
         let key = cache_key(exp, &spec, data);
         let (from, to) = (checkpoint_files(cache, &key), checkpoint_files(dir, &key));
@@ -135,23 +135,23 @@ pub fn ship(exp: &Experiment, data: &Data, cache: &Path) -> Result<usize> {
             crate::output::write_atomic(dst, &bytes)?;
             let name = dst.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             lines.push(format!("{}  {name}", mpq_data::sha256_hex(&bytes)));
+            names.insert(name);
         }
     }
     lines.sort();
     crate::output::write_atomic(&dir.join(SUMS), (lines.join("\n") + "\n").as_bytes())?;
-    remove_stale(dir, &lines)?;
+    remove_stale(dir, &names)?;
     Ok(lines.len() / 2)
 }
 
 /// Deletes the checkpoints in a shipped folder that no run of the experiment uses any more
-/// (`listed`: its `SHA256SUMS` lines), so the folder holds exactly what the experiment loads.
-fn remove_stale(dir: &Path, listed: &[String]) -> Result<()> {
-    let keep: std::collections::HashSet<&str> = listed.iter().filter_map(|l| l.split("  ").nth(1)).collect();
+/// (`keep`: the file names just shipped), so the folder holds exactly what the experiment loads.
+fn remove_stale(dir: &Path, keep: &std::collections::HashSet<String>) -> Result<()> {
     for e in std::fs::read_dir(dir).map_err(PipelineError::io("reading", dir))? {
         let path = e.map_err(PipelineError::io("reading", dir))?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let ours = name.ends_with(".safetensors") || name.ends_with(".train.json");
-        if ours && !keep.contains(name.as_str()) {
+        if ours && !keep.contains(&name) {
             std::fs::remove_file(&path).map_err(PipelineError::io("removing", &path))?;
         }
     }

@@ -42,8 +42,11 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
         }
     };
     // Split sizes are checked against the data here, before any run starts.
-    for m in &exp.models {
-        mpq_data::Split::draw(&images, exp.sizes_for(m), test_from, 0)?;
+    let mut sizes: Vec<_> = exp.models.iter().map(|m| exp.sizes_for(m)).collect();
+    sizes.sort_by_key(|s| (s.train, s.calib, s.test));
+    sizes.dedup();
+    for s in sizes {
+        mpq_data::Split::draw(&images, s, test_from, 0)?;
     }
     let digest = images.digest();
     Ok(Data { images, test_from, name, digest })
