@@ -96,9 +96,11 @@ enum Command {
         shards: Option<u32>,
     },
     /// Run an experiment under two independent experiment seeds (new splits, folds,
-    /// initializations and shuffles) and print how often the claims' verdicts agree; writes
-    /// agreement.csv and REPLICATION.md. Models are trained (shipped checkpoints belong to
-    /// the experiment's own seed).
+    /// initializations and shuffles) and print how often the claims' verdicts agree, and
+    /// whether the two estimates of each setting differ more than their intervals allow
+    /// (z-scores, a chi-square test per family); writes agreement.csv, consistency.csv and
+    /// REPLICATION.md. Models are trained (shipped checkpoints belong to the experiment's own
+    /// seed).
     Replicate {
         /// Experiment TOML file.
         file: PathBuf,

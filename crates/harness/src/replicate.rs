@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use mpq_experiment::config::Experiment;
-use mpq_report::ClaimRow;
+use mpq_report::{ClaimRow, Tables, stats};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -50,6 +50,68 @@ pub fn agreement(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<AgreementRow> {
     out
 }
 
+/// How far apart two replications put one setting's estimate, in units of their joint
+/// standard error: z = (a − b) / √(se_a² + se_b²), each se read off its 95% t interval.
+/// None where either rests on fewer than 2 seeds or neither has any spread.
+pub fn z_score(a: &ClaimRow, b: &ClaimRow) -> Option<f64> {
+    let se = |r: &ClaimRow| stats::se_of_interval(r.lo, r.hi, r.seeds, 0.95);
+    let joint = (se(a).powi(2) + se(b).powi(2)).sqrt();
+    (joint.is_finite() && joint > 0.0).then(|| (a.value - b.value) / joint)
+}
+
+/// Per family: whether two replications differ by more than their intervals allow, which is
+/// what "the verdicts reproduce" means once thresholding is set aside.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ConsistencyRow {
+    /// primary or exploratory.
+    pub family: String,
+    /// Settings with a z-score (both estimates over 2 or more seeds, some spread).
+    pub settings: usize,
+    /// Settings whose estimates lie more than 1.96 joint standard errors apart.
+    pub beyond_95: usize,
+    /// How many of those chance alone gives if the intervals are honest: 5% of the settings.
+    pub expected: f64,
+    /// Mean of z² (about 1 for honest intervals and independent replications).
+    pub mean_z2: f64,
+    /// Upper-tail probability of Σz² on a chi-square with `settings` degrees of freedom:
+    /// small when the replications differ more than their intervals say they can.
+    pub p_value: f64,
+}
+
+/// The consistency of two claim tables, one row per family (primary first).
+pub fn consistency(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<ConsistencyRow> {
+    ["primary", "exploratory"]
+        .into_iter()
+        .map(|family| {
+            let z: Vec<f64> =
+                matched(a, b).filter(|(x, _)| x.family == family).filter_map(|(x, y)| z_score(x, y)).collect();
+            let sum: f64 = z.iter().map(|v| v * v).sum();
+            ConsistencyRow {
+                family: family.into(),
+                settings: z.len(),
+                beyond_95: z.iter().filter(|v| v.abs() > 1.96).count(),
+                expected: 0.05 * z.len() as f64,
+                mean_z2: sum / z.len().max(1) as f64,
+                p_value: stats::chi_square_upper(sum, z.len()),
+            }
+        })
+        .collect()
+}
+
+/// The consistency table as markdown, with what it means.
+fn render_consistency(rows: &[ConsistencyRow]) -> String {
+    let mut s = String::from(
+        "\n## Do the replications differ more than their intervals allow?\n\nA verdict flips whenever an effect sits near the significance threshold, however honest the numbers. This table asks the question beneath: for each setting, z = (mean₁ − mean₂) / √(se₁² + se₂²), with each standard error read off its 95% interval. If the intervals are honest, about 5% of settings have |z| > 1.96 and the mean of z² is about 1 (below 1 when both replications share data, as here: the same shipped digits); Σz² then follows a chi-square with one degree of freedom per setting.\n\n| family | settings | \\|z\\| > 1.96 | expected by chance | mean z² | P(χ² ≥ Σz²) |\n|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {:.2} | {:.3} |\n",
+            r.family, r.settings, r.beyond_95, r.expected, r.mean_z2, r.p_value
+        ));
+    }
+    s
+}
+
 /// The settings whose adjusted verdicts differ between two claim tables, primary first:
 /// where a verdict is fragile.
 pub fn differences<'a>(a: &'a [ClaimRow], b: &'a [ClaimRow]) -> Vec<(&'a ClaimRow, &'a ClaimRow)> {
@@ -62,14 +124,15 @@ pub fn differences<'a>(a: &'a [ClaimRow], b: &'a [ClaimRow]) -> Vec<(&'a ClaimRo
 /// One markdown table row per differing setting: each seed's mean, adjusted p and verdicts.
 fn render_differences(seeds: &[u64], diffs: &[(&ClaimRow, &ClaimRow)]) -> String {
     let mut s = format!(
-        "\n## Settings whose adjusted verdicts differ\n\n| family | claim | setting | seed {a}: mean, p adjusted, verdict (raw) | seed {b}: mean, p adjusted, verdict (raw) |\n|---|---|---|---|---|\n",
+        "\n## Settings whose adjusted verdicts differ\n\n| family | claim | setting | seed {a}: mean, p adjusted, verdict (raw) | seed {b}: mean, p adjusted, verdict (raw) | z |\n|---|---|---|---|---|---|\n",
         a = seeds[0],
         b = seeds[1]
     );
     let mean = |v: f64| if v.abs() >= 0.01 || v == 0.0 { format!("{v:+.4}") } else { format!("{v:+.2e}") };
     let cell = |r: &ClaimRow| format!("{}, {:.3}, {} ({})", mean(r.value), r.p_adjusted, r.verdict_adjusted, r.verdict);
     for (x, y) in diffs {
-        s.push_str(&format!("| {} | {} | {} | {} | {} |\n", x.family, x.claim, x.setting, cell(x), cell(y)));
+        let z = z_score(x, y).map_or("–".into(), |z| format!("{z:+.2}"));
+        s.push_str(&format!("| {} | {} | {} | {} | {} | {z} |\n", x.family, x.claim, x.setting, cell(x), cell(y)));
     }
     s
 }
@@ -106,6 +169,7 @@ pub fn replicate(file: &Path, seeds: &[u64], out: &Path, force: bool) -> Result<
     }
     let base = Experiment::load(file)?;
     let mut tables = Vec::new();
+    let mut machine = String::new();
     for &seed in seeds {
         let mut exp = base.clone();
         exp.seed = seed;
@@ -118,15 +182,27 @@ pub fn replicate(file: &Path, seeds: &[u64], out: &Path, force: bool) -> Result<
                 exp.out_dir().join("failures.csv").display()
             );
         }
-        let path = exp.out_dir().join("claims.csv");
-        let claims: Vec<ClaimRow> =
-            mpq_report::csvio::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        tables.push(claims);
+        // Recomputed from the run tables rather than read from claims.csv: the comparison
+        // needs each estimate's seed count.
+        if let Some(m) = mpq_pipeline::output::Manifest::read(&exp.out_dir()) {
+            machine = format!(
+                "\nModels trained and evaluated on {} ({} cores; SIMD {}); trained weights depend on the CPU's float kernels, so another CPU gives other numbers.\n",
+                m.cpu,
+                m.cores,
+                m.cpu_features.join(", ")
+            );
+        }
+        let t = Tables::read(&exp.out_dir()).with_context(|| format!("reading {}", exp.out_dir().display()))?;
+        tables.push(mpq_report::analysis::claims(&t.runs, &t.configs, &t.sensitivity, &exp.identity_pairs()));
     }
     let rows = agreement(&tables[0], &tables[1]);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     mpq_report::csvio::write(&out.join("agreement.csv"), &rows)?;
+    let consistent = consistency(&tables[0], &tables[1]);
+    mpq_report::csvio::write(&out.join("consistency.csv"), &consistent)?;
     let mut text = render(seeds, &rows);
+    text.push_str(&machine);
+    text.push_str(&render_consistency(&consistent));
     let diffs = differences(&tables[0], &tables[1]);
     if !diffs.is_empty() {
         text.push_str(&render_differences(seeds, &diffs));
@@ -169,6 +245,50 @@ mod tests {
         let settings: Vec<&str> = d.iter().map(|(x, _)| x.setting.as_str()).collect();
         assert_eq!(settings, ["p", "e"]);
         let text = render_differences(&[1, 2], &d);
-        assert!(text.contains("| primary | lower-loss | p | -0.0200, 0.010, reproduced (reproduced) | -0.0200, 0.200, inconclusive (reproduced) |"), "{text}");
+        assert!(text.contains("| primary | lower-loss | p | -0.0200, 0.010, reproduced (reproduced) | -0.0200, 0.200, inconclusive (reproduced) | – |"), "{text}");
+    }
+
+    /// A claim row whose estimate is the t interval of `values`.
+    fn estimate(family: &str, setting: &str, values: &[f64]) -> ClaimRow {
+        let t = stats::t_test(values, 0.0, 0.95);
+        ClaimRow {
+            claim: "lower-loss".into(),
+            setting: setting.into(),
+            family: family.into(),
+            value: t.mean,
+            lo: t.lo,
+            hi: t.hi,
+            seeds: t.n,
+            ..ClaimRow::default()
+        }
+    }
+
+    #[test]
+    fn z_scores_use_both_standard_errors_and_consistency_counts_the_far_settings() {
+        // Four values m-1, m, m, m+1: sd √(2/3), se √(2/3)/2 each, joint se √(1/3).
+        let v = |m: f64| [m - 1.0, m, m, m + 1.0];
+        let joint = (1.0f64 / 3.0).sqrt();
+        let a = [
+            estimate("primary", "p", &v(0.0)),
+            estimate("primary", "q", &v(0.0)),
+            estimate("exploratory", "e", &v(0.0)),
+        ];
+        let b = [
+            estimate("primary", "p", &v(0.1)),
+            estimate("primary", "q", &v(2.0)),
+            estimate("exploratory", "e", &[1.0]),
+        ];
+        let zp = z_score(&a[0], &b[0]).unwrap_or(f64::NAN);
+        let zq = z_score(&a[1], &b[1]).unwrap_or(f64::NAN);
+        assert!((zp + 0.1 / joint).abs() < 1e-9, "{zp}");
+        assert!((zq + 2.0 / joint).abs() < 1e-9, "{zq}");
+        assert_eq!(z_score(&a[2], &b[2]), None, "one seed has no standard error");
+        let c = consistency(&a, &b);
+        assert_eq!((c[0].family.as_str(), c[0].settings, c[0].beyond_95), ("primary", 2, 1));
+        assert!((c[0].mean_z2 - (zp * zp + zq * zq) / 2.0).abs() < 1e-9);
+        assert!((c[0].p_value - stats::chi_square_upper(zp * zp + zq * zq, 2)).abs() < 1e-12);
+        assert_eq!((c[1].settings, c[1].p_value), (0, 1.0));
+        let text = render_consistency(&c);
+        assert!(text.contains("| primary | 2 | 1 | 0.1 | "), "{text}");
     }
 }

@@ -111,6 +111,7 @@ fn claim(claim: &str, statement: &str, setting: String, measurement: &str, c: TT
         p_value: c.p,
         p_adjusted: c.p,
         verdict_adjusted: String::new(),
+        seeds: c.n,
     }
 }
 

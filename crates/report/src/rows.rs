@@ -166,6 +166,10 @@ pub struct ClaimRow {
     pub p_adjusted: f64,
     /// The verdict at 5% after the correction: what to read first.
     pub verdict_adjusted: String,
+    /// How many per-seed values the estimate rests on: what turns the interval back into a
+    /// standard error when two replications are compared. In memory only, not a column.
+    #[serde(skip)]
+    pub seeds: usize,
 }
 
 /// A row of `timing.csv`: inference throughput of one run's model on its backend.

@@ -3,7 +3,7 @@
 //! claims (Holm for the primary claims, Benjamini-Hochberg for exploratory ones), Spearman
 //! rank correlation. (The coverage test compares the t interval with the percentile bootstrap.)
 
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::distribution::{ChiSquared, ContinuousCDF, StudentsT};
 
 /// A mean over seeds with its two-sided interval and the p-value of "mean = null".
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +16,8 @@ pub struct TTest {
     pub hi: f64,
     /// Two-sided p-value of the one-sample t-test against the null value.
     pub p: f64,
+    /// How many values the mean is over.
+    pub n: usize,
 }
 
 /// One-sample Student-t interval at `level` (e.g. 0.95) and two-sided p-value against
@@ -25,12 +27,12 @@ pub fn t_test(values: &[f64], null: f64, level: f64) -> TTest {
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n.max(1) as f64;
     if n < 2 {
-        return TTest { mean, lo: mean, hi: mean, p: 1.0 };
+        return TTest { mean, lo: mean, hi: mean, p: 1.0, n };
     }
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let se = (var / n as f64).sqrt();
     let Ok(t) = StudentsT::new(0.0, 1.0, (n - 1) as f64) else {
-        return TTest { mean, lo: f64::NAN, hi: f64::NAN, p: 1.0 };
+        return TTest { mean, lo: f64::NAN, hi: f64::NAN, p: 1.0, n };
     };
     let q = t.inverse_cdf(0.5 + level / 2.0);
     let p = if se > 0.0 {
@@ -40,7 +42,26 @@ pub fn t_test(values: &[f64], null: f64, level: f64) -> TTest {
     } else {
         0.0
     };
-    TTest { mean, lo: mean - q * se, hi: mean + q * se, p }
+    TTest { mean, lo: mean - q * se, hi: mean + q * se, p, n }
+}
+
+/// The standard error behind a two-sided Student-t interval `[lo, hi]` at `level` over `n`
+/// values (its half-width over the t quantile), so that two intervals can be compared. NaN
+/// for fewer than 2 values.
+pub fn se_of_interval(lo: f64, hi: f64, n: usize, level: f64) -> f64 {
+    match StudentsT::new(0.0, 1.0, n.saturating_sub(1) as f64) {
+        Ok(t) if n >= 2 => (hi - lo) / 2.0 / t.inverse_cdf(0.5 + level / 2.0),
+        _ => f64::NAN,
+    }
+}
+
+/// Upper-tail probability of a chi-square variable on `k` degrees of freedom at `x`: how
+/// surprising a sum of `k` squared z-scores is if each is standard normal. 1 for `k` = 0.
+pub fn chi_square_upper(x: f64, k: usize) -> f64 {
+    match ChiSquared::new(k as f64) {
+        Ok(c) if k > 0 => 1.0 - c.cdf(x),
+        _ => 1.0,
+    }
 }
 
 /// Holm's step-down adjusted p-values (family-wise error control), in the input order.
@@ -112,14 +133,14 @@ mod tests {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;
         if n < 2 {
-            return TTest { mean, lo: mean, hi: mean, p: f64::NAN };
+            return TTest { mean, lo: mean, hi: mean, p: f64::NAN, n };
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut means: Vec<f64> =
             (0..reps.max(1)).map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64).collect();
         means.sort_by(f64::total_cmp);
         let at = |q: f64| means[((means.len() - 1) as f64 * q).round() as usize];
-        TTest { mean, lo: at(0.025), hi: at(0.975), p: f64::NAN }
+        TTest { mean, lo: at(0.025), hi: at(0.975), p: f64::NAN, n }
     }
 
     #[test]
@@ -131,6 +152,18 @@ mod tests {
         assert!((t.p - 0.01628).abs() < 2e-4, "{t:?}"); // t = 4.899 on 3 df
         assert_eq!(t_test(&[3.0, 3.0], 3.0, 0.95).p, 1.0);
         assert_eq!(t_test(&[3.0, 3.0], 0.0, 0.95).p, 0.0);
+    }
+
+    #[test]
+    fn interval_standard_errors_and_chi_square_tails_match_hand_computation() {
+        let t = t_test(&[1.0, 2.0, 3.0, 2.0], 0.0, 0.95);
+        let se = se_of_interval(t.lo, t.hi, t.n, 0.95);
+        assert!((se - (2.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-9, "{se}");
+        assert!(se_of_interval(0.0, 1.0, 1, 0.95).is_nan());
+        // chi-square upper 5% points: 3.841 on 1 df, 18.307 on 10 df.
+        assert!((chi_square_upper(3.841459, 1) - 0.05).abs() < 1e-6);
+        assert!((chi_square_upper(18.307038, 10) - 0.05).abs() < 1e-6);
+        assert_eq!(chi_square_upper(5.0, 0), 1.0);
     }
 
     #[test]
