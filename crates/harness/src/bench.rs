@@ -88,7 +88,7 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
                 )?;
                 // The kernel chosen at run time, then the slower ones this CPU also has.
                 let best = Kernel::detect();
-                let others = [Kernel::Vnni512, Kernel::Avx2, Kernel::Portable].into_iter().filter(|k| *k != best);
+                let others = Kernel::ALL.into_iter().filter(|k| *k != best);
                 for kernel in std::iter::once(best).chain(others.filter(|k| k.supported())) {
                     let engine = Engine::with_kernel(&q, kernel)?;
                     let secs = time_per_call(|| {

@@ -3,9 +3,11 @@
 //!
 //! Weights are packed once per model into panels of 16 output columns; inside a panel, `k`
 //! runs in groups of 4 and each group holds 16 columns x 4 bytes (64 bytes, one AVX-512
-//! register). Three kernels give identical sums:
+//! register). Four kernels give identical sums:
 //! - `Vnni512`: AVX-512 VNNI `vpdpbusd` (u8 x i8, four products per i32 lane), a register
 //!   block of up to 8 rows x 32 columns;
+//! - `AvxVnni`: AVX-VNNI `vpdpbusd` on 256-bit registers (CPUs with AVX-VNNI but no
+//!   AVX-512), on the same byte layout: a register block of 6 rows x 16 columns;
 //! - `Avx2`: AVX2 `vpmaddwd` on i16 codes: weights widened once at packing, as pairs of
 //!   depths per column, activations widened per call; a register block of 6 rows x 16 columns
 //!   (12 accumulators of AVX2's 16 registers). Where no 16-bit sum can saturate (weights of
@@ -13,8 +15,9 @@
 //!   it runs `vpmaddubsw` on the byte codes instead (32 products per instruction), adding
 //!   its 16-bit pair sums in 16 bits for as many groups of depths as stay exact, then
 //!   widening them (`vpmaddwd` by ones);
-//! - `Portable`: plain Rust inner products over an i16 copy of the codes (`[n][k]`), which
-//!   the compiler vectorizes for whatever the target has; any CPU.
+//! - `Portable`: inner products over an i16 copy of the codes (`[n][k]`), 4 rows x 2
+//!   columns at a time, through `wide`'s portable vectors (SSE2 `pmaddwd`, NEON `smull`,
+//!   plain arithmetic elsewhere); any CPU.
 //!
 //! [`Kernel::detect`] picks the fastest one the CPU has at run time.
 
@@ -30,6 +33,8 @@ const AVX2_ROWS: usize = 6;
 pub enum Kernel {
     /// AVX-512 VNNI (`vpdpbusd`).
     Vnni512,
+    /// AVX-VNNI (`vpdpbusd` on 256-bit registers).
+    AvxVnni,
     /// AVX2 (`vpmaddwd`).
     Avx2,
     /// Plain Rust, any CPU.
@@ -37,12 +42,18 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Every kernel, fastest first: what tests and benchmarks compare.
+    pub const ALL: [Kernel; 4] = [Kernel::Vnni512, Kernel::AvxVnni, Kernel::Avx2, Kernel::Portable];
+
     /// The fastest kernel this CPU supports.
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw") {
                 return Kernel::Vnni512;
+            }
+            if std::arch::is_x86_feature_detected!("avxvnni") && std::arch::is_x86_feature_detected!("avx2") {
+                return Kernel::AvxVnni;
             }
             if std::arch::is_x86_feature_detected!("avx2") {
                 return Kernel::Avx2;
@@ -58,6 +69,10 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
             #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => {
+                std::arch::is_x86_feature_detected!("avxvnni") && std::arch::is_x86_feature_detected!("avx2")
+            }
+            #[cfg(target_arch = "x86_64")]
             Kernel::Vnni512 => {
                 std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw")
             }
@@ -70,15 +85,16 @@ impl Kernel {
     pub fn block_rows(self) -> usize {
         match self {
             Kernel::Vnni512 => MR,
-            Kernel::Avx2 => AVX2_ROWS,
+            Kernel::Avx2 | Kernel::AvxVnni => AVX2_ROWS,
             Kernel::Portable => 4,
         }
     }
 
-    /// Short name for tables (`vnni512`, `avx2`, `portable`).
+    /// Short name for tables (`vnni512`, `avxvnni`, `avx2`, `portable`).
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Vnni512 => "vnni512",
+            Kernel::AvxVnni => "avxvnni",
             Kernel::Avx2 => "avx2",
             Kernel::Portable => "portable",
         }
@@ -128,7 +144,7 @@ impl PackedB {
     pub fn new(kernel: Kernel, w: &[i16], n: usize, k: usize, bits: u32) -> PackedB {
         let layout = match kernel {
             Kernel::Vnni512 if bits <= 4 => Layout::Nibbles,
-            Kernel::Vnni512 => Layout::Bytes,
+            Kernel::Vnni512 | Kernel::AvxVnni => Layout::Bytes,
             Kernel::Avx2 => Layout::Pairs,
             Kernel::Portable => Layout::Wide,
         };
@@ -180,7 +196,7 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     assert!(a.len() >= m * b.kp && c.len() >= m * b.np, "gemm operands too short");
     assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
     let fits = match b.layout {
-        Layout::Bytes => kernel == Kernel::Vnni512,
+        Layout::Bytes => matches!(kernel, Kernel::Vnni512 | Kernel::AvxVnni),
         Layout::Pairs => kernel == Kernel::Avx2,
         Layout::Nibbles => kernel == Kernel::Vnni512,
         Layout::Wide => kernel == Kernel::Portable,
@@ -191,39 +207,56 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
         Kernel::Vnni512 => x86::gemm_vnni(a, m, b, c),
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => x86::gemm_avx2(a, m, b, c),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::AvxVnni => x86::gemm_avxvnni(a, m, b, c),
         _ => gemm_portable(a, m, b, c),
     }
 }
 
-/// Inner product the compiler vectorizes (widening i16 multiply-adds) on any target.
-fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
-    let mut acc = [0i32; 16];
-    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
-        for i in 0..16 {
-            acc[i] += x[i] as i32 * y[i] as i32;
+/// Four widened rows of `a` against two weight rows: eight inner products that share every
+/// load (six loads per eight multiply-adds). `wide`'s `i16x8::dot` is a widening
+/// multiply-add of adjacent pairs: `pmaddwd` with SSE2, `smull` and `addp` with NEON, plain
+/// arithmetic elsewhere; the sums are exact on every target.
+#[inline(always)]
+fn block_4x2(x: [&[i16]; 4], w0: &[i16], w1: &[i16]) -> [[i32; 2]; 4] {
+    let n = w0.len().min(w1.len()).min(x.iter().map(|r| r.len()).min().unwrap_or(0)) / 8 * 8;
+    let mut acc = [[i32x4::ZERO; 2]; 4];
+    for k in (0..n).step_by(8) {
+        let (b0, b1) = (i16x8::from_slice_unaligned(&w0[k..]), i16x8::from_slice_unaligned(&w1[k..]));
+        for (acc, row) in acc.iter_mut().zip(&x) {
+            let a = i16x8::from_slice_unaligned(&row[k..]);
+            acc[0] += a.dot(b0);
+            acc[1] += a.dot(b1);
         }
     }
-    acc.iter().sum()
+    acc.map(|r| r.map(|v| v.to_array().iter().sum()))
 }
 
-/// Row-major i16 weights (`[n][kp16]`), blocks of 4 rows of `a` against each weight row.
+/// Row-major i16 weights (`[np][k16]`, `np` even): blocks of 4 rows of `a` (widened once)
+/// against pairs of weight rows.
 fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let k16 = b.kp.div_ceil(16) * 16;
     let mut rows = vec![0i16; 4 * k16];
     for i0 in (0..m).step_by(4) {
         let r = 4.min(m - i0);
+        rows.fill(0);
         for (t, row) in rows.chunks_exact_mut(k16).enumerate().take(r) {
             for (d, &s) in row.iter_mut().zip(&a[(i0 + t) * b.kp..(i0 + t + 1) * b.kp]) {
                 *d = s as i16;
             }
         }
-        for (j, w) in b.wide.chunks_exact(k16).enumerate() {
-            for (t, row) in rows.chunks_exact(k16).enumerate().take(r) {
-                c[(i0 + t) * b.np + j] = dot_i16(row, w);
+        let x = [&rows[..k16], &rows[k16..2 * k16], &rows[2 * k16..3 * k16], &rows[3 * k16..]];
+        for (j, pair) in b.wide.chunks_exact(2 * k16).enumerate() {
+            let (w0, w1) = pair.split_at(k16);
+            let sums = block_4x2(x, w0, w1);
+            for (t, s) in sums.iter().enumerate().take(r) {
+                c[(i0 + t) * b.np + 2 * j..][..2].copy_from_slice(s);
             }
         }
     }
 }
+
+use wide::{i16x8, i32x4};
 
 /// How a layer turns its f32 input into codes: `clamp(round(x / scale) + zero, 0, qmax)`,
 /// floor and ceil as in [`crate::grid`].
@@ -257,7 +290,7 @@ pub fn quantize(kernel: Kernel, q: &InputQuant, x: &[f32], dst: &mut [u8]) {
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni512 => x86::quantize_avx512(q, x, dst),
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => x86::quantize_avx2(q, x, dst),
+        Kernel::Avx2 | Kernel::AvxVnni => x86::quantize_avx2(q, x, dst),
         _ => quantize_body(q, x, dst),
     }
 }
@@ -298,8 +331,7 @@ mod tests {
                 let half = 1i64 << (bits - 1);
                 let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();
                 let x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
-                let kernels = [Kernel::Portable, Kernel::Avx2, Kernel::Vnni512];
-                for kernel in kernels.into_iter().filter(|k| k.supported()) {
+                for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
                     let b = PackedB::new(kernel, &w, n, k, bits);
                     let mut a = vec![0u8; m * b.kp];
                     for i in 0..m {

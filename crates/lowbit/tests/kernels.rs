@@ -82,7 +82,7 @@ fn kernels_agree_bit_for_bit() {
             assert!(want.iter().all(|v| v.is_finite()));
             let spread = want.iter().fold(0f32, |a, v| a.max(v.abs()));
             assert!(spread > 1e-3, "{} logits are all zero: the test would prove nothing", m.model);
-            for kernel in [Kernel::Avx2, Kernel::Vnni512] {
+            for kernel in Kernel::ALL.into_iter().filter(|k| *k != Kernel::Portable) {
                 if !kernel.supported() {
                     assert!(Engine::with_kernel(&m, kernel).is_err());
                     continue;

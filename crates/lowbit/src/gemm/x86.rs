@@ -337,3 +337,56 @@ unsafe fn maddubs<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut
         }
     }
 }
+
+/// The AVX-VNNI path: blocks of up to `AVX2_ROWS` rows (split evenly) per panel of the byte
+/// layout; `vpdpbusd` adds four u8 x i8 products into each i32 lane, exact at every width.
+pub(super) fn gemm_avxvnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
+    for p in 0..b.np / PANEL {
+        for (i0, rows) in even_blocks(m, AVX2_ROWS) {
+            // SAFETY: features checked by the caller; rows i0..i0+rows of `a` (`kp` each),
+            // panel p of the byte layout (`kp * PANEL` bytes) and its 16 columns of those rows
+            // of `c` lie inside the asserted lengths.
+            unsafe {
+                let ap = a.as_ptr().add(i0 * b.kp);
+                let bp = b.bytes.as_ptr().add(p * b.kp * PANEL);
+                let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
+                match rows {
+                    6 => avxvnni::<6>(ap, b.kp, bp, cp, b.np),
+                    5 => avxvnni::<5>(ap, b.kp, bp, cp, b.np),
+                    4 => avxvnni::<4>(ap, b.kp, bp, cp, b.np),
+                    3 => avxvnni::<3>(ap, b.kp, bp, cp, b.np),
+                    2 => avxvnni::<2>(ap, b.kp, bp, cp, b.np),
+                    1 => avxvnni::<1>(ap, b.kp, bp, cp, b.np),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// `R` rows x one panel. A group of 4 depths holds 16 columns x 4 byte weights (two
+/// registers, 8 columns each); `vpdpbusd` of a row's 4 codes, broadcast, against them adds
+/// the column's four products into its i32 lane.
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn avxvnni<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut i32, ldc: usize) {
+    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    for g in 0..kp / 4 {
+        // SAFETY: the 64 bytes of group g are inside the panel.
+        let (w0, w1) = unsafe {
+            (_mm256_loadu_si256(b.add(g * 4 * PANEL).cast()), _mm256_loadu_si256(b.add(g * 4 * PANEL + 32).cast()))
+        };
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: codes 4g..4g + 4 of row r are inside a.
+            let x = _mm256_set1_epi32(unsafe { a.add(r * kp + 4 * g).cast::<i32>().read_unaligned() });
+            row[0] = _mm256_dpbusd_avx_epi32(row[0], x, w0);
+            row[1] = _mm256_dpbusd_avx_epi32(row[1], x, w1);
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        // SAFETY: 16 columns of row r are inside c.
+        unsafe {
+            _mm256_storeu_si256(c.add(r * ldc).cast(), row[0]);
+            _mm256_storeu_si256(c.add(r * ldc + 8).cast(), row[1]);
+        }
+    }
+}
