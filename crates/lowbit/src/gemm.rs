@@ -213,51 +213,6 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     }
 }
 
-/// Four widened rows of `a` against two weight rows: eight inner products that share every
-/// load (six loads per eight multiply-adds). `wide`'s `i16x8::dot` is a widening
-/// multiply-add of adjacent pairs: `pmaddwd` with SSE2, `smull` and `addp` with NEON, plain
-/// arithmetic elsewhere; the sums are exact on every target.
-#[inline(always)]
-fn block_4x2(x: [&[i16]; 4], w0: &[i16], w1: &[i16]) -> [[i32; 2]; 4] {
-    let n = w0.len().min(w1.len()).min(x.iter().map(|r| r.len()).min().unwrap_or(0)) / 8 * 8;
-    let mut acc = [[i32x4::ZERO; 2]; 4];
-    for k in (0..n).step_by(8) {
-        let (b0, b1) = (i16x8::from_slice_unaligned(&w0[k..]), i16x8::from_slice_unaligned(&w1[k..]));
-        for (acc, row) in acc.iter_mut().zip(&x) {
-            let a = i16x8::from_slice_unaligned(&row[k..]);
-            acc[0] += a.dot(b0);
-            acc[1] += a.dot(b1);
-        }
-    }
-    acc.map(|r| r.map(|v| v.to_array().iter().sum()))
-}
-
-/// Row-major i16 weights (`[np][k16]`, `np` even): blocks of 4 rows of `a` (widened once)
-/// against pairs of weight rows.
-fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
-    let k16 = b.kp.div_ceil(16) * 16;
-    let mut rows = vec![0i16; 4 * k16];
-    for i0 in (0..m).step_by(4) {
-        let r = 4.min(m - i0);
-        rows.fill(0);
-        for (t, row) in rows.chunks_exact_mut(k16).enumerate().take(r) {
-            for (d, &s) in row.iter_mut().zip(&a[(i0 + t) * b.kp..(i0 + t + 1) * b.kp]) {
-                *d = s as i16;
-            }
-        }
-        let x = [&rows[..k16], &rows[k16..2 * k16], &rows[2 * k16..3 * k16], &rows[3 * k16..]];
-        for (j, pair) in b.wide.chunks_exact(2 * k16).enumerate() {
-            let (w0, w1) = pair.split_at(k16);
-            let sums = block_4x2(x, w0, w1);
-            for (t, s) in sums.iter().enumerate().take(r) {
-                c[(i0 + t) * b.np + 2 * j..][..2].copy_from_slice(s);
-            }
-        }
-    }
-}
-
-use wide::{i16x8, i32x4};
-
 /// How a layer turns its f32 input into codes: `clamp(round(x / scale) + zero, 0, qmax)`,
 /// floor and ceil as in [`crate::grid`].
 #[derive(Debug, Clone, Copy)]
@@ -302,11 +257,14 @@ fn quantize_body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     let (s, z, hi) = (q.scale, q.zero as f32, q.qmax as f32);
     let pairs = dst.iter_mut().zip(x);
     match q.round {
-        Round::Nearest => pairs.for_each(|(d, &v)| *d = ((v / s).round_ties_even() + z).clamp(0.0, hi) as u8),
-        Round::Floor => pairs.for_each(|(d, &v)| *d = (crate::grid::floor(v / s) + z).clamp(0.0, hi) as u8),
-        Round::Ceil => pairs.for_each(|(d, &v)| *d = (crate::grid::ceil(v / s) + z).clamp(0.0, hi) as u8),
+        Round::Nearest => pairs.for_each(|(d, &v)| *d = code(round_even(v / s) + z, hi)),
+        Round::Floor => pairs.for_each(|(d, &v)| *d = code(grid_floor(v / s) + z, hi)),
+        Round::Ceil => pairs.for_each(|(d, &v)| *d = code(grid_ceil(v / s) + z, hi)),
     }
 }
+
+mod portable;
+use portable::{code, gemm_portable, grid_ceil, grid_floor, round_even};
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
