@@ -45,21 +45,9 @@ impl Kernel {
     /// Every kernel, fastest first: what tests and benchmarks compare.
     pub const ALL: [Kernel; 4] = [Kernel::Vnni512, Kernel::AvxVnni, Kernel::Avx2, Kernel::Portable];
 
-    /// The fastest kernel this CPU supports.
+    /// The fastest kernel this CPU supports: the first of [`Kernel::ALL`] it can run.
     pub fn detect() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw") {
-                return Kernel::Vnni512;
-            }
-            if std::arch::is_x86_feature_detected!("avxvnni") && std::arch::is_x86_feature_detected!("avx2") {
-                return Kernel::AvxVnni;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Kernel::Avx2;
-            }
-        }
-        Kernel::Portable
+        Kernel::ALL.into_iter().find(|k| k.supported()).unwrap_or(Kernel::Portable)
     }
 
     /// Whether this CPU can run the kernel.
