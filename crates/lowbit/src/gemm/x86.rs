@@ -218,40 +218,55 @@ fn even_blocks(m: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..blocks).map(move |k| (k * base + k.min(extra), base + usize::from(k < extra)))
 }
 
-pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
-    if let Some(run) = exact_groups(&a[..m * b.kp], b) {
-        return gemm_avx2_bytes(a, m, b, c, run);
-    }
-    // The activation codes widened to i16 once per call; padding depths stay 0.
-    let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
-    for p in 0..b.np / PANEL {
-        for (i0, rows) in even_blocks(m, AVX2_ROWS) {
-            // SAFETY: features checked by the caller; rows i0..i0+rows of `a16` (`kp` each),
-            // panel p of the packed weights (`kp * PANEL` values) and its 16 columns of those
-            // rows of `c` lie inside the asserted lengths.
+/// A 256-bit register-block kernel: `R` rows of codes (`kp` each, from the pointer given)
+/// times one panel of weights, into 16 columns of `R` rows of sums (row stride `ldc`). The
+/// last argument is the `vpmaddubsw` kernel's run of 16-bit groups; the others ignore it.
+type Block256<A> = unsafe fn(*const A, usize, *const A, *mut i32, usize, usize);
+
+/// The driver of the 256-bit kernels: for every panel, register blocks of rows split evenly,
+/// `kernels[r - 1]` computing a block of `r` rows (so `kernels.len()` rows at most).
+/// `a` holds `m * kp` codes and `b` the panels (`kp * PANEL` values each) of `np` columns.
+fn blocks256<A>(
+    a: &[A],
+    m: usize,
+    b: &[A],
+    (kp, np): (usize, usize),
+    c: &mut [i32],
+    run: usize,
+    kernels: &[Block256<A>],
+) {
+    assert!(a.len() >= m * kp && b.len() >= kp * np && c.len() >= m * np);
+    for p in 0..np / PANEL {
+        for (i0, rows) in even_blocks(m, kernels.len()) {
+            // SAFETY: the kernel's features were checked by the caller; rows i0..i0+rows of
+            // `a`, panel p of `b` and its 16 columns of those rows of `c` lie inside the
+            // lengths asserted above.
             unsafe {
-                let ap = a16.as_ptr().add(i0 * b.kp);
-                let bp = b.wide.as_ptr().add(p * b.kp * PANEL);
-                let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
-                match rows {
-                    6 => avx2::<6>(ap, b.kp, bp, cp, b.np),
-                    5 => avx2::<5>(ap, b.kp, bp, cp, b.np),
-                    4 => avx2::<4>(ap, b.kp, bp, cp, b.np),
-                    3 => avx2::<3>(ap, b.kp, bp, cp, b.np),
-                    2 => avx2::<2>(ap, b.kp, bp, cp, b.np),
-                    1 => avx2::<1>(ap, b.kp, bp, cp, b.np),
-                    _ => {}
-                }
+                let (ap, bp) = (a.as_ptr().add(i0 * kp), b.as_ptr().add(p * kp * PANEL));
+                kernels[rows - 1](ap, kp, bp, c.as_mut_ptr().add(i0 * np + p * PANEL), np, run);
             }
         }
     }
+}
+
+pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
+    let dims = (b.kp, b.np);
+    if let Some(run) = exact_groups(&a[..m * b.kp], b) {
+        // The `vpmaddubsw` path: blocks of up to `BYTE_ROWS` rows per panel of the byte copy.
+        let kernels: [Block256<u8>; BYTE_ROWS] = [maddubs::<1>, maddubs::<2>, maddubs::<3>, maddubs::<4>];
+        return blocks256(a, m, &b.bytes, dims, c, run, &kernels);
+    }
+    // The activation codes widened to i16 once per call; padding depths stay 0.
+    let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
+    let kernels: [Block256<i16>; AVX2_ROWS] = [avx2::<1>, avx2::<2>, avx2::<3>, avx2::<4>, avx2::<5>, avx2::<6>];
+    blocks256(&a16, m, &b.wide, dims, c, 0, &kernels);
 }
 
 /// `R` rows x one panel. Each pair of depths holds 16 columns x 2 i16 weights (two
 /// registers); `vpmaddwd` of a row's two codes, broadcast, against them adds both products
 /// of each column into its i32 lane.
 #[target_feature(enable = "avx2")]
-unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut i32, ldc: usize) {
+unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut i32, ldc: usize, _run: usize) {
     let mut acc = [[_mm256_setzero_si256(); 2]; R];
     for g in 0..kp / 2 {
         // SAFETY: the 32 weights of pair g are inside the panel.
@@ -270,30 +285,6 @@ unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut 
         unsafe {
             _mm256_storeu_si256(c.add(r * ldc).cast(), row[0]);
             _mm256_storeu_si256(c.add(r * ldc + 8).cast(), row[1]);
-        }
-    }
-}
-
-/// The `vpmaddubsw` path: blocks of up to `BYTE_ROWS` rows (split evenly) per panel of the
-/// byte copy; `run` groups of depths add in 16 bits before widening.
-fn gemm_avx2_bytes(a: &[u8], m: usize, b: &PackedB, c: &mut [i32], run: usize) {
-    for p in 0..b.np / PANEL {
-        for (i0, rows) in even_blocks(m, BYTE_ROWS) {
-            // SAFETY: features checked by the caller; rows i0..i0+rows of `a` (`kp` each),
-            // panel p of the byte copy (`kp * PANEL` bytes) and its 16 columns of those rows
-            // of `c` lie inside the asserted lengths.
-            unsafe {
-                let ap = a.as_ptr().add(i0 * b.kp);
-                let bp = b.bytes.as_ptr().add(p * b.kp * PANEL);
-                let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
-                match rows {
-                    4 => maddubs::<4>(ap, b.kp, bp, cp, b.np, run),
-                    3 => maddubs::<3>(ap, b.kp, bp, cp, b.np, run),
-                    2 => maddubs::<2>(ap, b.kp, bp, cp, b.np, run),
-                    1 => maddubs::<1>(ap, b.kp, bp, cp, b.np, run),
-                    _ => {}
-                }
-            }
         }
     }
 }
@@ -341,34 +332,16 @@ unsafe fn maddubs<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut
 /// The AVX-VNNI path: blocks of up to `AVX2_ROWS` rows (split evenly) per panel of the byte
 /// layout; `vpdpbusd` adds four u8 x i8 products into each i32 lane, exact at every width.
 pub(super) fn gemm_avxvnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
-    for p in 0..b.np / PANEL {
-        for (i0, rows) in even_blocks(m, AVX2_ROWS) {
-            // SAFETY: features checked by the caller; rows i0..i0+rows of `a` (`kp` each),
-            // panel p of the byte layout (`kp * PANEL` bytes) and its 16 columns of those rows
-            // of `c` lie inside the asserted lengths.
-            unsafe {
-                let ap = a.as_ptr().add(i0 * b.kp);
-                let bp = b.bytes.as_ptr().add(p * b.kp * PANEL);
-                let cp = c.as_mut_ptr().add(i0 * b.np + p * PANEL);
-                match rows {
-                    6 => avxvnni::<6>(ap, b.kp, bp, cp, b.np),
-                    5 => avxvnni::<5>(ap, b.kp, bp, cp, b.np),
-                    4 => avxvnni::<4>(ap, b.kp, bp, cp, b.np),
-                    3 => avxvnni::<3>(ap, b.kp, bp, cp, b.np),
-                    2 => avxvnni::<2>(ap, b.kp, bp, cp, b.np),
-                    1 => avxvnni::<1>(ap, b.kp, bp, cp, b.np),
-                    _ => {}
-                }
-            }
-        }
-    }
+    let kernels: [Block256<u8>; AVX2_ROWS] =
+        [avxvnni::<1>, avxvnni::<2>, avxvnni::<3>, avxvnni::<4>, avxvnni::<5>, avxvnni::<6>];
+    blocks256(a, m, &b.bytes, (b.kp, b.np), c, 0, &kernels);
 }
 
 /// `R` rows x one panel. A group of 4 depths holds 16 columns x 4 byte weights (two
 /// registers, 8 columns each); `vpdpbusd` of a row's 4 codes, broadcast, against them adds
 /// the column's four products into its i32 lane.
 #[target_feature(enable = "avx2,avxvnni")]
-unsafe fn avxvnni<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut i32, ldc: usize) {
+unsafe fn avxvnni<const R: usize>(a: *const u8, kp: usize, b: *const u8, c: *mut i32, ldc: usize, _run: usize) {
     let mut acc = [[_mm256_setzero_si256(); 2]; R];
     for g in 0..kp / 4 {
         // SAFETY: the 64 bytes of group g are inside the panel.
