@@ -114,7 +114,7 @@ fn linear_edge(
 /// Output channels of a register tile in [`conv3x3_body`].
 const CONV_CHANNELS: usize = 2;
 /// Output columns of a register tile in [`conv3x3_body`] (two 8-lane vectors).
-const CONV_COLS: usize = 16;
+pub(super) const CONV_COLS: usize = 16;
 
 /// The body of [`super::conv3x3`], by register tiles of [`CONV_CHANNELS`] output channels x
 /// [`CONV_COLS`] columns of one output row: each input segment is loaded once per tap for
@@ -124,6 +124,20 @@ const CONV_COLS: usize = 16;
 /// and dropped.
 #[inline(always)]
 pub(super) fn conv3x3_body(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, side: usize) -> Vec<f32> {
+    conv3x3_with::<CONV_CHANNELS>(img, w, b, (c_in, c_out, side), conv_tiles::<CONV_CHANNELS>)
+}
+
+/// [`conv3x3_body`] with `group` computing each whole group of `G` output channels (from the
+/// channel it is given), the channels left over one by one: for a path whose own kernel
+/// keeps more sums in registers than the compiler vectorizes from [`conv_tiles`].
+#[inline(always)]
+pub(super) fn conv3x3_with<const G: usize>(
+    img: &[f32],
+    w: &[f32],
+    b: &[f32],
+    (c_in, c_out, side): (usize, usize, usize),
+    group: impl Fn(&[f32], &[f32], &[f32], ConvGeo, usize, &mut [f32]),
+) -> Vec<f32> {
     let o = side - 2;
     let mut z = vec![0f32; c_out * o * o];
     let mut src = Vec::with_capacity(img.len() + CONV_COLS);
@@ -132,9 +146,9 @@ pub(super) fn conv3x3_body(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out
     let geo = ConvGeo { c_in, side, o };
     let mut co = 0;
     while co < c_out {
-        if c_out - co >= CONV_CHANNELS {
-            conv_tiles::<CONV_CHANNELS>(&src, w, b, geo, co, &mut z);
-            co += CONV_CHANNELS;
+        if c_out - co >= G {
+            group(&src, w, b, geo, co, &mut z);
+            co += G;
         } else {
             conv_tiles::<1>(&src, w, b, geo, co, &mut z);
             co += 1;
@@ -145,10 +159,10 @@ pub(super) fn conv3x3_body(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out
 
 /// Shape of a valid 3x3 convolution: input channels, input side, output side.
 #[derive(Clone, Copy)]
-struct ConvGeo {
-    c_in: usize,
-    side: usize,
-    o: usize,
+pub(super) struct ConvGeo {
+    pub(super) c_in: usize,
+    pub(super) side: usize,
+    pub(super) o: usize,
 }
 
 /// Output channels `co0..co0 + R` of [`conv3x3_body`], tile by tile, into `z`.
