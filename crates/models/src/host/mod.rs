@@ -175,7 +175,7 @@ mod tests {
 
     /// `n` values, every fifth zero (where depends on `s`), negatives, no pattern a kernel
     /// could exploit.
-    fn pattern(n: usize, s: usize) -> Vec<f32> {
+    pub(super) fn pattern(n: usize, s: usize) -> Vec<f32> {
         (0..n).map(|i| if i % 5 == s % 5 { 0.0 } else { (((i * s * 7919) % 2001) as f32 - 1000.0) / 377.0 }).collect()
     }
 

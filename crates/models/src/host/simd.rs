@@ -136,11 +136,7 @@ mod tests {
     /// awkward sizes included).
     #[test]
     fn paths_agree_bit_for_bit() {
-        let v = |n: usize, s: usize| -> Vec<f32> {
-            (0..n)
-                .map(|i| if i % 5 == s % 5 { 0.0 } else { (((i * s * 7919) % 2001) as f32 - 1000.0) / 377.0 })
-                .collect()
-        };
+        let v = crate::host::tests::pattern;
         for (rows, d_in, d_out) in [(7, 13, 5), (4, 784, 37), (9, 64, 64)] {
             let (x, w, b) = (v(rows * d_in, 3), v(d_in * d_out, 5), v(d_out, 7));
             let (mut a, mut c) = (vec![0f32; rows * d_out], vec![0f32; rows * d_out]);
