@@ -1,9 +1,9 @@
 //! The integer inference engine. Each quantized layer quantizes its input with the plan's
 //! rounding to u8 codes, multiplies them with the i8 weight codes in an integer GEMM
-//! (`gemm.rs`: AVX-512 VNNI, AVX2 or portable, chosen at run time) with exact i32 sums, and
-//! rescales once per output: `(acc - zero * colsum) * s_x * s_w + b`. Convolutions run as
-//! im2col followed by the same GEMM. Full-precision layers run in f32. Batches are cut into
-//! chunks of examples that run through every layer in parallel (rayon).
+//! (`gemm.rs`: AVX-512 VNNI, AVX-VNNI, AVX2, NEON `sdot` or portable, chosen at run time) with
+//! exact i32 sums, and rescales once per output: `(acc - zero * colsum) * s_x * s_w + b`.
+//! Convolutions run as im2col followed by the same GEMM. Full-precision layers run in f32.
+//! Batches are cut into chunks of examples that run through every layer in parallel (rayon).
 
 use crate::LowbitError;
 use crate::format::{ConvPool, InputRounding, LayerKind, QLayer, QModel};

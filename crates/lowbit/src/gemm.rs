@@ -3,7 +3,7 @@
 //!
 //! Weights are packed once per model into panels of 16 output columns; inside a panel, `k`
 //! runs in groups of 4 and each group holds 16 columns x 4 bytes (64 bytes, one AVX-512
-//! register). Four kernels give identical sums:
+//! register). Five kernels give identical sums:
 //! - `Vnni512`: AVX-512 VNNI `vpdpbusd` (u8 x i8, four products per i32 lane), a register
 //!   block of up to 8 rows x 32 columns;
 //! - `AvxVnni`: AVX-VNNI `vpdpbusd` on 256-bit registers (CPUs with AVX-VNNI but no
@@ -15,6 +15,9 @@
 //!   it runs `vpmaddubsw` on the byte codes instead (32 products per instruction), adding
 //!   its 16-bit pair sums in 16 bits for as many groups of depths as stay exact, then
 //!   widening them (`vpmaddwd` by ones);
+//! - `NeonSdot`: aarch64 NEON `sdot` (i8 x i8, four products per i32 lane) on the same
+//!   byte layout, the activation codes' top bit flipped and `128 * colsum` added back
+//!   (`neon.rs`): a register block of 4 rows x 16 columns;
 //! - `Portable`: inner products over an i16 copy of the codes (`[n][k]`), 4 rows x 2
 //!   columns at a time, through `wide`'s portable vectors (SSE2 `pmaddwd`, NEON `smull`,
 //!   plain arithmetic elsewhere); any CPU.
@@ -27,6 +30,8 @@ pub const PANEL: usize = 16;
 const MR: usize = 8;
 /// Rows of the `avx2` register block (12 of AVX2's 16 registers hold its sums).
 const AVX2_ROWS: usize = 6;
+/// Rows of the `neon-sdot` register block (16 of NEON's 32 registers hold its sums).
+const SDOT_ROWS: usize = 4;
 
 /// Which kernel computes the products; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,13 +42,15 @@ pub enum Kernel {
     AvxVnni,
     /// AVX2 (`vpmaddwd`).
     Avx2,
+    /// aarch64 NEON with the dot-product extension (`sdot`).
+    NeonSdot,
     /// Plain Rust, any CPU.
     Portable,
 }
 
 impl Kernel {
     /// Every kernel, fastest first: what tests and benchmarks compare.
-    pub const ALL: [Kernel; 4] = [Kernel::Vnni512, Kernel::AvxVnni, Kernel::Avx2, Kernel::Portable];
+    pub const ALL: [Kernel; 5] = [Kernel::Vnni512, Kernel::AvxVnni, Kernel::Avx2, Kernel::NeonSdot, Kernel::Portable];
 
     /// The fastest kernel this CPU supports: the first of [`Kernel::ALL`] it can run.
     pub fn detect() -> Kernel {
@@ -64,8 +71,12 @@ impl Kernel {
             Kernel::Vnni512 => {
                 std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw")
             }
+            #[cfg(target_arch = "aarch64")]
+            Kernel::NeonSdot => std::arch::is_aarch64_feature_detected!("dotprod"),
             #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            Kernel::Vnni512 | Kernel::AvxVnni | Kernel::Avx2 => false,
+            #[cfg(not(target_arch = "aarch64"))]
+            Kernel::NeonSdot => false,
         }
     }
 
@@ -74,16 +85,18 @@ impl Kernel {
         match self {
             Kernel::Vnni512 => MR,
             Kernel::Avx2 | Kernel::AvxVnni => AVX2_ROWS,
+            Kernel::NeonSdot => SDOT_ROWS,
             Kernel::Portable => 4,
         }
     }
 
-    /// Short name for tables (`vnni512`, `avxvnni`, `avx2`, `portable`).
+    /// Short name for tables (`vnni512`, `avxvnni`, `avx2`, `neon-sdot`, `portable`).
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Vnni512 => "vnni512",
             Kernel::AvxVnni => "avxvnni",
             Kernel::Avx2 => "avx2",
+            Kernel::NeonSdot => "neon-sdot",
             Kernel::Portable => "portable",
         }
     }
@@ -97,7 +110,8 @@ fn padded_cols(n: usize) -> usize {
 /// How the codes are laid out for the kernel that will read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// One i8 per code: panels of 16 columns, groups of 4 depths (`vnni512`).
+    /// One i8 per code: panels of 16 columns, groups of 4 depths (`vnni512`, `avxvnni`,
+    /// `neon-sdot`).
     Bytes,
     /// One i16 per code: panels of 16 columns, pairs of depths, the two depths of a column
     /// adjacent (`avx2`).
@@ -122,6 +136,7 @@ pub struct PackedB {
     wide: Vec<i16>,
     /// Largest weight magnitude: with the activations' largest code it bounds every 16-bit
     /// pair sum of `vpmaddubsw`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     wmax: i32,
 }
 
@@ -132,7 +147,7 @@ impl PackedB {
     pub fn new(kernel: Kernel, w: &[i16], n: usize, k: usize, bits: u32) -> PackedB {
         let layout = match kernel {
             Kernel::Vnni512 if bits <= 4 => Layout::Nibbles,
-            Kernel::Vnni512 | Kernel::AvxVnni => Layout::Bytes,
+            Kernel::Vnni512 | Kernel::AvxVnni | Kernel::NeonSdot => Layout::Bytes,
             Kernel::Avx2 => Layout::Pairs,
             Kernel::Portable => Layout::Wide,
         };
@@ -184,7 +199,7 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     assert!(a.len() >= m * b.kp && c.len() >= m * b.np, "gemm operands too short");
     assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
     let fits = match b.layout {
-        Layout::Bytes => matches!(kernel, Kernel::Vnni512 | Kernel::AvxVnni),
+        Layout::Bytes => matches!(kernel, Kernel::Vnni512 | Kernel::AvxVnni | Kernel::NeonSdot),
         Layout::Pairs => kernel == Kernel::Avx2,
         Layout::Nibbles => kernel == Kernel::Vnni512,
         Layout::Wide => kernel == Kernel::Portable,
@@ -197,6 +212,8 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
         Kernel::Avx2 => x86::gemm_avx2(a, m, b, c),
         #[cfg(target_arch = "x86_64")]
         Kernel::AvxVnni => x86::gemm_avxvnni(a, m, b, c),
+        #[cfg(target_arch = "aarch64")]
+        Kernel::NeonSdot => neon::gemm_sdot(a, m, b, c),
         _ => gemm_portable(a, m, b, c),
     }
 }
@@ -257,6 +274,20 @@ use portable::{code, gemm_portable, grid_ceil, grid_floor, round_even};
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;
+
+#[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)]
+mod neon;
+
+/// `(first row, rows)` of register blocks of at most `max` rows covering `m` rows, as even
+/// as possible (32 rows by 6: 6, 6, 5, 5, 5, 5, not 5 x 6 + 2): a block of few rows loads
+/// each weight for few products.
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+fn even_blocks(m: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = m.div_ceil(max);
+    let (base, extra) = (m / blocks.max(1), m % blocks.max(1));
+    (0..blocks).map(move |k| (k * base + k.min(extra), base + usize::from(k < extra)))
+}
 
 #[cfg(test)]
 mod tests {

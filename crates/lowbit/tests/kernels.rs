@@ -110,3 +110,25 @@ fn a_skip_around_a_conv_that_changes_shape_is_refused() {
     let e = Engine::new(&m).err().expect("refused").to_string();
     assert!(e.contains("block1") && e.contains("cannot run"), "{e}");
 }
+
+/// A kernel named by its table name (`neon-sdot`), for the expectations below.
+fn kernel_named(name: &str) -> Kernel {
+    Kernel::ALL.into_iter().find(|k| k.name() == name).unwrap_or_else(|| panic!("no kernel named {name}"))
+}
+
+/// A runner names the kernels its CPU must have (`MPQ_EXPECT_KERNELS`) and must lack
+/// (`MPQ_EXPECT_MISSING`), comma-separated, so that `kernels_agree_bit_for_bit` cannot pass
+/// by skipping the kernel it was meant to check. Unset, there is nothing to check.
+#[test]
+fn the_runner_has_the_kernels_it_expects() {
+    for (var, want) in [("MPQ_EXPECT_KERNELS", true), ("MPQ_EXPECT_MISSING", false)] {
+        let names = std::env::var(var).unwrap_or_default();
+        for name in names.split(',').filter(|n| !n.is_empty()) {
+            assert_eq!(kernel_named(name).supported(), want, "{var}: {name}");
+        }
+    }
+    if let Ok(names) = std::env::var("MPQ_EXPECT_MISSING") {
+        let best = Kernel::detect();
+        assert!(!names.split(',').any(|n| n == best.name()), "detect() chose {} here", best.name());
+    }
+}

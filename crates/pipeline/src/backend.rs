@@ -56,7 +56,16 @@ pub fn cpu_features() -> Vec<&'static str> {
         ];
         all.into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        let all = [
+            ("neon", std::arch::is_aarch64_feature_detected!("neon")),
+            ("dotprod", std::arch::is_aarch64_feature_detected!("dotprod")),
+            ("i8mm", std::arch::is_aarch64_feature_detected!("i8mm")),
+        ];
+        all.into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         Vec::new()
     }

@@ -2,7 +2,7 @@
 //! `Kernel::supported` confirmed the features, and every pointer offset stays inside the
 //! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
 //! `kp * np` packed weights).
-use super::{AVX2_ROWS, InputQuant, Layout, MR, PANEL, PackedB, Round, quantize_body};
+use super::{AVX2_ROWS, InputQuant, Layout, MR, PANEL, PackedB, Round, even_blocks, quantize_body};
 use crate::grid::GRID_TOL;
 use std::arch::x86_64::*;
 
@@ -207,15 +207,6 @@ fn exact_groups(a: &[u8], b: &PackedB) -> Option<usize> {
     let amax = a.iter().copied().max().unwrap_or(0) as i32;
     let pair = (2 * amax * b.wmax).max(1);
     (pair <= i16::MAX as i32).then(|| (i16::MAX as i32 / pair) as usize)
-}
-
-/// `(first row, rows)` of register blocks of at most `max` rows covering `m` rows, as even
-/// as possible (32 rows by 6: 6, 6, 5, 5, 5, 5, not 5 x 6 + 2): a block of few rows loads
-/// each weight for few products.
-fn even_blocks(m: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
-    let blocks = m.div_ceil(max);
-    let (base, extra) = (m / blocks.max(1), m % blocks.max(1));
-    (0..blocks).map(move |k| (k * base + k.min(extra), base + usize::from(k < extra)))
 }
 
 /// A 256-bit register-block kernel: `R` rows of codes (`kp` each, from the pointer given)
