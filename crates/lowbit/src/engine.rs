@@ -107,10 +107,13 @@ impl Layer {
         let mut c = vec![0i32; m * b.np];
         gemm::gemm(kernel, a, m, b, &mut c);
         let z = self.input.zero;
+        let (colsum, scale, bias) = (&b.colsum[..n], &self.out_scale[..n], &self.bias[..n]);
         let mut y = vec![0f32; m * n];
+        // Zipped rather than indexed: without bounds checks the loop vectorizes.
         for (yr, cr) in y.chunks_exact_mut(n).zip(c.chunks_exact(b.np)) {
-            for j in 0..n {
-                yr[j] = (cr[j] - z * b.colsum[j]) as f32 * self.out_scale[j] + self.bias[j];
+            let cols = cr.iter().zip(colsum).zip(scale.iter().zip(bias));
+            for (v, ((&acc, &cs), (&s, &bb))) in yr.iter_mut().zip(cols) {
+                *v = (acc - z * cs) as f32 * s + bb;
             }
         }
         y
