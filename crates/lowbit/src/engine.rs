@@ -305,23 +305,25 @@ impl Engine {
         self.kernel
     }
 
-    /// Logits `[n, 10]` for `n` flattened 28x28 images in [0, 1].
+    /// The last layer's outputs for `n` inputs of the first layer stored one after another
+    /// (for a whole model: logits `[n, 10]` of `n` flattened 28x28 images in [0, 1]).
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
         let width = (x.len() / n.max(1)).max(1);
         // About four chunks per thread, in multiples of the kernel's register-block rows.
         let per = n.div_ceil(4 * rayon::current_num_threads()).max(1);
         let rows = self.kernel.block_rows();
         let per = if per >= rows { per.div_ceil(rows) * rows } else { per };
-        x.par_chunks(width * per)
-            .flat_map_iter(|chunk| {
+        // Whole chunks joined at the end: collecting value by value cost more than a layer.
+        let chunks: Vec<Vec<f32>> = x
+            .par_chunks(width * per)
+            .map(|chunk| {
                 let t = chunk.len() / width;
-                let mut h = chunk.to_vec();
-                for l in &self.layers {
-                    h = l.run(self.kernel, &h, t);
-                }
-                h
+                let mut layers = self.layers.iter();
+                let Some(first) = layers.next() else { return chunk.to_vec() };
+                layers.fold(first.run(self.kernel, chunk, t), |h, l| l.run(self.kernel, &h, t))
             })
-            .collect()
+            .collect();
+        chunks.concat()
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::Net;
 use burn::prelude::*;
 use mpq_data::Images;
+use rayon::prelude::*;
 
 /// Mean cross-entropy and accuracy of a set of predictions.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -18,15 +19,17 @@ pub struct Metrics {
 /// Per-example cross-entropy of `logits / temperature` (row-major `[n, classes]`).
 pub fn per_example_ce(logits: &[f32], labels: &[i64], temperature: f64) -> Vec<f64> {
     let c = logits.len() / labels.len().max(1);
+    // Examples in parallel: each value is computed alone, so the split changes no bit.
     labels
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, &y)| {
             let row = &logits[i * c..(i + 1) * c];
-            let z: Vec<f64> = row.iter().map(|&v| v as f64 / temperature).collect();
-            let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let lse = m + libm::log(z.iter().map(|&v| libm::exp(v - m)).sum::<f64>());
-            lse - z[y as usize]
+            // `z` recomputed where used rather than stored: the same values, no allocation.
+            let z = |v: f32| v as f64 / temperature;
+            let m = row.iter().map(|&v| z(v)).fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + libm::log(row.iter().map(|&v| libm::exp(z(v) - m)).sum::<f64>());
+            lse - z(row[y as usize])
         })
         .collect()
 }
