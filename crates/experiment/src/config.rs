@@ -128,6 +128,10 @@ pub struct QuantConfig {
     /// Weight scales: one per tensor or one per output channel.
     #[serde(default)]
     pub granularity: mpq_quant::tensor::Granularity,
+    /// How plans are scored: `simulated` (f32 quantize-dequantize) or `integer` (the
+    /// integer engine's exact sums, as the exported model computes them).
+    #[serde(default, skip_serializing_if = "is_simulated")]
+    pub evaluation: mpq_quant::eval::Evaluation,
     /// Percentile calibration of input ranges (e.g. 0.9999); min/max when absent.
     pub percentile: Option<f64>,
     /// Per-layer input-only vs weight-only sensitivity analysis.
@@ -138,6 +142,12 @@ pub struct QuantConfig {
     /// Steps, batch and regulariser of the `adaround` strategy (absent: the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaround: Option<mpq_quant::adaround::AdaRoundConfig>,
+}
+
+/// Left out of the serialized experiment when default, so that experiments written before
+/// the choice existed keep their provenance hash.
+fn is_simulated(e: &mpq_quant::eval::Evaluation) -> bool {
+    *e == mpq_quant::eval::Evaluation::Simulated
 }
 
 /// `[quant.mixed]`: per-layer bit widths chosen under a budget.
@@ -366,5 +376,22 @@ mod tests {
         let plain =
             Experiment::parse(std::path::Path::new("x.toml"), "name = \"x\"\n[[models]]\nkind = \"mlp\"\n").unwrap();
         assert!(!toml::to_string(&plain).unwrap().contains("overrides"));
+    }
+
+    #[test]
+    fn evaluation_is_simulated_unless_asked_and_left_out_when_default() {
+        use mpq_quant::eval::Evaluation;
+        let parse = |quant: &str| {
+            let text = format!("name = \"x\"\n[quant]\n{quant}\n[[models]]\nkind = \"mlp\"\n");
+            Experiment::parse(std::path::Path::new("x.toml"), &text)
+        };
+        let plain = parse("").unwrap();
+        assert_eq!(plain.quant.evaluation, Evaluation::Simulated);
+        assert!(!toml::to_string(&plain).unwrap().contains("evaluation"), "older experiments keep their hash");
+        let int = parse("evaluation = \"integer\"").unwrap();
+        assert_eq!(int.quant.evaluation, Evaluation::Integer);
+        assert!(toml::to_string(&int).unwrap().contains("evaluation = \"integer\""));
+        let bad = format!("{:#}", parse("evaluation = \"exact\"").unwrap_err());
+        assert!(bad.contains("x.toml") && bad.contains("exact"), "{bad}");
     }
 }

@@ -11,7 +11,7 @@ use mpq_lowbit::engine::Engine;
 use mpq_lowbit::gemm::Kernel;
 use mpq_models::{ModelConfig, TrainConfig, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
-use mpq_quant::eval::{EvalSet, Evaluator};
+use mpq_quant::eval::{EvalSet, Evaluation, Evaluator};
 use mpq_quant::search::exhaustive;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -158,13 +158,27 @@ fn train_and_search_rows(
             rows.push(row("infer", &m.name(), b.name(), 1000, 1000, secs, "samples/s"));
             let set = EvalSet::new(data, &split.calib);
             let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 1);
-            for (name, reuse) in [("exhaustive-naive", false), ("exhaustive-prefix", true)] {
-                let configs = exhaustive(&ev, 8, &set, reuse, &mut |_, _| {})?.configs.len();
+            // Prefix reuse on the integer engine: the kernel chosen at run time, then the others.
+            let kernels = std::iter::once(Kernel::detect()).chain(Kernel::ALL.into_iter().filter(|k| k.supported()));
+            let mut kernels: Vec<Kernel> = kernels.collect();
+            kernels.dedup();
+            let ints: Vec<(String, Evaluator)> = kernels
+                .iter()
+                .map(|&k| {
+                    let e = Evaluator::new(&net, ev.ranges.clone(), 1).evaluated_by(Evaluation::Integer).on_kernel(k);
+                    (format!("{}+{}", b.name(), k.name()), e)
+                })
+                .collect();
+            let mut searches = vec![("exhaustive-naive", false, b.name().to_string(), &ev)];
+            searches.push(("exhaustive-prefix", true, b.name().to_string(), &ev));
+            searches.extend(ints.iter().map(|(name, e)| ("exhaustive-integer", true, name.clone(), e)));
+            for (name, reuse, backend, ev) in searches {
+                let configs = exhaustive(ev, 8, &set, reuse, &mut |_, _| {})?.configs.len();
                 // One search lasts tens of milliseconds: repeated, as the forward passes are.
                 let secs = time_per_call(|| {
-                    let _ = exhaustive(&ev, 8, &set, reuse, &mut |_, _| {});
+                    let _ = exhaustive(ev, 8, &set, reuse, &mut |_, _| {});
                 });
-                rows.push(row(name, &m.name(), b.name(), 1000, configs, secs, "configs/s"));
+                rows.push(row(name, &m.name(), &backend, 1000, configs, secs, "configs/s"));
             }
         }
     }
@@ -183,6 +197,10 @@ fn reference<'a>(r: &TimingRow, rows: &'a [TimingRow]) -> (Option<&'a TimingRow>
     } else if r.what == "exhaustive-prefix" {
         let naive = rows.iter().find(|o| o.what == "exhaustive-naive" && o.model == r.model && o.backend == r.backend);
         (naive, "naive, same backend")
+    } else if r.what == "exhaustive-integer" {
+        let backend = r.backend.split('+').next().unwrap_or_default();
+        let sim = rows.iter().find(|o| o.what == "exhaustive-prefix" && o.model == r.model && o.backend == backend);
+        (sim, "simulated with prefix reuse")
     } else {
         let fastest = rows
             .iter()

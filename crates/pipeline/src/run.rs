@@ -163,7 +163,8 @@ pub fn evaluation<'a>(
     let test = EvalSet::new(&data.images, &split.test);
     let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
     let ranges = input_ranges(net, &calib, method);
-    let ev = Evaluator::with_granularity(net, ranges, exp.quant.granularity, spec.seed);
+    let ev =
+        Evaluator::with_granularity(net, ranges, exp.quant.granularity, spec.seed).evaluated_by(exp.quant.evaluation);
     (calib, test, ev)
 }
 

@@ -1,13 +1,34 @@
-//! Quantized evaluation of a network under a plan, stage by stage, on the host
-//! ([`mpq_models::HostNet`]): every number it gives is the same on every CPU.
+//! Quantized evaluation of a network under a plan, stage by stage, on the host: simulated
+//! ([`mpq_models::HostNet`], f32 sums in a fixed order) or on the integer engine
+//! ([`mpq_lowbit::engine`], exact integer sums). Either way every number it gives is the
+//! same on every CPU.
 
 use crate::host::{fake_slice, quant_weight};
 use crate::scalar::QParams;
 use crate::tensor::Granularity;
 use crate::{Choice, Plan, QuantError, Rounding, Target};
+use mpq_lowbit::engine::Engine;
+use mpq_lowbit::format::QModel;
+use mpq_lowbit::gemm::Kernel;
 use mpq_models::{HostNet, Metrics, Net, metrics};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// How plans are scored: what a search's numbers mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evaluation {
+    /// Quantize-dequantize in f32, products summed in f32 in a fixed order (the paper's
+    /// simulated quantization).
+    #[default]
+    Simulated,
+    /// Layers quantizing weight and input together at 8 bits or fewer, with nearest, floor
+    /// or ceil, run on the integer engine: u8 input codes times i8 weight codes summed
+    /// exactly, then rescaled, as the exported model computes them; the same sums on every
+    /// kernel, and several times faster. Other layers (full precision, 16 bits, one side
+    /// only, stochastic rounding) stay simulated.
+    Integer,
+}
 
 /// A split ready for repeated evaluation: flattened images and labels on the host.
 pub struct EvalSet {
@@ -46,7 +67,14 @@ pub struct Evaluator<'a> {
     granularity: Granularity,
     seed: u64,
     cache: Mutex<WeightCache>,
+    evaluation: Evaluation,
+    kernel: Kernel,
+    engines: Mutex<EngineCache>,
 }
+
+/// One-layer integer engines by (layer, bits, rounding); `None` where the engine refuses
+/// the layer (it then runs simulated).
+type EngineCache = HashMap<(usize, u32, Rounding), Option<Arc<Engine>>>;
 
 /// Quantized weights by (layer, bits, rounding).
 type WeightCache = HashMap<(usize, u32, Rounding), Arc<Vec<f32>>>;
@@ -60,7 +88,43 @@ impl<'a> Evaluator<'a> {
     /// Prepares evaluation with the given weight-scale granularity.
     pub fn with_granularity(net: &'a Net, ranges: Vec<(f32, f32)>, granularity: Granularity, seed: u64) -> Self {
         let host = HostNet::from_net(net);
-        Evaluator { net, host, ranges, granularity, seed, cache: Mutex::new(HashMap::new()) }
+        let (cache, engines) = (Mutex::new(HashMap::new()), Mutex::new(HashMap::new()));
+        let (evaluation, kernel) = (Evaluation::Simulated, Kernel::detect());
+        Evaluator { net, host, ranges, granularity, seed, cache, evaluation, kernel, engines }
+    }
+
+    /// The same evaluator scoring plans as `evaluation` says.
+    pub fn evaluated_by(self, evaluation: Evaluation) -> Self {
+        Evaluator { evaluation, ..self }
+    }
+
+    /// The same evaluator running integer layers on `kernel` (the fastest this CPU has unless
+    /// set; benchmarks compare them). A kernel the CPU lacks leaves every layer simulated.
+    pub fn on_kernel(self, kernel: Kernel) -> Self {
+        Evaluator { kernel, engines: Mutex::new(HashMap::new()), ..self }
+    }
+
+    /// How this evaluator scores plans.
+    pub fn evaluation(&self) -> Evaluation {
+        self.evaluation
+    }
+
+    /// The integer engine of layer `k` under `c`, when [`Evaluation::Integer`] applies to it.
+    fn engine(&self, k: usize, c: Choice) -> Option<Arc<Engine>> {
+        let integer = self.evaluation == Evaluation::Integer
+            && c.bits <= 8
+            && c.target == Target::Both
+            && c.rounding != Rounding::Stochastic;
+        if !integer {
+            return None;
+        }
+        let make = || {
+            let l = crate::export::pack_layer(self.net, k, c, self.ranges[k], self.granularity).ok()?;
+            let m = QModel { model: String::new(), plan: String::new(), layers: vec![l] };
+            Engine::with_kernel(&m, self.kernel).ok().map(Arc::new)
+        };
+        let Ok(mut cache) = self.engines.lock() else { return make() };
+        cache.entry((k, c.bits, c.rounding)).or_insert_with(make).clone()
     }
 
     /// Number of quantizable layers.
@@ -94,6 +158,9 @@ impl<'a> Evaluator<'a> {
 
     /// One quantized stage.
     pub fn step(&self, k: usize, h: &[f32], c: Choice) -> Vec<f32> {
+        if let Some(e) = self.engine(k, c) {
+            return e.forward(h, h.len() / self.host.kinds[k].input_width().max(1));
+        }
         let w = self.weight(k, c);
         let q = self.input(k, h, c);
         self.host.stage(k, q.as_deref().unwrap_or(h), w.as_deref().map(Vec::as_slice))

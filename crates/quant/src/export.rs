@@ -5,7 +5,7 @@
 use crate::QuantError;
 use crate::scalar::{QParams, quantize};
 use crate::tensor::Granularity;
-use crate::{Plan, Rounding, Target};
+use crate::{Choice, Plan, Rounding, Target};
 use mpq_lowbit::format::{ConvPool, InputRounding};
 use mpq_lowbit::{LayerKind, QLayer, QModel, pack};
 use mpq_models::Net;
@@ -49,60 +49,71 @@ pub fn pack_plan(
     ranges: &[(f32, f32)],
     granularity: Granularity,
 ) -> Result<QModel, QuantError> {
-    let arch = net.arch();
-    if plan.layers.len() != arch.layers.len() || ranges.len() != arch.layers.len() {
-        return Err(QuantError::PlanLength { expected: arch.layers.len(), got: plan.layers.len().min(ranges.len()) });
+    let n = net.arch().layers.len();
+    if plan.layers.len() != n || ranges.len() != n {
+        return Err(QuantError::PlanLength { expected: n, got: plan.layers.len().min(ranges.len()) });
     }
-    let mut layers = Vec::new();
-    for (k, spec) in arch.layers.iter().enumerate() {
-        let c = plan.layers[k];
-        let refuse = |why: &str| QuantError::Export(format!("layer {}: {why}", spec.name));
-        if c.target != Target::Both && c.bits < 32 {
-            return Err(refuse("only plans quantizing weight and input together can be exported"));
-        }
-        let rounding = match c.rounding {
-            Rounding::Nearest => InputRounding::Nearest,
-            Rounding::Floor => InputRounding::Floor,
-            Rounding::Ceil => InputRounding::Ceil,
-            Rounding::Stochastic => return Err(refuse("stochastic rounding has no deterministic integer kernel")),
-        };
-        let kind = kind(&spec.kind);
-        let (rows, cols) = kind.weight_shape();
-        let w = rows_by_output(net, k, rows, cols);
-        let mut l = QLayer {
-            name: spec.name.clone(),
-            kind,
-            bits: c.bits,
-            rounding,
-            in_scale: 1.0,
-            in_zero: 0,
-            in_qmax: 0,
-            codes: vec![],
-            weights: vec![],
-            scales: vec![],
-            bias: net.bias(k),
-            sizes: [0; 4],
-        };
-        if c.bits >= 32 {
-            l.weights = w;
-        } else {
-            let (lo, hi) = ranges[k];
-            let ip = QParams::for_range(lo, hi, c.bits);
-            (l.in_scale, l.in_zero, l.in_qmax) = (ip.scale, ip.zero_point, ip.qmax);
-            let max_abs = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let params: Vec<QParams> = match granularity {
-                Granularity::PerTensor => vec![QParams::symmetric(max_abs(&w), c.bits)],
-                Granularity::PerChannel => w.chunks(cols).map(|row| QParams::symmetric(max_abs(row), c.bits)).collect(),
-            };
-            let codes: Vec<i32> = w
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| quantize(v, params[(i / cols).min(params.len() - 1)], c.rounding, 0.0))
-                .collect();
-            l.codes = pack::pack(&codes, c.bits);
-            l.scales = params.iter().map(|p| p.scale).collect();
-        }
-        layers.push(l);
-    }
+    let layers =
+        (0..n).map(|k| pack_layer(net, k, plan.layers[k], ranges[k], granularity)).collect::<Result<_, _>>()?;
     Ok(QModel { model: name.into(), plan: plan.code(), layers })
+}
+
+/// Layer `k` of `net` packed under choice `c` with the calibrated input `range`: what
+/// [`pack_plan`] does per layer, and what the integer evaluation of a search runs
+/// ([`crate::eval::Evaluation::Integer`]).
+pub fn pack_layer(
+    net: &Net,
+    k: usize,
+    c: Choice,
+    range: (f32, f32),
+    granularity: Granularity,
+) -> Result<QLayer, QuantError> {
+    let arch = net.arch();
+    let spec = arch.layers.get(k).ok_or(QuantError::PlanLength { expected: arch.layers.len(), got: k + 1 })?;
+    let refuse = |why: &str| QuantError::Export(format!("layer {}: {why}", spec.name));
+    if c.target != Target::Both && c.bits < 32 {
+        return Err(refuse("only plans quantizing weight and input together can be exported"));
+    }
+    let rounding = match c.rounding {
+        Rounding::Nearest => InputRounding::Nearest,
+        Rounding::Floor => InputRounding::Floor,
+        Rounding::Ceil => InputRounding::Ceil,
+        Rounding::Stochastic => return Err(refuse("stochastic rounding has no deterministic integer kernel")),
+    };
+    let kind = kind(&spec.kind);
+    let (rows, cols) = kind.weight_shape();
+    let w = rows_by_output(net, k, rows, cols);
+    let mut l = QLayer {
+        name: spec.name.clone(),
+        kind,
+        bits: c.bits,
+        rounding,
+        in_scale: 1.0,
+        in_zero: 0,
+        in_qmax: 0,
+        codes: vec![],
+        weights: vec![],
+        scales: vec![],
+        bias: net.bias(k),
+        sizes: [0; 4],
+    };
+    if c.bits >= 32 {
+        l.weights = w;
+        return Ok(l);
+    }
+    let ip = QParams::for_range(range.0, range.1, c.bits);
+    (l.in_scale, l.in_zero, l.in_qmax) = (ip.scale, ip.zero_point, ip.qmax);
+    let max_abs = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let params: Vec<QParams> = match granularity {
+        Granularity::PerTensor => vec![QParams::symmetric(max_abs(&w), c.bits)],
+        Granularity::PerChannel => w.chunks(cols).map(|row| QParams::symmetric(max_abs(row), c.bits)).collect(),
+    };
+    let codes: Vec<i32> = w
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| quantize(v, params[(i / cols).min(params.len() - 1)], c.rounding, 0.0))
+        .collect();
+    l.codes = pack::pack(&codes, c.bits);
+    l.scales = params.iter().map(|p| p.scale).collect();
+    Ok(l)
 }

@@ -158,3 +158,62 @@ fn beam_search_fits_the_budget_beats_uniform_and_finds_the_optimum_with_a_wide_b
     assert_eq!(wide.best.calib.loss, best);
     assert!(beam_search(&ev, &set, &widths, &counts, 1.5, 3).unwrap().is_none(), "no plan fits 1.5 bits");
 }
+
+/// Largest difference in calibration loss allowed between integer and simulated evaluation
+/// of one plan: they differ by the f32 rounding of sums, and by the hidden codes that this
+/// rounding can move across a rounding boundary.
+const INTEGER_TOL: f64 = 2e-3;
+
+/// The integer evaluation is the exported model's arithmetic (its logits are the engine's,
+/// bit for bit) and scores every config within [`INTEGER_TOL`] of the simulation, so the
+/// searches keep their plans wherever the simulated winner leads by more than that.
+#[test]
+fn integer_evaluation_is_the_engine_and_agrees_with_simulation() {
+    use mpq_quant::eval::Evaluation;
+    use mpq_quant::tensor::Granularity;
+    let (net, data, split, dev) = setup();
+    let set = EvalSet::new(&data, &split.calib);
+    let ranges = input_ranges(&net, &set, Calibration::MinMax);
+    let sim = Evaluator::new(&net, ranges.clone(), 0);
+    let int = Evaluator::new(&net, ranges.clone(), 0).evaluated_by(Evaluation::Integer);
+    let fp = Plan::full_precision(3);
+    assert_eq!(int.score(&fp, &set).unwrap(), sim.score(&fp, &set).unwrap(), "full precision stays simulated");
+    let mut differ = 0;
+    for bits in [8, 6, 4] {
+        let (a, b) = (
+            exhaustive(&sim, bits, &set, true, &mut |_, _| {}).unwrap(),
+            exhaustive(&int, bits, &set, true, &mut |_, _| {}).unwrap(),
+        );
+        for (s, i) in a.configs.iter().zip(&b.configs) {
+            assert_eq!(s.plan, i.plan);
+            let d = (s.calib.loss - i.calib.loss).abs();
+            assert!(d < INTEGER_TOL, "{bits} bits, {}: {} vs {}", s.plan.code(), s.calib.loss, i.calib.loss);
+            differ += usize::from(d > 0.0);
+        }
+        let mut losses: Vec<f64> = a.configs.iter().map(|c| c.calib.loss).collect();
+        losses.sort_by(f64::total_cmp);
+        if losses[1] - losses[0] > 2.0 * INTEGER_TOL {
+            assert_eq!(a.best().best.plan, b.best().best.plan, "{bits} bits: the same winner");
+        }
+        let plan = &b.configs[7].plan;
+        let q = mpq_quant::export::pack_plan("m", &net, plan, &ranges, Granularity::PerTensor).unwrap();
+        let engine = mpq_lowbit::engine::Engine::new(&q).unwrap().forward(&set.x, set.len());
+        assert_eq!(int.logits(plan, &set).unwrap(), engine, "{bits} bits, {}: the engine's logits", plan.code());
+    }
+    assert!(differ > 0, "the integer path ran (its sums are not the simulation's)");
+    // A CNN too: convolutions on the engine, per-channel scales, a 16-bit layer simulated.
+    let cnn = ModelConfig::Cnn { channels: [4, 8], hidden: 16 }.init(&dev, 3);
+    let ranges = input_ranges(&cnn, &set, Calibration::MinMax);
+    let int =
+        Evaluator::with_granularity(&cnn, ranges.clone(), Granularity::PerChannel, 0).evaluated_by(Evaluation::Integer);
+    let plan = Plan::from_roundings(6, &[Rounding::Floor, Rounding::Ceil, Rounding::Nearest, Rounding::Floor]);
+    let q = mpq_quant::export::pack_plan("c", &cnn, &plan, &ranges, Granularity::PerChannel).unwrap();
+    let engine = mpq_lowbit::engine::Engine::new(&q).unwrap().forward(&set.x, set.len());
+    assert_eq!(int.logits(&plan, &set).unwrap(), engine, "the CNN's logits are the engine's");
+    let mut mixed = plan.clone();
+    mixed.layers[1].bits = 16;
+    let sim = Evaluator::with_granularity(&cnn, ranges, Granularity::PerChannel, 0);
+    let (s, i) = (sim.logits(&mixed, &set).unwrap(), int.logits(&mixed, &set).unwrap());
+    let gap = s.iter().zip(&i).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(gap < 0.05 && s != i, "16-bit layer simulated, the others on the engine: largest gap {gap}");
+}
