@@ -304,10 +304,15 @@ mod tests {
         for &(m, k, n) in
             &[(1, 1, 1), (2, 40, 16), (3, 9, 8), (8, 72, 16), (13, 784, 40), (9, 130, 33), (17, 64, 64), (32, 100, 24)]
         {
-            for bits in [8u32, 7, 4, 2] {
+            for (bits, sparse) in [(8u32, false), (7, false), (4, false), (2, false), (8, true), (4, true)] {
                 let half = 1i64 << (bits - 1);
                 let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();
-                let x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
+                let mut x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
+                if sparse {
+                    // Depths zero in every row, and zeros scattered over the rest, as in images.
+                    let zero = |i: usize, t: usize| t % 6 < 3 || t % 11 == 5 || (i + t) % 4 == 0;
+                    x.iter_mut().enumerate().filter(|(at, _)| zero(at / k, at % k)).for_each(|(_, v)| *v = 0);
+                }
                 for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
                     let b = PackedB::new(kernel, &w, n, k, bits);
                     let mut a = vec![0u8; m * b.kp];
@@ -319,7 +324,8 @@ mod tests {
                     for i in 0..m {
                         for j in 0..n {
                             let want: i32 = (0..k).map(|t| x[i * k + t] as i32 * w[j * k + t] as i32).sum();
-                            let at = format!("{} {bits} bits m{m} k{k} n{n} at ({i},{j})", kernel.name());
+                            let at =
+                                format!("{} {bits} bits m{m} k{k} n{n} sparse {sparse} at ({i},{j})", kernel.name());
                             assert_eq!(c[i * b.np + j], want, "{at}");
                         }
                     }

@@ -249,17 +249,42 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     }
     // The activation codes widened to i16 once per call; padding depths stay 0.
     let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
-    let kernels: [Block256<i16>; AVX2_ROWS] = [avx2::<1>, avx2::<2>, avx2::<3>, avx2::<4>, avx2::<5>, avx2::<6>];
-    blocks256(&a16, m, &b.wide, dims, c, 0, &kernels);
+    let (kp, np) = dims;
+    assert!(b.wide.len() >= kp * np && c.len() >= m * np);
+    let kernels: [SparseBlock; AVX2_ROWS] = [avx2::<1>, avx2::<2>, avx2::<3>, avx2::<4>, avx2::<5>, avx2::<6>];
+    let (mut live, mut any) = (Vec::with_capacity(kp / 2), vec![0u8; kp]);
+    for (i0, rows) in even_blocks(m, AVX2_ROWS) {
+        // The pairs of depths where some row of the block has a nonzero code: the others add
+        // nothing (images are mostly zero pixels, and a zero point of 0 codes them as 0).
+        any.fill(0);
+        for r in a[i0 * kp..(i0 + rows) * kp].chunks_exact(kp) {
+            any.iter_mut().zip(r).for_each(|(o, &v)| *o |= v);
+        }
+        live.clear();
+        live.extend((0..kp / 2).filter(|&g| any[2 * g] | any[2 * g + 1] != 0));
+        for p in 0..np / PANEL {
+            // SAFETY: the features were checked by the caller; rows i0..i0+rows of `a16`,
+            // panel p of `b.wide` and its 16 columns of those rows of `c` lie inside the
+            // lengths asserted above, and every pair in `live` is below kp / 2.
+            unsafe {
+                let (ap, bp) = (a16.as_ptr().add(i0 * kp), b.wide.as_ptr().add(p * kp * PANEL));
+                kernels[rows - 1](ap, kp, bp, c.as_mut_ptr().add(i0 * np + p * PANEL), np, &live);
+            }
+        }
+    }
 }
 
-/// `R` rows x one panel. Each pair of depths holds 16 columns x 2 i16 weights (two
-/// registers); `vpmaddwd` of a row's two codes, broadcast, against them adds both products
-/// of each column into its i32 lane.
+/// The i16 kernel's register block: `R` rows of codes (`kp` each), one panel, the pairs of
+/// depths to visit, into 16 columns of `R` rows of sums (row stride `ldc`).
+type SparseBlock = unsafe fn(*const i16, usize, *const i16, *mut i32, usize, &[usize]);
+
+/// `R` rows x one panel, over the pairs of depths in `live`. Each pair holds 16 columns x 2
+/// i16 weights (two registers); `vpmaddwd` of a row's two codes, broadcast, against them
+/// adds both products of each column into its i32 lane.
 #[target_feature(enable = "avx2")]
-unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut i32, ldc: usize, _run: usize) {
+unsafe fn avx2<const R: usize>(a: *const i16, kp: usize, b: *const i16, c: *mut i32, ldc: usize, live: &[usize]) {
     let mut acc = [[_mm256_setzero_si256(); 2]; R];
-    for g in 0..kp / 2 {
+    for &g in live {
         // SAFETY: the 32 weights of pair g are inside the panel.
         let (w0, w1) = unsafe {
             (_mm256_loadu_si256(b.add(g * 2 * PANEL).cast()), _mm256_loadu_si256(b.add(g * 2 * PANEL + PANEL).cast()))
