@@ -309,8 +309,11 @@ mod tests {
                 let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();
                 let mut x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
                 if sparse {
-                    // Depths zero in every row, and zeros scattered over the rest, as in images.
-                    let zero = |i: usize, t: usize| t % 6 < 3 || t % 11 == 5 || (i + t) % 4 == 0;
+                    // Depths zero in every row, runs of 8 zero in some rows only, and zeros
+                    // scattered over the rest, as in images.
+                    let zero = |i: usize, t: usize| {
+                        t % 6 < 3 || t / 8 % 5 == 1 || (t / 8 + i).is_multiple_of(3) || (i + t).is_multiple_of(4)
+                    };
                     x.iter_mut().enumerate().filter(|(at, _)| zero(at / k, at % k)).for_each(|(_, v)| *v = 0);
                 }
                 for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {

@@ -4,15 +4,16 @@
 use super::PackedB;
 use wide::{i16x8, i32x4};
 
-/// `R` (at most 4) widened rows of `a` against two weight rows: `2 R` inner products that
-/// share every load (six loads per eight multiply-adds at 4 rows). `wide`'s `i16x8::dot` is
-/// a widening multiply-add of adjacent pairs: `pmaddwd` with SSE2, `smull` and `addp` with
-/// NEON, plain arithmetic elsewhere; the sums are exact on every target.
+/// `R` (at most 4) widened rows of `a` against two weight rows, over the groups of 8 depths
+/// starting at the offsets in `live` (the others are zero in every row): `2 R` inner
+/// products that share every load (six loads per eight multiply-adds at 4 rows). `wide`'s
+/// `i16x8::dot` is a widening multiply-add of adjacent pairs: `pmaddwd` with SSE2, `smull`
+/// and `addp` with NEON, plain arithmetic elsewhere; the sums are exact on every target.
 #[inline(always)]
-fn block_x2<const R: usize>(x: [&[i16]; R], w0: &[i16], w1: &[i16]) -> [[i32; 2]; R] {
+fn block_x2<const R: usize>(x: [&[i16]; R], w0: &[i16], w1: &[i16], live: &[usize]) -> [[i32; 2]; R] {
     let n = w0.len().min(w1.len()).min(x.iter().map(|r| r.len()).min().unwrap_or(0)) / 8 * 8;
     let mut acc = [[i32x4::ZERO; 2]; R];
-    for k in (0..n).step_by(8) {
+    for &k in live.iter().take_while(|&&k| k + 8 <= n) {
         let (b0, b1) = (i16x8::from_slice_unaligned(&w0[k..]), i16x8::from_slice_unaligned(&w1[k..]));
         for (acc, row) in acc.iter_mut().zip(&x) {
             let a = i16x8::from_slice_unaligned(&row[k..]);
@@ -24,10 +25,11 @@ fn block_x2<const R: usize>(x: [&[i16]; R], w0: &[i16], w1: &[i16]) -> [[i32; 2]
 }
 
 /// Row-major i16 weights (`[np][k16]`, `np` even): blocks of up to 4 rows of `a` (widened
-/// once) against pairs of weight rows.
+/// once) against pairs of weight rows, skipping the groups of 8 depths that are zero in
+/// every row of the block (digits are mostly zero pixels, coded 0 by a range from 0).
 pub(super) fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let k16 = b.kp.div_ceil(16) * 16;
-    let mut rows = vec![0i16; 4 * k16];
+    let (mut rows, mut live) = (vec![0i16; 4 * k16], Vec::with_capacity(k16 / 8));
     for i0 in (0..m).step_by(4) {
         let r = 4.min(m - i0);
         for (t, row) in rows.chunks_exact_mut(k16).enumerate().take(r) {
@@ -35,6 +37,9 @@ pub(super) fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
                 *d = s as i16;
             }
         }
+        let block = &rows[..r * k16];
+        live.clear();
+        live.extend((0..k16).step_by(8).filter(|&k| block.chunks_exact(k16).any(|x| x[k..k + 8] != [0; 8])));
         let x = |t: usize| &rows[t * k16..(t + 1) * k16];
         for (j, pair) in b.wide.chunks_exact(2 * k16).enumerate() {
             let (w0, w1) = pair.split_at(k16);
@@ -44,10 +49,10 @@ pub(super) fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
                 }
             };
             match r {
-                4 => put(&block_x2([x(0), x(1), x(2), x(3)], w0, w1)),
-                3 => put(&block_x2([x(0), x(1), x(2)], w0, w1)),
-                2 => put(&block_x2([x(0), x(1)], w0, w1)),
-                _ => put(&block_x2([x(0)], w0, w1)),
+                4 => put(&block_x2([x(0), x(1), x(2), x(3)], w0, w1, &live)),
+                3 => put(&block_x2([x(0), x(1), x(2)], w0, w1, &live)),
+                2 => put(&block_x2([x(0), x(1)], w0, w1, &live)),
+                _ => put(&block_x2([x(0)], w0, w1, &live)),
             }
         }
     }
