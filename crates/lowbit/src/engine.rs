@@ -25,6 +25,9 @@ struct Layer {
     bias: Vec<f32>,
 }
 
+/// Images a convolution runs at a time.
+const CONV_IMAGES: usize = 4;
+
 /// A packed model with its codes unpacked once, ready to run.
 pub struct Engine {
     layers: Vec<Layer>,
@@ -136,7 +139,17 @@ impl Layer {
             LayerKind::Linear { d_in, d_out, relu, residual } => {
                 self.run_linear(kernel, x, t, (d_in, d_out), relu, residual)
             }
-            LayerKind::Conv { .. } => self.run_conv(kernel, x, t),
+            // A few images at a time: the unfolded codes, sums and pre-activations of a
+            // whole chunk (megabytes for the first layer) were written to fresh memory each
+            // call; a few images' worth stays in cache and leaves the results unchanged.
+            LayerKind::Conv { c_in, side_in, .. } => {
+                let per = c_in * side_in * side_in;
+                let mut out = Vec::new();
+                for g in x[..t * per].chunks(CONV_IMAGES * per) {
+                    out.extend_from_slice(&self.run_conv(kernel, g, g.len() / per));
+                }
+                out
+            }
         }
     }
 
