@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod expm;
 pub mod host;
 pub mod metrics;
 pub mod net;

@@ -19,20 +19,32 @@ pub struct Metrics {
 /// Per-example cross-entropy of `logits / temperature` (row-major `[n, classes]`).
 pub fn per_example_ce(logits: &[f32], labels: &[i64], temperature: f64) -> Vec<f64> {
     let c = logits.len() / labels.len().max(1);
-    // Examples in parallel: each value is computed alone, so the split changes no bit.
-    labels
-        .par_iter()
-        .enumerate()
-        .map(|(i, &y)| {
-            let row = &logits[i * c..(i + 1) * c];
-            // `z` recomputed where used rather than stored: the same values, no allocation.
-            let z = |v: f32| v as f64 / temperature;
-            let m = row.iter().map(|&v| z(v)).fold(f64::NEG_INFINITY, f64::max);
-            let lse = m + libm::log(row.iter().map(|&v| libm::exp(z(v) - m)).sum::<f64>());
-            lse - z(row[y as usize])
+    if c == 0 {
+        return vec![f64::NAN; labels.len()];
+    }
+    let z = |v: f32| v as f64 / temperature;
+    // Blocks of examples in parallel; in a block, every shifted logit's exponential side by
+    // side (`expm`: `libm`'s bits), then each row's sum in order. Each example's value is
+    // computed alone, so neither the blocks nor the vectors change a bit.
+    let blocks: Vec<Vec<f64>> = labels
+        .par_chunks(CE_BLOCK)
+        .zip(logits.par_chunks(CE_BLOCK * c))
+        .map(|(ys, rows)| {
+            let m: Vec<f64> =
+                rows.chunks(c).map(|r| r.iter().map(|&v| z(v)).fold(f64::NEG_INFINITY, f64::max)).collect();
+            let shifted: Vec<f64> =
+                rows.chunks(c).zip(&m).flat_map(|(r, &m)| r.iter().map(move |&v| z(v) - m)).collect();
+            let mut e = vec![0f64; shifted.len()];
+            crate::expm::exp_into(&shifted, &mut e);
+            let per = ys.iter().zip(rows.chunks(c)).zip(e.chunks(c).zip(&m));
+            per.map(|((&y, row), (ex, &m))| m + libm::log(ex.iter().sum::<f64>()) - z(row[y as usize])).collect()
         })
-        .collect()
+        .collect();
+    blocks.concat()
 }
+
+/// Examples per parallel block of [`per_example_ce`].
+const CE_BLOCK: usize = 64;
 
 /// Loss (at `temperature`) and accuracy of logits against labels.
 pub fn score(logits: &[f32], labels: &[i64], temperature: f64) -> Metrics {
