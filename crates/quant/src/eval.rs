@@ -104,11 +104,6 @@ impl<'a> Evaluator<'a> {
         Evaluator { kernel, engines: Mutex::new(HashMap::new()), ..self }
     }
 
-    /// How this evaluator scores plans.
-    pub fn evaluation(&self) -> Evaluation {
-        self.evaluation
-    }
-
     /// The integer engine of layer `k` under `c`, when [`Evaluation::Integer`] applies to it.
     fn engine(&self, k: usize, c: Choice) -> Option<Arc<Engine>> {
         let integer = self.evaluation == Evaluation::Integer
