@@ -242,7 +242,9 @@ def onnx_graph(kind, params):
         [helper.make_tensor_value_info(h, TensorProto.FLOAT, ["batch", 10])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # IR version 8 is the one that goes with opset 17: a newer onnx package would otherwise
+    # stamp its own latest IR version, which an older ONNX Runtime refuses to load.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)
     return model
 
