@@ -18,9 +18,9 @@
 //! - `NeonSdot`: aarch64 NEON `sdot` (i8 x i8, four products per i32 lane) on the same
 //!   byte layout, the activation codes' top bit flipped and `128 * colsum` added back
 //!   (`neon.rs`): a register block of 4 rows x 16 columns;
-//! - `Portable`: inner products over an i16 copy of the codes (`[n][k]`), 4 rows x 2
-//!   columns at a time, through `wide`'s portable vectors (SSE2 `pmaddwd`, NEON `smull`,
-//!   plain arithmetic elsewhere); any CPU.
+//! - `Portable`: the `avx2` kernel's i16 pairs as outer products, 2 rows x 16 columns at a
+//!   time, through `wide`'s portable vectors (SSE2 `pmaddwd`, NEON `smull`, plain
+//!   arithmetic elsewhere); any CPU.
 //!
 //! [`Kernel::detect`] picks the fastest one the CPU has at run time.
 
@@ -86,7 +86,7 @@ impl Kernel {
             Kernel::Vnni512 => MR,
             Kernel::Avx2 | Kernel::AvxVnni => AVX2_ROWS,
             Kernel::NeonSdot => SDOT_ROWS,
-            Kernel::Portable => 4,
+            Kernel::Portable => portable::ROWS,
         }
     }
 
@@ -114,13 +114,11 @@ enum Layout {
     /// `neon-sdot`).
     Bytes,
     /// One i16 per code: panels of 16 columns, pairs of depths, the two depths of a column
-    /// adjacent (`avx2`).
+    /// adjacent (`avx2`, `portable`).
     Pairs,
     /// Two codes per byte, offset by 8 (`vnni512` at 4 bits or fewer): byte `j` of a 64-byte
     /// block holds group `2h` in its low nibble and group `2h + 1` in its high nibble.
     Nibbles,
-    /// `[np][k rounded up to 16]` i16 rows (`portable`).
-    Wide,
 }
 
 /// Weight codes packed for one kernel, with the column sums the zero-point correction needs.
@@ -148,22 +146,19 @@ impl PackedB {
         let layout = match kernel {
             Kernel::Vnni512 if bits <= 4 => Layout::Nibbles,
             Kernel::Vnni512 | Kernel::AvxVnni | Kernel::NeonSdot => Layout::Bytes,
-            Kernel::Avx2 => Layout::Pairs,
-            Kernel::Portable => Layout::Wide,
+            Kernel::Avx2 | Kernel::Portable => Layout::Pairs,
         };
         let np = padded_cols(n);
         let kp = if layout == Layout::Nibbles { k.div_ceil(8) * 8 } else { k.div_ceil(4) * 4 };
-        let k16 = kp.div_ceil(16) * 16;
         let mut colsum = vec![0i32; np];
         let (mut bytes, mut wide) = (Vec::new(), Vec::new());
         match layout {
             Layout::Bytes => bytes = vec![0u8; kp * np],
             Layout::Nibbles => bytes = vec![0x88u8; kp * np / 2],
-            Layout::Wide => wide = vec![0i16; np * k16],
             Layout::Pairs => wide = vec![0i16; kp * np],
         }
         // `avx2` keeps a byte copy too where the codes fit 7 bits (`vpmaddubsw`).
-        let byte_copy = layout == Layout::Pairs && bits <= 7 && w[..n * k].iter().all(|&v| i8::try_from(v).is_ok());
+        let byte_copy = kernel == Kernel::Avx2 && bits <= 7 && w[..n * k].iter().all(|&v| i8::try_from(v).is_ok());
         if byte_copy {
             bytes = vec![0u8; kp * np];
         }
@@ -180,7 +175,6 @@ impl PackedB {
                         let shift = 4 * (g % 2);
                         bytes[at] = (bytes[at] & !(0x0F << shift)) | ((((v + 8) as u8) & 0x0F) << shift);
                     }
-                    Layout::Wide => wide[col * k16 + kk] = v,
                     Layout::Pairs => wide[panel * kp * PANEL + (kk / 2) * 2 * PANEL + c * 2 + kk % 2] = v,
                 }
                 if byte_copy {
@@ -200,9 +194,8 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
     let fits = match b.layout {
         Layout::Bytes => matches!(kernel, Kernel::Vnni512 | Kernel::AvxVnni | Kernel::NeonSdot),
-        Layout::Pairs => kernel == Kernel::Avx2,
+        Layout::Pairs => matches!(kernel, Kernel::Avx2 | Kernel::Portable),
         Layout::Nibbles => kernel == Kernel::Vnni512,
-        Layout::Wide => kernel == Kernel::Portable,
     };
     assert!(fits, "weights packed as {:?} cannot run on kernel {}", b.layout, kernel.name());
     match kernel {
@@ -262,14 +255,14 @@ fn quantize_body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     let (s, z, hi) = (q.scale, q.zero as f32, q.qmax as f32);
     let pairs = dst.iter_mut().zip(x);
     match q.round {
-        Round::Nearest => pairs.for_each(|(d, &v)| *d = code(round_even(v / s) + z, hi)),
-        Round::Floor => pairs.for_each(|(d, &v)| *d = code(grid_floor(v / s) + z, hi)),
-        Round::Ceil => pairs.for_each(|(d, &v)| *d = code(grid_ceil(v / s) + z, hi)),
+        Round::Nearest => pairs.for_each(|(d, &v)| *d = code_nearest(v / s, z, hi)),
+        Round::Floor => pairs.for_each(|(d, &v)| *d = code_floor(v / s, z, hi)),
+        Round::Ceil => pairs.for_each(|(d, &v)| *d = code_ceil(v / s, z, hi)),
     }
 }
 
 mod portable;
-use portable::{code, gemm_portable, grid_ceil, grid_floor, round_even};
+use portable::{code_ceil, code_floor, code_nearest, gemm_portable};
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -282,7 +275,6 @@ mod neon;
 /// `(first row, rows)` of register blocks of at most `max` rows covering `m` rows, as even
 /// as possible (32 rows by 6: 6, 6, 5, 5, 5, 5, not 5 x 6 + 2): a block of few rows loads
 /// each weight for few products.
-#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 fn even_blocks(m: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
     let blocks = m.div_ceil(max);
     let (base, extra) = (m / blocks.max(1), m % blocks.max(1));
