@@ -40,11 +40,12 @@ fn panel<const R: usize>(x: [&[i32]; R], w: &[i16], live: &[usize]) -> [[i32; PA
 
 /// The `Pairs` layout that `avx2` reads, walked as outer products: blocks of up to
 /// [`ROWS`] rows, each depth pair that is nonzero in some row of the block broadcast against
-/// a panel's 16 columns, the pairs zero in every row skipped (digits are mostly zero
-/// pixels, coded 0 by a range from 0).
+/// a panel's 16 columns, the pairs zero in every row skipped from a depth of
+/// [`super::SPARSE_DEPTH`] on (digits are mostly zero pixels, coded 0 by a range from 0).
 pub(super) fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let pairs = b.kp / 2;
-    let (mut x, mut live) = (vec![0i32; ROWS * pairs], Vec::with_capacity(pairs));
+    let (mut x, mut live) = (vec![0i32; ROWS * pairs], (0..pairs).collect::<Vec<usize>>());
+    let sparse = b.kp >= super::SPARSE_DEPTH;
     for (i0, r) in even_blocks(m, ROWS) {
         for (t, row) in x.chunks_exact_mut(pairs).enumerate().take(r) {
             // Each i32 is a pair of i16 codes in memory order, as the splat reads them back.
@@ -54,8 +55,10 @@ pub(super) fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
             }
         }
         let x = &x[..r * pairs];
-        live.clear();
-        live.extend((0..pairs).filter(|&p| (0..r).fold(0, |any, t| any | x[t * pairs + p]) != 0));
+        if sparse {
+            live.clear();
+            live.extend((0..pairs).filter(|&p| (0..r).fold(0, |any, t| any | x[t * pairs + p]) != 0));
+        }
         let row = |t: usize| &x[t * pairs..(t + 1) * pairs];
         for (j, w) in b.wide.chunks_exact(b.kp * PANEL).enumerate() {
             let mut put = |sums: &[[i32; PANEL]]| {

@@ -2,7 +2,7 @@
 //! `Kernel::supported` confirmed the features, and every pointer offset stays inside the
 //! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
 //! `kp * np` packed weights).
-use super::{AVX2_ROWS, InputQuant, Layout, MR, PANEL, PackedB, Round, even_blocks, quantize_body};
+use super::{AVX2_ROWS, InputQuant, Layout, MR, PANEL, PackedB, Round, SPARSE_DEPTH, even_blocks, quantize_body};
 use crate::grid::GRID_TOL;
 use std::arch::x86_64::*;
 
@@ -252,16 +252,19 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let (kp, np) = dims;
     assert!(b.wide.len() >= kp * np && c.len() >= m * np);
     let kernels: [SparseBlock; AVX2_ROWS] = [avx2::<1>, avx2::<2>, avx2::<3>, avx2::<4>, avx2::<5>, avx2::<6>];
-    let (mut live, mut any) = (Vec::with_capacity(kp / 2), vec![0u8; kp]);
+    let (mut live, mut any) = ((0..kp / 2).collect::<Vec<usize>>(), vec![0u8; kp]);
+    let sparse = kp >= SPARSE_DEPTH;
     for (i0, rows) in even_blocks(m, AVX2_ROWS) {
         // The pairs of depths where some row of the block has a nonzero code: the others add
         // nothing (images are mostly zero pixels, and a zero point of 0 codes them as 0).
-        any.fill(0);
-        for r in a[i0 * kp..(i0 + rows) * kp].chunks_exact(kp) {
-            any.iter_mut().zip(r).for_each(|(o, &v)| *o |= v);
+        if sparse {
+            any.fill(0);
+            for r in a[i0 * kp..(i0 + rows) * kp].chunks_exact(kp) {
+                any.iter_mut().zip(r).for_each(|(o, &v)| *o |= v);
+            }
+            live.clear();
+            live.extend((0..kp / 2).filter(|&g| any[2 * g] | any[2 * g + 1] != 0));
         }
-        live.clear();
-        live.extend((0..kp / 2).filter(|&g| any[2 * g] | any[2 * g + 1] != 0));
         for p in 0..np / PANEL {
             // SAFETY: the features were checked by the caller; rows i0..i0+rows of `a16`,
             // panel p of `b.wide` and its 16 columns of those rows of `c` lie inside the
