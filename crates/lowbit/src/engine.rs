@@ -250,14 +250,22 @@ impl Layer {
 fn relu_pool(y: &[f32], t: usize, c_out: usize, o: usize) -> Vec<f32> {
     let p = o / 2;
     let mut out = vec![0f32; t * c_out * p * p];
+    // One row of pooled pixels, pixel-major: the maxima run over contiguous channels (they
+    // vectorize), then move to their channel-major places.
+    let mut row = vec![0f32; p * c_out];
     for (e, oe) in out.chunks_exact_mut(c_out * p * p).enumerate() {
-        let at = |y0: usize, x0: usize, r: usize| y[(e * o * o + y0 * o + x0) * c_out + r];
-        for r in 0..c_out {
-            for py in 0..p {
-                for px in 0..p {
-                    let (y0, x0) = (2 * py, 2 * px);
-                    let v = at(y0, x0, r).max(at(y0, x0 + 1, r)).max(at(y0 + 1, x0, r)).max(at(y0 + 1, x0 + 1, r));
-                    oe[r * p * p + py * p + px] = v.max(0.0);
+        let img = &y[e * o * o * c_out..(e + 1) * o * o * c_out];
+        for py in 0..p {
+            for (px, v) in row.chunks_exact_mut(c_out).enumerate() {
+                let at = |dy: usize, dx: usize| &img[((2 * py + dy) * o + 2 * px + dx) * c_out..][..c_out];
+                let (a, b, c, d) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+                for (r, v) in v.iter_mut().enumerate() {
+                    *v = a[r].max(b[r]).max(c[r]).max(d[r]).max(0.0);
+                }
+            }
+            for (r, plane) in oe.chunks_exact_mut(p * p).enumerate() {
+                for (px, o) in plane[py * p..(py + 1) * p].iter_mut().enumerate() {
+                    *o = row[px * c_out + r];
                 }
             }
         }
@@ -343,6 +351,33 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pooling's rows of maxima, moved to channel-major places, equal the max of each
+    /// 2x2 window (then ReLU) read one value at a time, on odd and even sides.
+    #[test]
+    fn relu_pool_matches_the_naive_pool() {
+        for (t, c_out, o) in [(2, 8, 28), (3, 16, 14), (1, 3, 7)] {
+            let y: Vec<f32> = (0..t * o * o * c_out).map(|i| ((i * 7919 % 1013) as f32 - 500.0) / 97.0).collect();
+            let got = relu_pool(&y, t, c_out, o);
+            let p = o / 2;
+            for e in 0..t {
+                for r in 0..c_out {
+                    for py in 0..p {
+                        for px in 0..p {
+                            let at =
+                                |dy: usize, dx: usize| y[(e * o * o + (2 * py + dy) * o + 2 * px + dx) * c_out + r];
+                            let want = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1)).max(0.0);
+                            assert_eq!(
+                                got[((e * c_out + r) * p + py) * p + px],
+                                want,
+                                "image {e} channel {r} ({py}, {px})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn im2col_matches_the_weight_layout() {
