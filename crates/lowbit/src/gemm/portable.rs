@@ -12,8 +12,8 @@ use wide::{i16x8, i32x4};
 pub(super) const ROWS: usize = 2;
 
 /// `R` rows against one panel of 16 columns (`Pairs` layout: per depth pair, 16 columns x
-/// 2 depths), over the depth pairs in `live`. `x[t][p]` holds row `t`'s two codes of pair
-/// `p` as one i32 (low half the even depth): splat to every lane, it multiplies four
+/// 2 depths), over the depth pairs in `live`. `x[t][p]` holds row `t`'s two i16 codes of
+/// pair `p` side by side in memory, as one i32: splat to every lane, it multiplies four
 /// columns' pairs at once through `wide`'s `i16x8::dot` (`pmaddwd` with SSE2, `smull` and
 /// `addp` with NEON, plain arithmetic elsewhere). Sums are exact on every target.
 #[inline(always)]
