@@ -22,7 +22,6 @@ pub fn per_example_ce(logits: &[f32], labels: &[i64], temperature: f64) -> Vec<f
     if c == 0 {
         return vec![f64::NAN; labels.len()];
     }
-    let z = |v: f32| v as f64 / temperature;
     // Blocks of examples in parallel; in a block, every shifted logit's exponential side by
     // side (`expm`: `libm`'s bits), then each row's sum in order. Each example's value is
     // computed alone, so neither the blocks nor the vectors change a bit.
@@ -30,14 +29,20 @@ pub fn per_example_ce(logits: &[f32], labels: &[i64], temperature: f64) -> Vec<f
         .par_chunks(CE_BLOCK)
         .zip(logits.par_chunks(CE_BLOCK * c))
         .map(|(ys, rows)| {
-            let m: Vec<f64> =
-                rows.chunks(c).map(|r| r.iter().map(|&v| z(v)).fold(f64::NEG_INFINITY, f64::max)).collect();
-            let shifted: Vec<f64> =
-                rows.chunks(c).zip(&m).flat_map(|(r, &m)| r.iter().map(move |&v| z(v) - m)).collect();
-            let mut e = vec![0f64; shifted.len()];
-            crate::expm::exp_into(&shifted, &mut e);
-            let per = ys.iter().zip(rows.chunks(c)).zip(e.chunks(c).zip(&m));
-            per.map(|((&y, row), (ex, &m))| m + libm::log(ex.iter().sum::<f64>()) - z(row[y as usize])).collect()
+            // Each logit over the temperature once; a division by 1 leaves every value as it
+            // is, so it is skipped.
+            let mut z: Vec<f64> = if temperature == 1.0 {
+                rows.iter().map(|&v| v as f64).collect()
+            } else {
+                rows.iter().map(|&v| v as f64 / temperature).collect()
+            };
+            let m: Vec<f64> = z.chunks(c).map(|r| r.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
+            let picked: Vec<f64> = ys.iter().zip(z.chunks(c)).map(|(&y, r)| r[y as usize]).collect();
+            z.chunks_mut(c).zip(&m).for_each(|(r, &m)| r.iter_mut().for_each(|v| *v -= m));
+            let mut e = vec![0f64; z.len()];
+            crate::expm::exp_into(&z, &mut e);
+            let per = e.chunks(c).zip(m.iter().zip(&picked));
+            per.map(|(ex, (&m, &p))| m + libm::log(ex.iter().sum::<f64>()) - p).collect()
         })
         .collect();
     blocks.concat()
