@@ -297,9 +297,17 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as i64
         };
-        for &(m, k, n) in
-            &[(1, 1, 1), (2, 40, 16), (3, 9, 8), (8, 72, 16), (13, 784, 40), (9, 130, 33), (17, 64, 64), (32, 100, 24)]
-        {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (2, 40, 16),
+            (3, 9, 8),
+            (8, 72, 16),
+            (13, 784, 40),
+            (9, 130, 33),
+            (17, 64, 64),
+            (32, 100, 24),
+            (7, 256, 16),
+        ] {
             for (bits, sparse) in [(8u32, false), (7, false), (4, false), (2, false), (8, true), (4, true)] {
                 let half = 1i64 << (bits - 1);
                 let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();
@@ -355,10 +363,15 @@ mod tests {
                     };
                     assert_eq!(&want[1256..1262], &[0, 255, 0, halves[0], halves[1], halves[2]], "{round:?}");
                 }
+                // Reversed too, so that the special values also meet each kernel's widest step.
+                let (rx, mut rwant) = (x.iter().rev().copied().collect::<Vec<f32>>(), vec![0u8; x.len()]);
+                quantize(Kernel::Portable, &q, &rx, &mut rwant);
                 for kernel in [Kernel::Avx2, Kernel::Vnni512].into_iter().filter(|k| k.supported()) {
-                    let mut got = vec![7u8; x.len()];
-                    quantize(kernel, &q, &x, &mut got);
-                    assert_eq!(got, want, "{} {round:?} {scale}", kernel.name());
+                    for (x, want) in [(&x, &want), (&rx, &rwant)] {
+                        let mut got = vec![7u8; x.len()];
+                        quantize(kernel, &q, x, &mut got);
+                        assert_eq!(&got, want, "{} {round:?} {scale}", kernel.name());
+                    }
                 }
             }
         }

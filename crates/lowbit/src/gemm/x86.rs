@@ -76,19 +76,33 @@ pub(super) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     }
 }
 
-/// As `quant512`, 8 codes per step.
+/// As `quant512`, 32 codes per step (then 8), packed to bytes with two saturating packs and
+/// one lane permutation per 32.
 #[target_feature(enable = "avx2")]
 fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-    let n = x.len().min(dst.len()) / 8 * 8;
+    let len = x.len().min(dst.len());
     let (s, z, hi) = (_mm256_set1_ps(q.scale), _mm256_set1_ps(q.zero as f32), _mm256_set1_ps(q.qmax as f32));
-    for i in (0..n).step_by(8) {
-        // SAFETY: i + 8 <= n <= both lengths.
+    let code = |i: usize| {
+        // SAFETY: the callers keep i + 8 <= len.
         let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
         let r = _mm256_add_ps(on_grid256::<R>(_mm256_div_ps(v, s)), z);
         // max(r, 0) with r first: a NaN r gives 0.
-        let c = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi));
-        // Codes lie in 0..=255, so the saturating packs are exact: i32 -> u16 -> u8, lanes
-        // back in order.
+        _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi))
+    };
+    // Codes lie in 0..=255, so the saturating packs are exact; they interleave the 128-bit
+    // lanes, which the permutation puts back in order.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let n32 = len / 32 * 32;
+    for i in (0..n32).step_by(32) {
+        let lo = _mm256_packus_epi32(code(i), code(i + 8));
+        let hi = _mm256_packus_epi32(code(i + 16), code(i + 24));
+        let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order);
+        // SAFETY: bytes i..i + 32 of dst.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), b) };
+    }
+    let n = len / 8 * 8;
+    for i in (n32..n).step_by(8) {
+        let c = code(i);
         let w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c));
         // SAFETY: bytes i..i + 8 of dst.
         unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), _mm_packus_epi16(w, w)) };
@@ -247,23 +261,19 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
         let kernels: [Block256<u8>; BYTE_ROWS] = [maddubs::<1>, maddubs::<2>, maddubs::<3>, maddubs::<4>];
         return blocks256(a, m, &b.bytes, dims, c, run, &kernels);
     }
-    // The activation codes widened to i16 once per call; padding depths stay 0.
-    let a16: Vec<i16> = a[..m * b.kp].iter().map(|&v| v as i16).collect();
     let (kp, np) = dims;
     assert!(b.wide.len() >= kp * np && c.len() >= m * np);
+    // SAFETY: the features were checked by the caller.
+    let a16 = unsafe { widen(&a[..m * kp]) };
     let kernels: [SparseBlock; AVX2_ROWS] = [avx2::<1>, avx2::<2>, avx2::<3>, avx2::<4>, avx2::<5>, avx2::<6>];
-    let (mut live, mut any) = ((0..kp / 2).collect::<Vec<usize>>(), vec![0u8; kp]);
+    let mut live = (0..kp / 2).collect::<Vec<usize>>();
     let sparse = kp >= SPARSE_DEPTH;
     for (i0, rows) in even_blocks(m, AVX2_ROWS) {
         // The pairs of depths where some row of the block has a nonzero code: the others add
         // nothing (images are mostly zero pixels, and a zero point of 0 codes them as 0).
         if sparse {
-            any.fill(0);
-            for r in a[i0 * kp..(i0 + rows) * kp].chunks_exact(kp) {
-                any.iter_mut().zip(r).for_each(|(o, &v)| *o |= v);
-            }
-            live.clear();
-            live.extend((0..kp / 2).filter(|&g| any[2 * g] | any[2 * g + 1] != 0));
+            // SAFETY: as above.
+            unsafe { live_pairs(&a[i0 * kp..(i0 + rows) * kp], kp, &mut live) };
         }
         for p in 0..np / PANEL {
             // SAFETY: the features were checked by the caller; rows i0..i0+rows of `a16`,
@@ -275,6 +285,47 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
             }
         }
     }
+}
+
+/// The codes widened to i16 (16 at a time), for `vpmaddwd`.
+#[target_feature(enable = "avx2")]
+fn widen(a: &[u8]) -> Vec<i16> {
+    let mut out = vec![0i16; a.len()];
+    let n = a.len() / 16 * 16;
+    for i in (0..n).step_by(16) {
+        // SAFETY: bytes and values i..i + 16 lie inside both slices.
+        unsafe {
+            let v = _mm256_cvtepu8_epi16(_mm_loadu_si128(a.as_ptr().add(i).cast()));
+            _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), v);
+        }
+    }
+    out[n..].iter_mut().zip(&a[n..]).for_each(|(o, &v)| *o = v as i16);
+    out
+}
+
+/// Replaces `live` with the depth pairs (`g`: codes `2g`, `2g + 1`) where some row of
+/// `block` (rows of `kp` codes) is nonzero, in increasing order: 32 codes of every row OR-ed
+/// in a register, the zero pairs masked out, the set bits walked.
+#[target_feature(enable = "avx2")]
+fn live_pairs(block: &[u8], kp: usize, live: &mut Vec<usize>) {
+    live.clear();
+    let whole = kp / 32 * 32;
+    for d in (0..whole).step_by(32) {
+        let mut v = _mm256_setzero_si256();
+        for row in block.chunks_exact(kp) {
+            // SAFETY: codes d..d + 32 lie inside the row.
+            v = _mm256_or_si256(v, unsafe { _mm256_loadu_si256(row.as_ptr().add(d).cast()) });
+        }
+        // Two mask bits per pair; the even one stands for it.
+        let zero = _mm256_movemask_epi8(_mm256_cmpeq_epi16(v, _mm256_setzero_si256())) as u32;
+        let mut bits = !zero & 0x5555_5555;
+        while bits != 0 {
+            live.push(d / 2 + bits.trailing_zeros() as usize / 2);
+            bits &= bits - 1;
+        }
+    }
+    let nonzero = |g: usize| block.chunks_exact(kp).any(|r| r[2 * g] | r[2 * g + 1] != 0);
+    live.extend((whole / 2..kp / 2).filter(|&g| nonzero(g)));
 }
 
 /// The i16 kernel's register block: `R` rows of codes (`kp` each), one panel, the pairs of
