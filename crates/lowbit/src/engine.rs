@@ -11,6 +11,11 @@ use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
 use crate::pack;
 use rayon::prelude::*;
 
+mod pool;
+mod roundings;
+use pool::{pad1, relu_pool, relu_skip_pool};
+pub use roundings::Roundings;
+
 enum Weights {
     Int(PackedB),
     Float(Vec<f32>),
@@ -109,6 +114,11 @@ impl Layer {
     fn int_products(&self, kernel: Kernel, b: &PackedB, a: &[u8], m: usize, n: usize) -> Vec<f32> {
         let mut c = vec![0i32; m * b.np];
         gemm::gemm(kernel, a, m, b, &mut c);
+        self.rescale(&c, b, m, n)
+    }
+
+    /// `(acc - zero * colsum) * s_x * s_w + b` for the first `n` of `b.np` sums in `m` rows.
+    fn rescale(&self, c: &[i32], b: &PackedB, m: usize, n: usize) -> Vec<f32> {
         let z = self.input.zero;
         let (colsum, scale, bias) = (&b.colsum[..n], &self.out_scale[..n], &self.bias[..n]);
         let mut y = vec![0f32; m * n];
@@ -120,6 +130,12 @@ impl Layer {
             }
         }
         y
+    }
+
+    /// The input as the layer saw it: the first `d_in` of each row's `kp` codes, dequantized.
+    fn seen(&self, a: &[u8], kp: usize, d_in: usize) -> Vec<f32> {
+        let (z, s) = (self.input.zero, self.input.scale);
+        a.chunks_exact(kp).flat_map(|r| r[..d_in].iter().map(|&c| (c as i32 - z) as f32 * s)).collect()
     }
 
     /// Pre-activations `[m][n]` of `m` f32 rows (`k` values each).
@@ -170,26 +186,11 @@ impl Layer {
                 for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
                     gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
                 }
-                let y = self.int_products(kernel, b, &a, t, d_out);
-                let (z, s) = (self.input.zero, self.input.scale);
-                let seen = residual.then(|| {
-                    a.chunks_exact(b.kp).flat_map(|r| r[..d_in].iter().map(|&c| (c as i32 - z) as f32 * s)).collect()
-                });
-                (y, seen)
+                (self.int_products(kernel, b, &a, t, d_out), residual.then(|| self.seen(&a, b.kp, d_in)))
             }
             Weights::Float(w) => (self.float_products(w, x, t, d_in, d_out), residual.then(|| x.to_vec())),
         };
-        let mut out = y;
-        for (e, row) in out.chunks_exact_mut(d_out).enumerate() {
-            for (r, v) in row.iter_mut().enumerate() {
-                let u = if relu { v.max(0.0) } else { *v };
-                *v = match &seen {
-                    Some(sx) => u + sx[e * d_in + r],
-                    None => u,
-                };
-            }
-        }
-        out
+        linear_tail(y, seen.as_deref(), (d_in, d_out), relu)
     }
 
     /// A 3x3 convolution as im2col plus GEMM (same padding: the input codes are padded with
@@ -245,65 +246,27 @@ impl Layer {
     }
 }
 
-/// ReLU of the 2x2 max-pool of `t` images of pre-activations stored pixel-major
-/// (`[t][o][o][c_out]`), returned channel-major (`[t][c_out][o/2][o/2]`).
-fn relu_pool(y: &[f32], t: usize, c_out: usize, o: usize) -> Vec<f32> {
-    let p = o / 2;
-    let mut out = vec![0f32; t * c_out * p * p];
-    // One row of pooled pixels, pixel-major: the maxima run over contiguous channels (they
-    // vectorize), then move to their channel-major places.
-    let mut row = vec![0f32; p * c_out];
-    for (e, oe) in out.chunks_exact_mut(c_out * p * p).enumerate() {
-        let img = &y[e * o * o * c_out..(e + 1) * o * o * c_out];
-        for py in 0..p {
-            for (px, v) in row.chunks_exact_mut(c_out).enumerate() {
-                let at = |dy: usize, dx: usize| &img[((2 * py + dy) * o + 2 * px + dx) * c_out..][..c_out];
-                let (a, b, c, d) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
-                for (r, v) in v.iter_mut().enumerate() {
-                    *v = a[r].max(b[r]).max(c[r]).max(d[r]).max(0.0);
-                }
-            }
-            for (r, plane) in oe.chunks_exact_mut(p * p).enumerate() {
-                for (px, o) in plane[py * p..(py + 1) * p].iter_mut().enumerate() {
-                    *o = row[px * c_out + r];
-                }
-            }
+/// A linear layer's pre-activations `y` (`[t][d_out]`) after ReLU (if `relu`), plus the
+/// identity path `seen` (`[t][d_in]`) where there is one.
+fn linear_tail(mut y: Vec<f32>, seen: Option<&[f32]>, (d_in, d_out): (usize, usize), relu: bool) -> Vec<f32> {
+    for (e, row) in y.chunks_exact_mut(d_out).enumerate() {
+        for (r, v) in row.iter_mut().enumerate() {
+            let u = if relu { v.max(0.0) } else { *v };
+            *v = match seen {
+                Some(sx) => u + sx[e * d_in + r],
+                None => u,
+            };
         }
     }
-    out
+    y
 }
 
-/// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
-fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
-    let p = side + 2;
-    let mut out = vec![fill; c * p * p];
-    for ch in 0..c {
-        for y in 0..side {
-            out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
-        }
-    }
-    out
-}
-
-/// ReLU, then `+ seen` (channel-major, empty without a skip), then global average pooling
-/// if `average`, of `t` images of pre-activations stored pixel-major (`[t][o][o][c_out]`);
-/// returned channel-major. Sums run in the simulation's order (the average adds a channel's
-/// pixels row by row).
-fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o: usize, average: bool) -> Vec<f32> {
-    let plane = o * o;
-    let mut a = vec![0f32; t * c_out * plane];
-    for (e, ae) in a.chunks_exact_mut(c_out * plane).enumerate() {
-        for r in 0..c_out {
-            for px in 0..plane {
-                let v = y[(e * plane + px) * c_out + r].max(0.0);
-                ae[r * plane + px] = if seen.is_empty() { v } else { v + seen[(e * c_out + r) * plane + px] };
-            }
-        }
-    }
-    if !average {
-        return a;
-    }
-    a.chunks_exact(plane).map(|p| p.iter().fold(0f32, |s, &v| s + v) / plane as f32).collect()
+/// Examples per parallel chunk of a forward pass of `n`: about four chunks per thread, in
+/// multiples of the kernel's register-block rows.
+fn chunk_rows(kernel: Kernel, n: usize) -> usize {
+    let per = n.div_ceil(4 * rayon::current_num_threads()).max(1);
+    let rows = kernel.block_rows();
+    if per >= rows { per.div_ceil(rows) * rows } else { per }
 }
 
 impl Engine {
@@ -330,10 +293,7 @@ impl Engine {
     /// (for a whole model: logits `[n, 10]` of `n` flattened 28x28 images in [0, 1]).
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
         let width = (x.len() / n.max(1)).max(1);
-        // About four chunks per thread, in multiples of the kernel's register-block rows.
-        let per = n.div_ceil(4 * rayon::current_num_threads()).max(1);
-        let rows = self.kernel.block_rows();
-        let per = if per >= rows { per.div_ceil(rows) * rows } else { per };
+        let per = chunk_rows(self.kernel, n);
         // Whole chunks joined at the end: collecting value by value cost more than a layer.
         let chunks: Vec<Vec<f32>> = x
             .par_chunks(width * per)
@@ -351,33 +311,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The pooling's rows of maxima, moved to channel-major places, equal the max of each
-    /// 2x2 window (then ReLU) read one value at a time, on odd and even sides.
-    #[test]
-    fn relu_pool_matches_the_naive_pool() {
-        for (t, c_out, o) in [(2, 8, 28), (3, 16, 14), (1, 3, 7)] {
-            let y: Vec<f32> = (0..t * o * o * c_out).map(|i| ((i * 7919 % 1013) as f32 - 500.0) / 97.0).collect();
-            let got = relu_pool(&y, t, c_out, o);
-            let p = o / 2;
-            for e in 0..t {
-                for r in 0..c_out {
-                    for py in 0..p {
-                        for px in 0..p {
-                            let at =
-                                |dy: usize, dx: usize| y[(e * o * o + (2 * py + dy) * o + 2 * px + dx) * c_out + r];
-                            let want = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1)).max(0.0);
-                            assert_eq!(
-                                got[((e * c_out + r) * p + py) * p + px],
-                                want,
-                                "image {e} channel {r} ({py}, {px})"
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
 
     #[test]
     fn im2col_matches_the_weight_layout() {

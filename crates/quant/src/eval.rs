@@ -7,7 +7,7 @@ use crate::host::{fake_slice, quant_weight};
 use crate::scalar::QParams;
 use crate::tensor::Granularity;
 use crate::{Choice, Plan, QuantError, Rounding, Target};
-use mpq_lowbit::engine::Engine;
+use mpq_lowbit::engine::{Engine, Roundings};
 use mpq_lowbit::format::QModel;
 use mpq_lowbit::gemm::Kernel;
 use mpq_models::{HostNet, Metrics, Net, metrics};
@@ -70,11 +70,16 @@ pub struct Evaluator<'a> {
     evaluation: Evaluation,
     kernel: Kernel,
     engines: Mutex<EngineCache>,
+    shared: Mutex<SharedCache>,
 }
 
 /// One-layer integer engines by (layer, bits, rounding); `None` where the engine refuses
 /// the layer (it then runs simulated).
 type EngineCache = HashMap<(usize, u32, Rounding), Option<Arc<Engine>>>;
+
+/// A linear layer's integer engines under the three searched roundings at once, by (layer,
+/// bits); `None` where they cannot share products.
+type SharedCache = HashMap<(usize, u32), Option<Arc<Roundings>>>;
 
 /// Quantized weights by (layer, bits, rounding).
 type WeightCache = HashMap<(usize, u32, Rounding), Arc<Vec<f32>>>;
@@ -88,9 +93,9 @@ impl<'a> Evaluator<'a> {
     /// Prepares evaluation with the given weight-scale granularity.
     pub fn with_granularity(net: &'a Net, ranges: Vec<(f32, f32)>, granularity: Granularity, seed: u64) -> Self {
         let host = HostNet::from_net(net);
-        let (cache, engines) = (Mutex::new(HashMap::new()), Mutex::new(HashMap::new()));
+        let (cache, engines, shared) = (Mutex::new(HashMap::new()), Mutex::new(HashMap::new()), Mutex::default());
         let (evaluation, kernel) = (Evaluation::Simulated, Kernel::detect());
-        Evaluator { net, host, ranges, granularity, seed, cache, evaluation, kernel, engines }
+        Evaluator { net, host, ranges, granularity, seed, cache, evaluation, kernel, engines, shared }
     }
 
     /// The same evaluator scoring plans as `evaluation` says.
@@ -101,7 +106,7 @@ impl<'a> Evaluator<'a> {
     /// The same evaluator running integer layers on `kernel` (the fastest this CPU has unless
     /// set; benchmarks compare them). A kernel the CPU lacks leaves every layer simulated.
     pub fn on_kernel(self, kernel: Kernel) -> Self {
-        Evaluator { kernel, engines: Mutex::new(HashMap::new()), ..self }
+        Evaluator { kernel, engines: Mutex::default(), shared: Mutex::default(), ..self }
     }
 
     /// The integer engine of layer `k` under `c`, when [`Evaluation::Integer`] applies to it.
@@ -159,6 +164,36 @@ impl<'a> Evaluator<'a> {
         let w = self.weight(k, c);
         let q = self.input(k, h, c);
         self.host.stage(k, q.as_deref().unwrap_or(h), w.as_deref().map(Vec::as_slice))
+    }
+
+    /// Layer `k` at `bits` under each of [`Rounding::SEARCHED`], in that order, as [`Self::step`]
+    /// gives them. On the integer engine a linear layer whose input codes are the same under
+    /// the three roundings shares its products between them ([`Roundings`]): the same
+    /// numbers, for about two products' cost instead of three.
+    pub fn steps(&self, k: usize, h: &[f32], bits: u32) -> Vec<Vec<f32>> {
+        let choice = |rounding| Choice { bits, rounding, target: Target::Both };
+        if let Some(r) = self.shared(k, bits) {
+            return r.forward(h, h.len() / self.host.kinds[k].input_width().max(1)).into();
+        }
+        Rounding::SEARCHED.iter().map(|&r| self.step(k, h, choice(r))).collect()
+    }
+
+    /// [`Roundings`] of layer `k` at `bits`, where the integer evaluation applies and the
+    /// layer allows it.
+    fn shared(&self, k: usize, bits: u32) -> Option<Arc<Roundings>> {
+        if self.evaluation != Evaluation::Integer || bits > 8 {
+            return None;
+        }
+        let make = || {
+            let layer = |rounding| {
+                let c = Choice { bits, rounding, target: Target::Both };
+                crate::export::pack_layer(self.net, k, c, self.ranges[k], self.granularity).ok()
+            };
+            let [n, f, c] = Rounding::SEARCHED.map(layer);
+            Roundings::new([&n?, &f?, &c?], self.kernel).ok().map(Arc::new)
+        };
+        let Ok(mut cache) = self.shared.lock() else { return make() };
+        cache.entry((k, bits)).or_insert_with(make).clone()
     }
 
     /// Logits of the whole set under `plan`, row-major.

@@ -7,7 +7,7 @@ pub mod mixed;
 pub mod taylor;
 
 use crate::eval::{EvalSet, Evaluator, score_logits};
-use crate::{Choice, Plan, QuantError, Rounding, Target};
+use crate::{Plan, QuantError, Rounding};
 use mpq_models::Metrics;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -56,10 +56,6 @@ impl Exhaustive {
     }
 }
 
-fn choice(bits: u32, rounding: Rounding) -> Choice {
-    Choice { bits, rounding, target: Target::Both }
-}
-
 fn decode(mut i: usize, n: usize) -> Vec<Rounding> {
     let mut r = vec![Rounding::Nearest; n];
     for k in (0..n).rev() {
@@ -82,8 +78,7 @@ struct Dfs<'a, 'b> {
 
 impl Dfs<'_, '_> {
     fn visit(&mut self, k: usize, h: &[f32]) -> Result<(), QuantError> {
-        for r in Rounding::SEARCHED {
-            let next = self.ev.step(k, h, choice(self.bits, r));
+        for (r, next) in Rounding::SEARCHED.into_iter().zip(self.ev.steps(k, h, self.bits)) {
             self.stage_evals += 1;
             self.prefix.push(r);
             if k + 1 == self.ev.n_layers() {

@@ -1,0 +1,139 @@
+//! One linear layer under nearest, floor and ceil at once, for searches that try all three
+//! on the same input. Where the three roundings give that input the same codes (inputs on
+//! the grid, such as 8-bit pixels), only the weight codes differ, by 0 or 1:
+//! `nearest = floor + E` and `ceil = floor + D` with `E`, `D` in {0, 1}. One product with
+//! the floor codes, one with `E`, and for ceil the row sums of the input codes less the few
+//! products where `D` is 0 (weights on the grid) give all three sums exactly, in place of
+//! three full products. `E` is packed as 8-bit codes so that `avx2` runs it on its sparse
+//! i16 path (its `vpmaddubsw` path, which 0/1 codes would qualify for, skips no zero depths
+//! and measured no faster).
+
+use super::{Layer, Weights, chunk_rows, linear_tail};
+use crate::LowbitError;
+use crate::format::{InputRounding, LayerKind, QLayer};
+use crate::gemm::{self, Kernel, PackedB};
+use crate::pack;
+use rayon::prelude::*;
+
+/// The one-layer engines of a linear layer under nearest, floor and ceil (in that order),
+/// with the same input quantization and weight scales, and what sharing their products
+/// needs.
+pub struct Roundings {
+    layers: [Layer; 3],
+    kernel: Kernel,
+    /// `E`: nearest less floor weight codes, packed for `kernel`.
+    up: PackedB,
+    /// Where ceil equals floor (`D = 0`): per depth that has any, its columns.
+    flat: Vec<(usize, Vec<usize>)>,
+}
+
+impl Roundings {
+    /// The three layers, packed for `kernel`; an error where they are not one linear layer
+    /// under the three roundings, or their weight codes do not differ by 0 or 1, or more
+    /// than an eighth of the weights lie on the grid (sharing would not pay).
+    pub fn new(l: [&QLayer; 3], kernel: Kernel) -> Result<Roundings, LowbitError> {
+        let refuse = |why: &str| Err(LowbitError::Unsupported(format!("layer {}: {why}", l[0].name)));
+        let LayerKind::Linear { d_in, d_out, .. } = l[0].kind else { return refuse("not a linear layer") };
+        let order = [InputRounding::Nearest, InputRounding::Floor, InputRounding::Ceil];
+        let alike = |x: &QLayer| {
+            (x.kind == l[0].kind && x.bits == l[0].bits && x.scales == l[0].scales)
+                && (x.in_scale.to_bits(), x.in_zero, x.in_qmax) == (l[0].in_scale.to_bits(), l[0].in_zero, l[0].in_qmax)
+        };
+        if l[0].bits > 8 || !l.iter().zip(order).all(|(x, r)| x.rounding == r && alike(x)) {
+            return refuse("not one quantized linear layer under nearest, floor and ceil");
+        }
+        let [near, floor, ceil] = l.map(|x| pack::unpack(&x.codes, d_in * d_out, x.bits));
+        // Codes are stored one output after another: index o * d_in + depth.
+        let mut e = vec![0i16; d_in * d_out];
+        let mut flat = vec![Vec::new(); d_in];
+        for (i, ((&n, &f), &c)) in near.iter().zip(&floor).zip(&ceil).enumerate() {
+            if !(0..=1).contains(&(n - f)) || !(0..=1).contains(&(c - f)) {
+                return refuse("weight codes under nearest and ceil are not floor's or one more");
+            }
+            e[i] = n - f;
+            if c == f {
+                flat[i % d_in].push(i / d_in);
+            }
+        }
+        if flat.iter().map(Vec::len).sum::<usize>() * 8 > d_in * d_out {
+            return refuse("too many weights on the grid");
+        }
+        let [a, b, c] = l;
+        Ok(Roundings {
+            layers: [Layer::from(a, kernel)?, Layer::from(b, kernel)?, Layer::from(c, kernel)?],
+            kernel,
+            up: PackedB::new(kernel, &e, d_out, d_in, 8),
+            flat: flat.into_iter().enumerate().filter(|(_, cols)| !cols.is_empty()).collect(),
+        })
+    }
+
+    /// The layer's outputs under nearest, floor and ceil for `n` inputs stored one after
+    /// another, each equal bit for bit to its own engine's [`super::Engine::forward`].
+    pub fn forward(&self, x: &[f32], n: usize) -> [Vec<f32>; 3] {
+        let width = (x.len() / n.max(1)).max(1);
+        let chunks: Vec<[Vec<f32>; 3]> = x
+            .par_chunks(width * chunk_rows(self.kernel, n))
+            .map(|chunk| self.chunk(chunk, chunk.len() / width))
+            .collect();
+        let mut out: [Vec<f32>; 3] = Default::default();
+        for c in chunks {
+            out.iter_mut().zip(c).for_each(|(o, v)| o.extend_from_slice(&v));
+        }
+        out
+    }
+
+    /// [`Roundings::forward`] on `t` examples.
+    fn chunk(&self, x: &[f32], t: usize) -> [Vec<f32>; 3] {
+        let [_, lf, lc] = &self.layers;
+        let separately = || self.layers.each_ref().map(|l| l.run(self.kernel, x, t));
+        let (Some(bn), Some(b), Some(bc), LayerKind::Linear { d_in, d_out, relu, residual }) =
+            (int(&self.layers[0]), int(lf), int(lc), lf.kind.clone())
+        else {
+            return separately();
+        };
+        let (kp, np) = (b.kp, b.np);
+        // Floor and ceil codes; where they agree, nearest's agree too (it lies between them,
+        // and clamping keeps the order). Layers whose inputs are off the grid show it in the
+        // first example, before the rest is quantized.
+        let (mut a, mut ca) = (vec![0u8; t * kp], vec![0u8; kp]);
+        for (ar, xr) in a.chunks_exact_mut(kp).zip(x.chunks_exact(d_in)) {
+            gemm::quantize(self.kernel, &lf.input, xr, &mut ar[..d_in]);
+            gemm::quantize(self.kernel, &lc.input, xr, &mut ca[..d_in]);
+            if *ar != ca {
+                return separately();
+            }
+        }
+        let mut floor = vec![0i32; t * np];
+        gemm::gemm(self.kernel, &a, t, b, &mut floor);
+        let mut near = vec![0i32; t * np];
+        gemm::gemm(self.kernel, &a, t, &self.up, &mut near);
+        near.iter_mut().zip(&floor).for_each(|(v, &f)| *v += f);
+        let seen = residual.then(|| lf.seen(&a, kp, d_in));
+        // Each rounding rescaled with its own column sums, scales and biases.
+        let tail = |l: &Layer, c: &[i32], own: &PackedB| {
+            linear_tail(l.rescale(c, own, t, d_out), seen.as_deref(), (d_in, d_out), relu)
+        };
+        let [ln, _, _] = &self.layers;
+        let (yn, yf) = (tail(ln, &near, bn), tail(lf, &floor, b));
+        // Ceil's sums from floor's, in place.
+        for (row, ar) in floor.chunks_exact_mut(np).zip(a.chunks_exact(kp)) {
+            let sum = ar.iter().map(|&v| v as i32).sum::<i32>();
+            row[..d_out].iter_mut().for_each(|v| *v += sum);
+            for (depth, cols) in &self.flat {
+                let v = ar[*depth] as i32;
+                if v != 0 {
+                    cols.iter().for_each(|&j| row[j] -= v);
+                }
+            }
+        }
+        [yn, yf, tail(lc, &floor, bc)]
+    }
+}
+
+/// A layer's integer weights, if it has them.
+fn int(l: &Layer) -> Option<&PackedB> {
+    match &l.weights {
+        Weights::Int(b) => Some(b),
+        Weights::Float(_) => None,
+    }
+}
