@@ -11,9 +11,11 @@ use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
 use crate::pack;
 use rayon::prelude::*;
 
+mod patches;
 mod pool;
 mod roundings;
-use pool::{pad1, relu_pool, relu_skip_pool};
+use patches::{im2col, im2col_pixels, pixel_major_depths, to_pixels};
+use pool::{max_pool_sums, pad1, relu_pool, relu_skip_pool};
 pub use roundings::Roundings;
 
 enum Weights {
@@ -51,23 +53,6 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
 }
 
-/// Rows of 3x3 patches: row `oy * o + ox` holds `img[c][oy + ky][ox + kx]` at `c * 9 + ky * 3 + kx`
-/// (the weight layout), in rows of `row_len` (the rest left as is).
-fn im2col<T: Copy>(img: &[T], c_in: usize, side: usize, row_len: usize, out: &mut [T]) {
-    let o = side - 2;
-    for oy in 0..o {
-        for ox in 0..o {
-            let row = &mut out[(oy * o + ox) * row_len..][..c_in * 9];
-            for c in 0..c_in {
-                for ky in 0..3 {
-                    let src = &img[c * side * side + (oy + ky) * side + ox..][..3];
-                    row[c * 9 + ky * 3..][..3].copy_from_slice(src);
-                }
-            }
-        }
-    }
-}
-
 impl Layer {
     fn from(l: &QLayer, kernel: Kernel) -> Result<Layer, LowbitError> {
         let (rows, cols) = l.kind.weight_shape();
@@ -101,7 +86,10 @@ impl Layer {
                 ));
             }
             let s = |r: usize| l.scales.get(r).or(l.scales.first()).copied().unwrap_or(1.0);
-            let codes = pack::unpack(&l.codes, rows * cols, l.bits);
+            let mut codes = pack::unpack(&l.codes, rows * cols, l.bits);
+            if let LayerKind::Conv { c_in, .. } = l.kind {
+                codes = pixel_major_depths(&codes, c_in);
+            }
             (
                 Weights::Int(PackedB::new(kernel, &codes, rows, cols, l.bits)),
                 (0..rows).map(|r| l.in_scale * s(r)).collect(),
@@ -205,6 +193,7 @@ impl Layer {
         let y = match &self.weights {
             Weights::Int(b) => {
                 let (mut img, mut a) = (vec![0u8; per], vec![0u8; m * b.kp]);
+                let mut pixels = vec![0u8; c_in * side * side];
                 let zero = self.input.zero as u8;
                 for (e, xe) in x.chunks_exact(per).enumerate() {
                     gemm::quantize(kernel, &self.input, xe, &mut img);
@@ -213,14 +202,27 @@ impl Layer {
                         let dst = &mut seen[e * per..(e + 1) * per];
                         dst.iter_mut().zip(&img).for_each(|(d, &c)| *d = (c as i32 - z) as f32 * s);
                     }
-                    let dst = &mut a[e * o * o * b.kp..];
+                    // Pixel-major, so that a patch row is three runs of channels (the weights'
+                    // depths are in the same order).
                     if same {
-                        im2col(&pad1(&img, c_in, side_in, zero), c_in, side, b.kp, dst);
+                        to_pixels(&pad1(&img, c_in, side_in, zero), c_in, side, &mut pixels);
                     } else {
-                        im2col(&img, c_in, side, b.kp, dst);
+                        to_pixels(&img, c_in, side, &mut pixels);
                     }
+                    im2col_pixels(&pixels, c_in, side, b.kp, &mut a[e * o * o * b.kp..]);
                 }
-                self.int_products(kernel, b, &a, m, c_out)
+                let mut c = vec![0i32; m * b.np];
+                gemm::gemm(kernel, &a, m, b, &mut c);
+                // The rescaling is increasing where every output scale is positive: the
+                // largest sum of a window rescales to the largest value, so a max-pool can
+                // pool the sums and rescale a quarter of them, with the same results.
+                let increasing = self.out_scale[..c_out].iter().all(|s| s.is_finite() && *s > 0.0);
+                if pool == ConvPool::Max2 && increasing {
+                    let p = o / 2;
+                    let y = self.rescale(&max_pool_sums(&c, b.np, t, o), b, t * p * p, c_out);
+                    return relu_skip_pool(&y, &[], t, c_out, p, false);
+                }
+                self.rescale(&c, b, m, c_out)
             }
             Weights::Float(w) => {
                 let mut a = vec![0f32; m * k];
@@ -312,15 +314,51 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// Pooling a layer's integer sums and rescaling the maxima gives what rescaling every
+    /// sum and pooling the values gives, bit for bit, also where neighbouring sums round to
+    /// the same f32 (above 2^24) and with a zero point.
     #[test]
-    fn im2col_matches_the_weight_layout() {
-        let (c_in, side) = (2, 4);
-        let img: Vec<u32> = (0..(c_in * side * side) as u32).collect();
-        let mut out = vec![0u32; 4 * 20];
-        im2col(&img, c_in, side, 20, &mut out);
-        // Patch (oy 1, ox 0) is row 2; channel 1, ky 2, kx 1 is img[1][3][1].
-        let (row, col) = (2, 9 + 2 * 3 + 1);
-        assert_eq!(out[row * 20 + col], 16 + 3 * 4 + 1);
-        assert_eq!(out[20 - 1], 0, "padding left as is");
+    fn pooling_the_sums_first_changes_nothing() {
+        let (c_in, c_out, side_in, t) = (2, 8, 9, 3);
+        let mut seed = 5u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as i64
+        };
+        let codes: Vec<i32> = (0..c_out * c_in * 9).map(|_| (next() % 255 - 127) as i32).collect();
+        let l = QLayer {
+            name: "conv".into(),
+            kind: LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: ConvPool::Max2 },
+            bits: 8,
+            rounding: InputRounding::Nearest,
+            in_scale: 0.013,
+            in_zero: 7,
+            in_qmax: 255,
+            codes: pack::pack(&codes, 8),
+            weights: vec![],
+            scales: (0..c_out).map(|_| 1e-3 + (next() % 100) as f32 * 1e-4).collect(),
+            bias: (0..c_out).map(|_| (next() % 200 - 100) as f32 * 0.01).collect(),
+            sizes: [0; 4],
+        };
+        let layer = Layer::from(&l, Kernel::Portable).unwrap();
+        let Weights::Int(b) = &layer.weights else { panic!("an 8-bit layer has integer weights") };
+        let o = l.kind.conv_side();
+        let c: Vec<i32> = (0..t * o * o * b.np)
+            .map(|i| if i % 3 == 0 { (1 << 25) + (next() % 9) as i32 } else { (next() % 80_000 - 40_000) as i32 })
+            .collect();
+        let want = relu_pool(&layer.rescale(&c, b, t * o * o, c_out), t, c_out, o);
+        let p = o / 2;
+        let got = relu_skip_pool(
+            &layer.rescale(&max_pool_sums(&c, b.np, t, o), b, t * p * p, c_out),
+            &[],
+            t,
+            c_out,
+            p,
+            false,
+        );
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 }

@@ -29,6 +29,29 @@ pub(super) fn relu_pool(y: &[f32], t: usize, c_out: usize, o: usize) -> Vec<f32>
     out
 }
 
+/// The 2x2 max-pool of `t` images of integer sums stored pixel-major in rows of `np`
+/// (`[t][o][o][np]`), pixel-major again (`[t][o/2][o/2][np]`).
+pub(super) fn max_pool_sums(c: &[i32], np: usize, t: usize, o: usize) -> Vec<i32> {
+    let p = o / 2;
+    let mut out = vec![0i32; t * p * p * np];
+    for (e, oe) in out.chunks_exact_mut(p * p * np).enumerate() {
+        let img = &c[e * o * o * np..(e + 1) * o * o * np];
+        for (py, orow) in oe.chunks_exact_mut(p * np).enumerate() {
+            // The two rows of sums under this row of windows, two pixels per window.
+            let (r0, r1) = (&img[2 * py * o * np..][..o * np], &img[(2 * py + 1) * o * np..][..o * np]);
+            for ((v, top), bottom) in
+                orow.chunks_exact_mut(np).zip(r0.chunks_exact(2 * np)).zip(r1.chunks_exact(2 * np))
+            {
+                let ((a, b), (c, d)) = (top.split_at(np), bottom.split_at(np));
+                for ((v, (a, b)), (c, d)) in v.iter_mut().zip(a.iter().zip(b)).zip(c.iter().zip(d)) {
+                    *v = (*a).max(*b).max(*c).max(*d);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
 pub(super) fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
     let p = side + 2;

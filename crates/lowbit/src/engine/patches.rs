@@ -1,0 +1,128 @@
+//! Convolutions as products: 3x3 patches unfolded into rows (im2col), for f32 images
+//! channel-major and for codes pixel-major, with the weights' depths in the matching order.
+
+/// Rows of 3x3 patches: row `oy * o + ox` holds `img[c][oy + ky][ox + kx]` at `c * 9 + ky * 3 + kx`
+/// (the weight layout), in rows of `row_len` (the rest left as is).
+pub(super) fn im2col<T: Copy>(img: &[T], c_in: usize, side: usize, row_len: usize, out: &mut [T]) {
+    let o = side - 2;
+    for oy in 0..o {
+        for ox in 0..o {
+            let row = &mut out[(oy * o + ox) * row_len..][..c_in * 9];
+            for c in 0..c_in {
+                for ky in 0..3 {
+                    let src = &img[c * side * side + (oy + ky) * side + ox..][..3];
+                    row[c * 9 + ky * 3..][..3].copy_from_slice(src);
+                }
+            }
+        }
+    }
+}
+
+/// A convolution's weight codes (rows of `c_in * 9`, depth `c * 9 + ky * 3 + kx`) with each
+/// row's depths reordered to `(ky * 3 + kx) * c_in + c`, the order of [`im2col_pixels`]. The
+/// products and their integer sums are the same.
+pub(super) fn pixel_major_depths(codes: &[i16], c_in: usize) -> Vec<i16> {
+    let k = c_in * 9;
+    let mut out = vec![0i16; codes.len()];
+    for (dst, src) in out.chunks_exact_mut(k).zip(codes.chunks_exact(k)) {
+        for (c, taps) in src.chunks_exact(9).enumerate() {
+            taps.iter().enumerate().for_each(|(tap, &v)| dst[tap * c_in + c] = v);
+        }
+    }
+    out
+}
+
+/// `img` `[c][side][side]` stored pixel-major, `[side][side][c]`, into `out`.
+pub(super) fn to_pixels(img: &[u8], c_in: usize, side: usize, out: &mut [u8]) {
+    let plane = side * side;
+    match c_in {
+        1 => out[..plane].copy_from_slice(&img[..plane]),
+        4 => interleave::<4>(img, plane, out),
+        8 => interleave::<8>(img, plane, out),
+        16 => interleave::<16>(img, plane, out),
+        _ => {
+            for (c, p) in img.chunks_exact(plane).enumerate().take(c_in) {
+                p.iter().enumerate().for_each(|(i, &v)| out[i * c_in + c] = v);
+            }
+        }
+    }
+}
+
+/// [`to_pixels`] of `C` planes of `plane` codes: each pixel's `C` codes gathered, then
+/// stored together.
+fn interleave<const C: usize>(img: &[u8], plane: usize, out: &mut [u8]) {
+    let planes: [&[u8]; C] = std::array::from_fn(|c| &img[c * plane..(c + 1) * plane]);
+    for (i, px) in out[..plane * C].chunks_exact_mut(C).enumerate() {
+        let v: [u8; C] = std::array::from_fn(|c| planes[c][i]);
+        px.copy_from_slice(&v);
+    }
+}
+
+/// Rows of 3x3 patches of a pixel-major image (`[side][side][c_in]`): row `oy * o + ox` holds
+/// `img[oy + ky][ox + kx][c]` at `(ky * 3 + kx) * c_in + c`, so each `ky` is one run of
+/// `3 * c_in` codes, contiguous in the image; rows of `row_len` (the rest left as is).
+pub(super) fn im2col_pixels(px: &[u8], c_in: usize, side: usize, row_len: usize, out: &mut [u8]) {
+    // Runs of a length known when compiled move as a few registers; others call `memmove`.
+    match 3 * c_in {
+        3 => patches::<3>(px, c_in, side, row_len, out),
+        12 => patches::<12>(px, c_in, side, row_len, out),
+        24 => patches::<24>(px, c_in, side, row_len, out),
+        48 => patches::<48>(px, c_in, side, row_len, out),
+        _ => patches::<0>(px, c_in, side, row_len, out),
+    }
+}
+
+/// [`im2col_pixels`] with runs of `L` codes (`L = 3 * c_in`), or of any length if `L` is 0.
+fn patches<const L: usize>(px: &[u8], c_in: usize, side: usize, row_len: usize, out: &mut [u8]) {
+    let (o, run) = (side - 2, if L == 0 { 3 * c_in } else { L });
+    for oy in 0..o {
+        for (ox, row) in out[oy * o * row_len..].chunks_exact_mut(row_len).take(o).enumerate() {
+            for (ky, dst) in row[..3 * run].chunks_exact_mut(run).enumerate() {
+                dst.copy_from_slice(&px[((oy + ky) * side + ox) * c_in..][..run]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Patches of the pixel-major image times the reordered weights give the same sums as
+    /// patches of the channel-major image times the weights as stored, padding left as is.
+    #[test]
+    fn pixel_major_patches_give_the_same_sums() {
+        for (c_in, side, row_len, n) in
+            [(1, 28, 12, 8), (8, 13, 72, 16), (3, 5, 28, 5), (2, 4, 20, 3), (16, 6, 144, 4), (4, 6, 36, 5)]
+        {
+            let (k, o) = (c_in * 9, side - 2);
+            let img: Vec<u8> = (0..c_in * side * side).map(|i| (i * 37 % 251) as u8 + 1).collect();
+            let w: Vec<i16> = (0..n * k).map(|i| (i * 53 % 255) as i16 - 127).collect();
+            let (mut plain, mut px, mut pm) =
+                (vec![0u8; o * o * row_len], vec![0u8; img.len()], vec![0u8; o * o * row_len]);
+            im2col(&img, c_in, side, row_len, &mut plain);
+            to_pixels(&img, c_in, side, &mut px);
+            im2col_pixels(&px, c_in, side, row_len, &mut pm);
+            let wp = pixel_major_depths(&w, c_in);
+            for (r, (a, b)) in plain.chunks_exact(row_len).zip(pm.chunks_exact(row_len)).enumerate() {
+                assert!(a[k..].iter().chain(&b[k..]).all(|&v| v == 0), "padding of row {r}");
+                for j in 0..n {
+                    let dot = |x: &[u8], w: &[i16]| x.iter().zip(w).map(|(&x, &w)| x as i32 * w as i32).sum::<i32>();
+                    assert_eq!(dot(&a[..k], &w[j * k..][..k]), dot(&b[..k], &wp[j * k..][..k]), "row {r} column {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn im2col_matches_the_weight_layout() {
+        let (c_in, side) = (2, 4);
+        let img: Vec<u32> = (0..(c_in * side * side) as u32).collect();
+        let mut out = vec![0u32; 4 * 20];
+        im2col(&img, c_in, side, 20, &mut out);
+        // Patch (oy 1, ox 0) is row 2; channel 1, ky 2, kx 1 is img[1][3][1].
+        let (row, col) = (2, 9 + 2 * 3 + 1);
+        assert_eq!(out[row * 20 + col], 16 + 3 * 4 + 1);
+        assert_eq!(out[20 - 1], 0, "padding left as is");
+    }
+}
