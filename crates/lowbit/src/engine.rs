@@ -263,6 +263,14 @@ fn linear_tail(mut y: Vec<f32>, seen: Option<&[f32]>, (d_in, d_out): (usize, usi
     y
 }
 
+/// An error unless this CPU runs `kernel` (the kernels assert it; engines refuse first).
+fn usable(kernel: Kernel) -> Result<(), LowbitError> {
+    if kernel.supported() {
+        return Ok(());
+    }
+    Err(LowbitError::Unsupported(format!("kernel {} is not supported by this CPU", kernel.name())))
+}
+
 /// Examples per parallel chunk of a forward pass of `n`: about four chunks per thread, in
 /// multiples of the kernel's register-block rows.
 fn chunk_rows(kernel: Kernel, n: usize) -> usize {
@@ -280,9 +288,7 @@ impl Engine {
 
     /// As [`Engine::new`] with a chosen kernel (benchmarks and tests compare them).
     pub fn with_kernel(m: &QModel, kernel: Kernel) -> Result<Engine, LowbitError> {
-        if !kernel.supported() {
-            return Err(LowbitError::Unsupported(format!("kernel {} is not supported by this CPU", kernel.name())));
-        }
+        usable(kernel)?;
         Ok(Engine { layers: m.layers.iter().map(|l| Layer::from(l, kernel)).collect::<Result<_, _>>()?, kernel })
     }
 

@@ -108,6 +108,9 @@ fn layers_that_cannot_share_are_refused() {
     let l = layers(&mut rng, kind, 8, 0.1);
     let kernel = Kernel::Portable;
     assert!(Roundings::new([&l[1], &l[0], &l[2]], kernel).is_err(), "roundings out of order");
+    for lacking in Kernel::ALL.into_iter().filter(|k| !k.supported()) {
+        assert!(Roundings::new([&l[0], &l[1], &l[2]], lacking).is_err(), "{} is not on this CPU", lacking.name());
+    }
     let mut other = l[2].clone();
     other.in_scale = 0.2;
     assert!(Roundings::new([&l[0], &l[1], &other], kernel).is_err(), "another input scale");

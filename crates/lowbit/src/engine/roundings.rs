@@ -8,7 +8,7 @@
 //! i16 path (its `vpmaddubsw` path, which 0/1 codes would qualify for, skips no zero depths
 //! and measured no faster).
 
-use super::{Layer, Weights, chunk_rows, linear_tail};
+use super::{Layer, Weights, chunk_rows, linear_tail, usable};
 use crate::LowbitError;
 use crate::format::{InputRounding, LayerKind, QLayer};
 use crate::gemm::{self, Kernel, PackedB};
@@ -28,10 +28,12 @@ pub struct Roundings {
 }
 
 impl Roundings {
-    /// The three layers, packed for `kernel`; an error where they are not one linear layer
-    /// under the three roundings, or their weight codes do not differ by 0 or 1, or more
-    /// than an eighth of the weights lie on the grid (sharing would not pay).
+    /// The three layers, packed for `kernel`; an error where this CPU lacks `kernel`, or they
+    /// are not one linear layer under the three roundings, or their weight codes do not
+    /// differ by 0 or 1, or more than an eighth of the weights lie on the grid (sharing
+    /// would not pay).
     pub fn new(l: [&QLayer; 3], kernel: Kernel) -> Result<Roundings, LowbitError> {
+        usable(kernel)?;
         let refuse = |why: &str| Err(LowbitError::Unsupported(format!("layer {}: {why}", l[0].name)));
         let LayerKind::Linear { d_in, d_out, .. } = l[0].kind else { return refuse("not a linear layer") };
         let order = [InputRounding::Nearest, InputRounding::Floor, InputRounding::Ceil];
