@@ -11,11 +11,11 @@ use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
 use crate::pack;
 use rayon::prelude::*;
 
+mod conv;
 mod patches;
 mod pool;
 mod roundings;
-use patches::{im2col, im2col_pixels, pixel_major_depths, to_pixels};
-use pool::{max_pool_sums, pad1, relu_pool, relu_skip_pool};
+use patches::pixel_major_depths;
 pub use roundings::Roundings;
 
 enum Weights {
@@ -31,9 +31,6 @@ struct Layer {
     out_scale: Vec<f32>,
     bias: Vec<f32>,
 }
-
-/// Images a convolution runs at a time.
-const CONV_IMAGES: usize = 4;
 
 /// A packed model with its codes unpacked once, ready to run.
 pub struct Engine {
@@ -98,18 +95,17 @@ impl Layer {
         Ok(Layer { kind: l.kind.clone(), input, weights, out_scale, bias: l.bias.clone() })
     }
 
-    /// Pre-activations `[m][n]` of `m` integer rows (`kp` codes each).
-    fn int_products(&self, kernel: Kernel, b: &PackedB, a: &[u8], m: usize, n: usize) -> Vec<f32> {
-        let mut c = vec![0i32; m * b.np];
-        gemm::gemm(kernel, a, m, b, &mut c);
-        self.rescale(&c, b, m, n)
-    }
-
     /// `(acc - zero * colsum) * s_x * s_w + b` for the first `n` of `b.np` sums in `m` rows.
     fn rescale(&self, c: &[i32], b: &PackedB, m: usize, n: usize) -> Vec<f32> {
+        let mut y = vec![0f32; m * n];
+        self.rescale_into(c, b, n, &mut y);
+        y
+    }
+
+    /// [`Layer::rescale`] into `y`, rows of `n`.
+    fn rescale_into(&self, c: &[i32], b: &PackedB, n: usize, y: &mut [f32]) {
         let z = self.input.zero;
         let (colsum, scale, bias) = (&b.colsum[..n], &self.out_scale[..n], &self.bias[..n]);
-        let mut y = vec![0f32; m * n];
         // Zipped rather than indexed: without bounds checks the loop vectorizes.
         for (yr, cr) in y.chunks_exact_mut(n).zip(c.chunks_exact(b.np)) {
             let cols = cr.iter().zip(colsum).zip(scale.iter().zip(bias));
@@ -117,7 +113,6 @@ impl Layer {
                 *v = (acc - z * cs) as f32 * s + bb;
             }
         }
-        y
     }
 
     /// The input as the layer saw it: the first `d_in` of each row's `kp` codes, dequantized.
@@ -129,128 +124,70 @@ impl Layer {
     /// Pre-activations `[m][n]` of `m` f32 rows (`k` values each).
     fn float_products(&self, w: &[f32], a: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
         let mut y = vec![0f32; m * n];
-        for (yr, ar) in y.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        self.float_products_into(w, a, k, n, &mut y);
+        y
+    }
+
+    /// [`Layer::float_products`] into `y`, rows of `n`.
+    fn float_products_into(&self, w: &[f32], a: &[f32], k: usize, n: usize, y: &mut [f32]) {
+        for (yr, ar) in y.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
             for j in 0..n {
                 yr[j] = dot_f32(&w[j * k..(j + 1) * k], ar) * self.out_scale[j] + self.bias[j];
             }
         }
-        y
     }
 
     /// The layer on `t` examples stored one after another in `x`.
     fn run(&self, kernel: Kernel, x: &[f32], t: usize) -> Vec<f32> {
+        let mut y = vec![0f32; t * self.kind.output_width()];
+        self.run_into(kernel, x, t, &mut y);
+        y
+    }
+
+    /// [`Layer::run`] into `dst` (`t` rows of the layer's output width).
+    fn run_into(&self, kernel: Kernel, x: &[f32], t: usize, dst: &mut [f32]) {
         match self.kind {
             LayerKind::Linear { d_in, d_out, relu, residual } => {
-                self.run_linear(kernel, x, t, (d_in, d_out), relu, residual)
+                self.run_linear(kernel, x, t, (d_in, d_out), (relu, residual), dst)
             }
-            // A few images at a time: the unfolded codes, sums and pre-activations of a
-            // whole chunk (megabytes for the first layer) were written to fresh memory each
-            // call; a few images' worth stays in cache and leaves the results unchanged.
-            LayerKind::Conv { c_in, side_in, .. } => {
-                let per = c_in * side_in * side_in;
-                let mut out = Vec::new();
-                for g in x[..t * per].chunks(CONV_IMAGES * per) {
-                    out.extend_from_slice(&self.run_conv(kernel, g, g.len() / per));
-                }
-                out
-            }
+            LayerKind::Conv { .. } => self.run_conv(kernel, x, t, dst),
         }
     }
 
-    /// A linear layer: products, then ReLU, then the identity path (the input as the layer
-    /// saw it: quantized on the integer path).
+    /// A linear layer into `dst`: products, then ReLU, then the identity path (the input as
+    /// the layer saw it: quantized on the integer path).
     fn run_linear(
         &self,
         kernel: Kernel,
         x: &[f32],
         t: usize,
         (d_in, d_out): (usize, usize),
-        relu: bool,
-        residual: bool,
-    ) -> Vec<f32> {
-        let (y, seen) = match &self.weights {
+        (relu, residual): (bool, bool),
+        dst: &mut [f32],
+    ) {
+        let seen = match &self.weights {
             Weights::Int(b) => {
                 let mut a = vec![0u8; t * b.kp];
                 for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
                     gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
                 }
-                (self.int_products(kernel, b, &a, t, d_out), residual.then(|| self.seen(&a, b.kp, d_in)))
-            }
-            Weights::Float(w) => (self.float_products(w, x, t, d_in, d_out), residual.then(|| x.to_vec())),
-        };
-        linear_tail(y, seen.as_deref(), (d_in, d_out), relu)
-    }
-
-    /// A 3x3 convolution as im2col plus GEMM (same padding: the input codes are padded with
-    /// the zero point, which stands for 0), then ReLU, the identity skip and pooling.
-    fn run_conv(&self, kernel: Kernel, x: &[f32], t: usize) -> Vec<f32> {
-        let LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } = self.kind else { return Vec::new() };
-        let (o, per, k) = (self.kind.conv_side(), c_in * side_in * side_in, c_in * 9);
-        let side = if same { side_in + 2 } else { side_in };
-        let m = t * o * o;
-        // The skip adds the input as the layer saw it: quantized on the integer path.
-        let mut seen = if residual { vec![0f32; t * per] } else { Vec::new() };
-        let y = match &self.weights {
-            Weights::Int(b) => {
-                let (mut img, mut a) = (vec![0u8; per], vec![0u8; m * b.kp]);
-                let mut pixels = vec![0u8; c_in * side * side];
-                let zero = self.input.zero as u8;
-                for (e, xe) in x.chunks_exact(per).enumerate() {
-                    gemm::quantize(kernel, &self.input, xe, &mut img);
-                    if residual {
-                        let (z, s) = (self.input.zero, self.input.scale);
-                        let dst = &mut seen[e * per..(e + 1) * per];
-                        dst.iter_mut().zip(&img).for_each(|(d, &c)| *d = (c as i32 - z) as f32 * s);
-                    }
-                    // Pixel-major, so that a patch row is three runs of channels (the weights'
-                    // depths are in the same order).
-                    if same {
-                        to_pixels(&pad1(&img, c_in, side_in, zero), c_in, side, &mut pixels);
-                    } else {
-                        to_pixels(&img, c_in, side, &mut pixels);
-                    }
-                    im2col_pixels(&pixels, c_in, side, b.kp, &mut a[e * o * o * b.kp..]);
-                }
-                let mut c = vec![0i32; m * b.np];
-                gemm::gemm(kernel, &a, m, b, &mut c);
-                // The rescaling is increasing where every output scale is positive: the
-                // largest sum of a window rescales to the largest value, so a max-pool can
-                // pool the sums and rescale a quarter of them, with the same results.
-                let increasing = self.out_scale[..c_out].iter().all(|s| s.is_finite() && *s > 0.0);
-                if pool == ConvPool::Max2 && increasing {
-                    let p = o / 2;
-                    let y = self.rescale(&max_pool_sums(&c, b.np, t, o), b, t * p * p, c_out);
-                    return relu_skip_pool(&y, &[], t, c_out, p, false);
-                }
-                self.rescale(&c, b, m, c_out)
+                let mut c = vec![0i32; t * b.np];
+                gemm::gemm(kernel, &a, t, b, &mut c);
+                self.rescale_into(&c, b, d_out, dst);
+                residual.then(|| self.seen(&a, b.kp, d_in))
             }
             Weights::Float(w) => {
-                let mut a = vec![0f32; m * k];
-                for (e, xe) in x.chunks_exact(per).enumerate() {
-                    let dst = &mut a[e * o * o * k..];
-                    if same {
-                        im2col(&pad1(xe, c_in, side_in, 0.0), c_in, side, k, dst);
-                    } else {
-                        im2col(xe, c_in, side, k, dst);
-                    }
-                }
-                if residual {
-                    seen.copy_from_slice(x);
-                }
-                self.float_products(w, &a, m, k, c_out)
+                self.float_products_into(w, x, d_in, d_out, dst);
+                residual.then(|| x[..t * d_in].to_vec())
             }
         };
-        // A skip never meets a max-pool (refused when the layer is built).
-        match pool {
-            ConvPool::Max2 => relu_pool(&y, t, c_out, o),
-            ConvPool::None | ConvPool::GlobalAvg => relu_skip_pool(&y, &seen, t, c_out, o, pool == ConvPool::GlobalAvg),
-        }
+        linear_tail(dst, seen.as_deref(), (d_in, d_out), relu);
     }
 }
 
-/// A linear layer's pre-activations `y` (`[t][d_out]`) after ReLU (if `relu`), plus the
-/// identity path `seen` (`[t][d_in]`) where there is one.
-fn linear_tail(mut y: Vec<f32>, seen: Option<&[f32]>, (d_in, d_out): (usize, usize), relu: bool) -> Vec<f32> {
+/// A linear layer's pre-activations `y` (`[t][d_out]`), in place, after ReLU (if `relu`),
+/// plus the identity path `seen` (`[t][d_in]`) where there is one.
+fn linear_tail(y: &mut [f32], seen: Option<&[f32]>, (d_in, d_out): (usize, usize), relu: bool) {
     for (e, row) in y.chunks_exact_mut(d_out).enumerate() {
         for (r, v) in row.iter_mut().enumerate() {
             let u = if relu { v.max(0.0) } else { *v };
@@ -260,7 +197,6 @@ fn linear_tail(mut y: Vec<f32>, seen: Option<&[f32]>, (d_in, d_out): (usize, usi
             };
         }
     }
-    y
 }
 
 /// An error unless this CPU runs `kernel` (the kernels assert it; engines refuse first).
@@ -300,24 +236,30 @@ impl Engine {
     /// The last layer's outputs for `n` inputs of the first layer stored one after another
     /// (for a whole model: logits `[n, 10]` of `n` flattened 28x28 images in [0, 1]).
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let Some((last, init)) = self.layers.split_last() else { return x.to_vec() };
         let width = (x.len() / n.max(1)).max(1);
-        let per = chunk_rows(self.kernel, n);
-        // Whole chunks joined at the end: collecting value by value cost more than a layer.
-        let chunks: Vec<Vec<f32>> = x
-            .par_chunks(width * per)
-            .map(|chunk| {
-                let t = chunk.len() / width;
-                let mut layers = self.layers.iter();
-                let Some(first) = layers.next() else { return chunk.to_vec() };
-                layers.fold(first.run(self.kernel, chunk, t), |h, l| l.run(self.kernel, &h, t))
-            })
-            .collect();
-        chunks.concat()
+        let (per, out_width) = (chunk_rows(self.kernel, n), last.kind.output_width());
+        // Every chunk writes its rows in place, into memory zeroed in parallel: joining
+        // chunks' vectors at the end was a copy on one thread while the others waited.
+        let mut out = Vec::with_capacity(x.len() / width * out_width);
+        out.par_extend(rayon::iter::repeat_n(0f32, x.len() / width * out_width));
+        out.par_chunks_mut(out_width * per).zip(x.par_chunks(width * per)).for_each(|(dst, chunk)| {
+            let t = chunk.len() / width;
+            match init.split_first() {
+                None => last.run_into(self.kernel, chunk, t, dst),
+                Some((first, mid)) => {
+                    let h = mid.iter().fold(first.run(self.kernel, chunk, t), |h, l| l.run(self.kernel, &h, t));
+                    last.run_into(self.kernel, &h, t, dst);
+                }
+            }
+        });
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::pool::{max_pool_sums, relu_pool};
     use super::*;
 
     /// Pooling a layer's integer sums and rescaling the maxima gives what rescaling every
@@ -354,17 +296,17 @@ mod tests {
             .collect();
         let want = relu_pool(&layer.rescale(&c, b, t * o * o, c_out), t, c_out, o);
         let p = o / 2;
-        let got = relu_skip_pool(
-            &layer.rescale(&max_pool_sums(&c, b.np, t, o), b, t * p * p, c_out),
-            &[],
-            t,
-            c_out,
-            p,
-            false,
-        );
-        assert_eq!(
-            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
+            let mut pooled = vec![0i32; t * c_out * p * p];
+            max_pool_sums(kernel, &c, b.np, (t, c_out), o, &mut pooled);
+            let mut got = vec![0f32; t * c_out * p * p];
+            layer.rescale_relu_planes(&pooled, b, c_out, p * p, &mut got);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{}",
+                kernel.name()
+            );
+        }
     }
 }

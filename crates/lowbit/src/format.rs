@@ -96,6 +96,16 @@ impl LayerKind {
         }
     }
 
+    /// Values per example after the layer (after pooling): the size of its output rows.
+    pub fn output_width(&self) -> usize {
+        match *self {
+            LayerKind::Linear { d_out, .. } => d_out,
+            LayerKind::Conv { c_out, pool: ConvPool::GlobalAvg, .. } => c_out,
+            LayerKind::Conv { c_out, pool: ConvPool::Max2, .. } => c_out * (self.conv_side() / 2).pow(2),
+            LayerKind::Conv { c_out, pool: ConvPool::None, .. } => c_out * self.conv_side().pow(2),
+        }
+    }
+
     /// (rows, cols) of the weight matrix as stored.
     pub fn weight_shape(&self) -> (usize, usize) {
         match *self {

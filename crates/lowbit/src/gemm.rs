@@ -252,6 +252,22 @@ pub fn quantize(kernel: Kernel, q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     }
 }
 
+/// One row of a 2x2 max-pool of sums stored pixel-major in rows of `n`: window `w` of `out`
+/// (`n` values) is the elementwise max of pixels `2w` and `2w + 1` of `top` and `bottom`.
+/// Vectorized with the kernel's instruction set (baseline x86-64 has no 32-bit max).
+pub fn max_pool_row(kernel: Kernel, (top, bottom): (&[i32], &[i32]), n: usize, out: &mut [i32]) {
+    assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
+    let windows = out.len() / n.max(1);
+    assert!(top.len() >= 2 * windows * n && bottom.len() >= 2 * windows * n, "pool rows too short");
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Vnni512 | Kernel::Avx2 | Kernel::AvxVnni if n.is_multiple_of(8) => {
+            x86::max_pool_row_avx2(top, bottom, n, out)
+        }
+        _ => portable::max_pool_row(top, bottom, n, out),
+    }
+}
+
 /// Written branch-free per element so the compiler vectorizes it; the clamp happens in f32
 /// (exact: `round(x / scale)` is an integer and `zero` is small) before the cast.
 #[inline(always)]

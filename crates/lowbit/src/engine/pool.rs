@@ -1,6 +1,8 @@
 //! After a convolution's products: padding of its input, and ReLU, skip and pooling of its
 //! pre-activations.
 
+use crate::gemm::{self, Kernel};
+
 /// ReLU of the 2x2 max-pool of `t` images of pre-activations stored pixel-major
 /// (`[t][o][o][c_out]`), returned channel-major (`[t][c_out][o/2][o/2]`).
 pub(super) fn relu_pool(y: &[f32], t: usize, c_out: usize, o: usize) -> Vec<f32> {
@@ -30,38 +32,50 @@ pub(super) fn relu_pool(y: &[f32], t: usize, c_out: usize, o: usize) -> Vec<f32>
 }
 
 /// The 2x2 max-pool of `t` images of integer sums stored pixel-major in rows of `np`
-/// (`[t][o][o][np]`), pixel-major again (`[t][o/2][o/2][np]`).
-pub(super) fn max_pool_sums(c: &[i32], np: usize, t: usize, o: usize) -> Vec<i32> {
+/// (`[t][o][o][np]`), of their first `c_out` columns, into `out` channel-major
+/// (`[t][c_out][o/2][o/2]`). A row of windows is pooled over contiguous columns (the maxima
+/// vectorize, on `kernel`'s instructions), then moved to the channels' planes.
+pub(super) fn max_pool_sums(
+    kernel: Kernel,
+    c: &[i32],
+    np: usize,
+    (t, c_out): (usize, usize),
+    o: usize,
+    out: &mut [i32],
+) {
     let p = o / 2;
-    let mut out = vec![0i32; t * p * p * np];
-    for (e, oe) in out.chunks_exact_mut(p * p * np).enumerate() {
+    let mut row = vec![0i32; p * np];
+    for (e, oe) in out[..t * c_out * p * p].chunks_exact_mut(c_out * p * p).enumerate() {
         let img = &c[e * o * o * np..(e + 1) * o * o * np];
-        for (py, orow) in oe.chunks_exact_mut(p * np).enumerate() {
+        for py in 0..p {
             // The two rows of sums under this row of windows, two pixels per window.
             let (r0, r1) = (&img[2 * py * o * np..][..o * np], &img[(2 * py + 1) * o * np..][..o * np]);
-            for ((v, top), bottom) in
-                orow.chunks_exact_mut(np).zip(r0.chunks_exact(2 * np)).zip(r1.chunks_exact(2 * np))
-            {
-                let ((a, b), (c, d)) = (top.split_at(np), bottom.split_at(np));
-                for ((v, (a, b)), (c, d)) in v.iter_mut().zip(a.iter().zip(b)).zip(c.iter().zip(d)) {
-                    *v = (*a).max(*b).max(*c).max(*d);
+            gemm::max_pool_row(kernel, (r0, r1), np, &mut row);
+            for (r, plane) in oe.chunks_exact_mut(p * p).enumerate() {
+                for (px, o) in plane[py * p..(py + 1) * p].iter_mut().enumerate() {
+                    *o = row[px * np + r];
                 }
             }
         }
     }
-    out
 }
 
 /// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
 pub(super) fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
+    let mut out = vec![fill; c * (side + 2) * (side + 2)];
+    pad1_into(img, c, side, fill, &mut out);
+    out
+}
+
+/// [`pad1`] into `out` (`c * (side + 2)^2` values, every one written).
+pub(super) fn pad1_into<T: Copy>(img: &[T], c: usize, side: usize, fill: T, out: &mut [T]) {
     let p = side + 2;
-    let mut out = vec![fill; c * p * p];
+    out[..c * p * p].fill(fill);
     for ch in 0..c {
         for y in 0..side {
             out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
         }
     }
-    out
 }
 
 /// ReLU, then `+ seen` (channel-major, empty without a skip), then global average pooling

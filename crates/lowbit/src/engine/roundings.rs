@@ -113,7 +113,9 @@ impl Roundings {
         let seen = residual.then(|| lf.seen(&a, kp, d_in));
         // Each rounding rescaled with its own column sums, scales and biases.
         let tail = |l: &Layer, c: &[i32], own: &PackedB| {
-            linear_tail(l.rescale(c, own, t, d_out), seen.as_deref(), (d_in, d_out), relu)
+            let mut y = l.rescale(c, own, t, d_out);
+            linear_tail(&mut y, seen.as_deref(), (d_in, d_out), relu);
+            y
         };
         let [ln, _, _] = &self.layers;
         let (yn, yf) = (tail(ln, &near, bn), tail(lf, &floor, b));

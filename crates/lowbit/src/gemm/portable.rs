@@ -74,6 +74,16 @@ pub(super) fn gemm_portable(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     }
 }
 
+/// [`super::max_pool_row`] on every CPU.
+pub(super) fn max_pool_row(top: &[i32], bottom: &[i32], n: usize, out: &mut [i32]) {
+    for ((v, t), b) in out.chunks_exact_mut(n).zip(top.chunks_exact(2 * n)).zip(bottom.chunks_exact(2 * n)) {
+        let ((a, b), (c, d)) = (t.split_at(n), b.split_at(n));
+        for ((v, (a, b)), (c, d)) in v.iter_mut().zip(a.iter().zip(b)).zip(c.iter().zip(d)) {
+            *v = (*a).max(*b).max(*c).max(*d);
+        }
+    }
+}
+
 /// `1.5 * 2^23`: for `|t| < 2^22`, `t + SHIFT` lies in `[2^23, 2^24)`, where the f32 values
 /// are the integers, so the addition itself rounds `t` half to even (baseline x86-64 has no
 /// rounding instruction: `round_ties_even` was a call to `rintf` per value), and the low

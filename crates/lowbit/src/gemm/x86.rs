@@ -2,113 +2,11 @@
 //! `Kernel::supported` confirmed the features, and every pointer offset stays inside the
 //! slices whose lengths `gemm` asserted (`m * kp` codes of `a`, `m * np` sums of `c`,
 //! `kp * np` packed weights).
-use super::{AVX2_ROWS, InputQuant, Layout, MR, PANEL, PackedB, Round, SPARSE_DEPTH, even_blocks, quantize_body};
-use crate::grid::GRID_TOL;
+use super::{AVX2_ROWS, Layout, MR, PANEL, PackedB, SPARSE_DEPTH, even_blocks};
 use std::arch::x86_64::*;
 
-pub(super) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-    // SAFETY: features checked by the caller.
-    unsafe {
-        match q.round {
-            Round::Nearest => quant512::<0x08>(q, x, dst),
-            Round::Floor => quant512::<0x09>(q, x, dst),
-            Round::Ceil => quant512::<0x0A>(q, x, dst),
-        }
-    }
-}
-
-/// 16 codes per step: divide, round (`R`: 8 nearest-even, 9 floor, 10 ceil, exceptions
-/// suppressed; floor and ceil take the nearest integer where the quotient is on the grid, as
-/// `crate::grid` does, with the same operations), add the zero point, clamp, convert (exact:
-/// the value is an integer) and narrow to bytes. NaN becomes 0 as in `quantize_body`. The
-/// tail goes through the body.
-#[target_feature(enable = "avx512f,avx512bw")]
-fn quant512<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-    let n = x.len().min(dst.len()) / 16 * 16;
-    let (s, z, hi) = (_mm512_set1_ps(q.scale), _mm512_set1_ps(q.zero as f32), _mm512_set1_ps(q.qmax as f32));
-    for i in (0..n).step_by(16) {
-        // SAFETY: i + 16 <= n <= both lengths.
-        let v = unsafe { _mm512_loadu_ps(x.as_ptr().add(i)) };
-        let r = _mm512_add_ps(on_grid512::<R>(_mm512_div_ps(v, s)), z);
-        let c = _mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), hi);
-        let b = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(c));
-        // SAFETY: as above.
-        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), b) };
-    }
-    quantize_body(q, &x[n..], &mut dst[n..]);
-}
-
-/// `round::<R>(q)`, or the nearest integer where `|q - r| <= GRID_TOL * max(|r|, 1)`.
-#[target_feature(enable = "avx512f,avx512bw")]
-fn on_grid512<const R: i32>(q: __m512) -> __m512 {
-    if R == 0x08 {
-        return _mm512_roundscale_ps::<0x08>(q);
-    }
-    let r = _mm512_roundscale_ps::<0x08>(q);
-    let d = _mm512_abs_ps(_mm512_sub_ps(q, r));
-    let t = _mm512_mul_ps(_mm512_set1_ps(GRID_TOL), _mm512_max_ps(_mm512_abs_ps(r), _mm512_set1_ps(1.0)));
-    let on = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(d, t);
-    _mm512_mask_blend_ps(on, _mm512_roundscale_ps::<R>(q), r)
-}
-
-/// As `on_grid512`, 8 lanes.
-#[target_feature(enable = "avx2")]
-fn on_grid256<const R: i32>(q: __m256) -> __m256 {
-    if R == 0x08 {
-        return _mm256_round_ps::<0x08>(q);
-    }
-    let r = _mm256_round_ps::<0x08>(q);
-    let abs = |v: __m256| _mm256_andnot_ps(_mm256_set1_ps(-0.0), v);
-    let d = abs(_mm256_sub_ps(q, r));
-    let t = _mm256_mul_ps(_mm256_set1_ps(GRID_TOL), _mm256_max_ps(abs(r), _mm256_set1_ps(1.0)));
-    let on = _mm256_cmp_ps::<_CMP_LE_OQ>(d, t);
-    _mm256_blendv_ps(_mm256_round_ps::<R>(q), r, on)
-}
-
-pub(super) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-    // SAFETY: features checked by the caller.
-    unsafe {
-        match q.round {
-            Round::Nearest => quant256::<0x08>(q, x, dst),
-            Round::Floor => quant256::<0x09>(q, x, dst),
-            Round::Ceil => quant256::<0x0A>(q, x, dst),
-        }
-    }
-}
-
-/// As `quant512`, 32 codes per step (then 8), packed to bytes with two saturating packs and
-/// one lane permutation per 32.
-#[target_feature(enable = "avx2")]
-fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
-    let len = x.len().min(dst.len());
-    let (s, z, hi) = (_mm256_set1_ps(q.scale), _mm256_set1_ps(q.zero as f32), _mm256_set1_ps(q.qmax as f32));
-    let code = |i: usize| {
-        // SAFETY: the callers keep i + 8 <= len.
-        let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
-        let r = _mm256_add_ps(on_grid256::<R>(_mm256_div_ps(v, s)), z);
-        // max(r, 0) with r first: a NaN r gives 0.
-        _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi))
-    };
-    // Codes lie in 0..=255, so the saturating packs are exact; they interleave the 128-bit
-    // lanes, which the permutation puts back in order.
-    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    let n32 = len / 32 * 32;
-    for i in (0..n32).step_by(32) {
-        let lo = _mm256_packus_epi32(code(i), code(i + 8));
-        let hi = _mm256_packus_epi32(code(i + 16), code(i + 24));
-        let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order);
-        // SAFETY: bytes i..i + 32 of dst.
-        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), b) };
-    }
-    let n = len / 8 * 8;
-    for i in (n32..n).step_by(8) {
-        let c = code(i);
-        let w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c));
-        // SAFETY: bytes i..i + 8 of dst.
-        unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), _mm_packus_epi16(w, w)) };
-    }
-    quantize_body(q, &x[n..], &mut dst[n..]);
-}
+mod elementwise;
+pub(super) use elementwise::{max_pool_row_avx2, quantize_avx2, quantize_avx512};
 
 pub(super) fn gemm_vnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let panels = b.np / PANEL;
@@ -263,34 +161,39 @@ pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     }
     let (kp, np) = dims;
     assert!(b.wide.len() >= kp * np && c.len() >= m * np);
-    // SAFETY: the features were checked by the caller.
-    let a16 = unsafe { widen(&a[..m * kp]) };
     let kernels: [SparseBlock; AVX2_ROWS] = [avx2::<1>, avx2::<2>, avx2::<3>, avx2::<4>, avx2::<5>, avx2::<6>];
     let mut live = (0..kp / 2).collect::<Vec<usize>>();
     let sparse = kp >= SPARSE_DEPTH;
+    // One block's codes widened at a time: they stay in cache for every panel, and no copy
+    // of the whole input is allocated.
+    let mut a16 = vec![0i16; AVX2_ROWS * kp];
     for (i0, rows) in even_blocks(m, AVX2_ROWS) {
+        let block = &a[i0 * kp..(i0 + rows) * kp];
         // The pairs of depths where some row of the block has a nonzero code: the others add
         // nothing (images are mostly zero pixels, and a zero point of 0 codes them as 0).
         if sparse {
-            // SAFETY: as above.
-            unsafe { live_pairs(&a[i0 * kp..(i0 + rows) * kp], kp, &mut live) };
+            // SAFETY: the features were checked by the caller.
+            unsafe { live_pairs(block, kp, &mut live) };
         }
+        // SAFETY: as above.
+        unsafe { widen(block, &mut a16[..rows * kp]) };
         for p in 0..np / PANEL {
-            // SAFETY: the features were checked by the caller; rows i0..i0+rows of `a16`,
-            // panel p of `b.wide` and its 16 columns of those rows of `c` lie inside the
-            // lengths asserted above, and every pair in `live` is below kp / 2.
+            // SAFETY: the features were checked by the caller; the block's `rows` rows of
+            // `a16`, panel p of `b.wide` and its 16 columns of those rows of `c` lie inside
+            // the lengths asserted above, and every pair in `live` is below kp / 2.
             unsafe {
-                let (ap, bp) = (a16.as_ptr().add(i0 * kp), b.wide.as_ptr().add(p * kp * PANEL));
+                let bp = b.wide.as_ptr().add(p * kp * PANEL);
+                let ap = a16.as_ptr();
                 kernels[rows - 1](ap, kp, bp, c.as_mut_ptr().add(i0 * np + p * PANEL), np, &live);
             }
         }
     }
 }
 
-/// The codes widened to i16 (16 at a time), for `vpmaddwd`.
+/// The codes widened to i16 (16 at a time) into `out` (as long), for `vpmaddwd`.
 #[target_feature(enable = "avx2")]
-fn widen(a: &[u8]) -> Vec<i16> {
-    let mut out = vec![0i16; a.len()];
+fn widen(a: &[u8], out: &mut [i16]) {
+    assert_eq!(a.len(), out.len());
     let n = a.len() / 16 * 16;
     for i in (0..n).step_by(16) {
         // SAFETY: bytes and values i..i + 16 lie inside both slices.
@@ -300,7 +203,6 @@ fn widen(a: &[u8]) -> Vec<i16> {
         }
     }
     out[n..].iter_mut().zip(&a[n..]).for_each(|(o, &v)| *o = v as i16);
-    out
 }
 
 /// Replaces `live` with the depth pairs (`g`: codes `2g`, `2g + 1`) where some row of

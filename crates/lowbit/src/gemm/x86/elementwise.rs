@@ -1,0 +1,134 @@
+//! The x86-64 kernels that work value by value: the input quantizer (AVX-512 and AVX2)
+//! and a row of the 2x2 max-pool of sums (AVX2). Safety as in the parent module: each
+//! `#[target_feature]` function runs only after `Kernel::supported` confirmed the features.
+use super::super::{InputQuant, Round, quantize_body};
+use crate::grid::GRID_TOL;
+use std::arch::x86_64::*;
+pub(in crate::gemm) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    // SAFETY: features checked by the caller.
+    unsafe {
+        match q.round {
+            Round::Nearest => quant512::<0x08>(q, x, dst),
+            Round::Floor => quant512::<0x09>(q, x, dst),
+            Round::Ceil => quant512::<0x0A>(q, x, dst),
+        }
+    }
+}
+
+/// 16 codes per step: divide, round (`R`: 8 nearest-even, 9 floor, 10 ceil, exceptions
+/// suppressed; floor and ceil take the nearest integer where the quotient is on the grid, as
+/// `crate::grid` does, with the same operations), add the zero point, clamp, convert (exact:
+/// the value is an integer) and narrow to bytes. NaN becomes 0 as in `quantize_body`. The
+/// tail goes through the body.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn quant512<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    let n = x.len().min(dst.len()) / 16 * 16;
+    let (s, z, hi) = (_mm512_set1_ps(q.scale), _mm512_set1_ps(q.zero as f32), _mm512_set1_ps(q.qmax as f32));
+    for i in (0..n).step_by(16) {
+        // SAFETY: i + 16 <= n <= both lengths.
+        let v = unsafe { _mm512_loadu_ps(x.as_ptr().add(i)) };
+        let r = _mm512_add_ps(on_grid512::<R>(_mm512_div_ps(v, s)), z);
+        let c = _mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), hi);
+        let b = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(c));
+        // SAFETY: as above.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), b) };
+    }
+    quantize_body(q, &x[n..], &mut dst[n..]);
+}
+
+/// `round::<R>(q)`, or the nearest integer where `|q - r| <= GRID_TOL * max(|r|, 1)`.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn on_grid512<const R: i32>(q: __m512) -> __m512 {
+    if R == 0x08 {
+        return _mm512_roundscale_ps::<0x08>(q);
+    }
+    let r = _mm512_roundscale_ps::<0x08>(q);
+    let d = _mm512_abs_ps(_mm512_sub_ps(q, r));
+    let t = _mm512_mul_ps(_mm512_set1_ps(GRID_TOL), _mm512_max_ps(_mm512_abs_ps(r), _mm512_set1_ps(1.0)));
+    let on = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(d, t);
+    _mm512_mask_blend_ps(on, _mm512_roundscale_ps::<R>(q), r)
+}
+
+/// As `on_grid512`, 8 lanes.
+#[target_feature(enable = "avx2")]
+fn on_grid256<const R: i32>(q: __m256) -> __m256 {
+    if R == 0x08 {
+        return _mm256_round_ps::<0x08>(q);
+    }
+    let r = _mm256_round_ps::<0x08>(q);
+    let abs = |v: __m256| _mm256_andnot_ps(_mm256_set1_ps(-0.0), v);
+    let d = abs(_mm256_sub_ps(q, r));
+    let t = _mm256_mul_ps(_mm256_set1_ps(GRID_TOL), _mm256_max_ps(abs(r), _mm256_set1_ps(1.0)));
+    let on = _mm256_cmp_ps::<_CMP_LE_OQ>(d, t);
+    _mm256_blendv_ps(_mm256_round_ps::<R>(q), r, on)
+}
+
+pub(in crate::gemm) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    // SAFETY: features checked by the caller.
+    unsafe {
+        match q.round {
+            Round::Nearest => quant256::<0x08>(q, x, dst),
+            Round::Floor => quant256::<0x09>(q, x, dst),
+            Round::Ceil => quant256::<0x0A>(q, x, dst),
+        }
+    }
+}
+
+/// As `quant512`, 32 codes per step (then 8), packed to bytes with two saturating packs and
+/// one lane permutation per 32.
+#[target_feature(enable = "avx2")]
+fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+    let len = x.len().min(dst.len());
+    let (s, z, hi) = (_mm256_set1_ps(q.scale), _mm256_set1_ps(q.zero as f32), _mm256_set1_ps(q.qmax as f32));
+    let code = |i: usize| {
+        // SAFETY: the callers keep i + 8 <= len.
+        let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
+        let r = _mm256_add_ps(on_grid256::<R>(_mm256_div_ps(v, s)), z);
+        // max(r, 0) with r first: a NaN r gives 0.
+        _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi))
+    };
+    // Codes lie in 0..=255, so the saturating packs are exact; they interleave the 128-bit
+    // lanes, which the permutation puts back in order.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let n32 = len / 32 * 32;
+    for i in (0..n32).step_by(32) {
+        let lo = _mm256_packus_epi32(code(i), code(i + 8));
+        let hi = _mm256_packus_epi32(code(i + 16), code(i + 24));
+        let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order);
+        // SAFETY: bytes i..i + 32 of dst.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), b) };
+    }
+    let n = len / 8 * 8;
+    for i in (n32..n).step_by(8) {
+        let c = code(i);
+        let w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c));
+        // SAFETY: bytes i..i + 8 of dst.
+        unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), _mm_packus_epi16(w, w)) };
+    }
+    quantize_body(q, &x[n..], &mut dst[n..]);
+}
+
+/// [`super::max_pool_row`] with `vpmaxsd`, 8 columns at a time (`n` a multiple of 8; the
+/// caller asserted the lengths).
+pub(in crate::gemm) fn max_pool_row_avx2(top: &[i32], bottom: &[i32], n: usize, out: &mut [i32]) {
+    #[target_feature(enable = "avx2")]
+    fn body(top: &[i32], bottom: &[i32], n: usize, out: &mut [i32]) {
+        let load = |s: &[i32], i: usize| {
+            // SAFETY: the caller's lengths keep i + 8 <= s.len().
+            unsafe { _mm256_loadu_si256(s.as_ptr().add(i).cast()) }
+        };
+        for w in 0..out.len() / n {
+            for j in (0..n).step_by(8) {
+                let (l, r) = (2 * w * n + j, (2 * w + 1) * n + j);
+                let m = _mm256_max_epi32(
+                    _mm256_max_epi32(load(top, l), load(top, r)),
+                    _mm256_max_epi32(load(bottom, l), load(bottom, r)),
+                );
+                // SAFETY: values w * n + j .. + 8 of out.
+                unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(w * n + j).cast(), m) };
+            }
+        }
+    }
+    // SAFETY: features checked by the caller.
+    unsafe { body(top, bottom, n, out) }
+}
