@@ -73,25 +73,31 @@ impl Roundings {
     /// another, each equal bit for bit to its own engine's [`super::Engine::forward`].
     pub fn forward(&self, x: &[f32], n: usize) -> [Vec<f32>; 3] {
         let width = (x.len() / n.max(1)).max(1);
-        let chunks: Vec<[Vec<f32>; 3]> = x
-            .par_chunks(width * chunk_rows(self.kernel, n))
-            .map(|chunk| self.chunk(chunk, chunk.len() / width))
-            .collect();
-        let mut out: [Vec<f32>; 3] = Default::default();
-        for c in chunks {
-            out.iter_mut().zip(c).for_each(|(o, v)| o.extend_from_slice(&v));
-        }
+        let (per, out_width) = (chunk_rows(self.kernel, n), self.layers[0].kind.output_width());
+        // Each chunk writes its rows in place, as in `Engine::forward`.
+        let len = x.len() / width * out_width;
+        let zeros = || {
+            let mut v = Vec::with_capacity(len);
+            v.par_extend(rayon::iter::repeat_n(0f32, len));
+            v
+        };
+        let mut out = [zeros(), zeros(), zeros()];
+        let [on, of, oc] = &mut out;
+        let rows = out_width * per;
+        let (on, of, oc) = (on.par_chunks_mut(rows), of.par_chunks_mut(rows), oc.par_chunks_mut(rows));
+        on.zip(of).zip(oc).zip(x.par_chunks(width * per)).for_each(|(((dn, df), dc), chunk)| {
+            self.chunk(chunk, chunk.len() / width, [dn, df, dc]);
+        });
         out
     }
 
-    /// [`Roundings::forward`] on `t` examples.
-    fn chunk(&self, x: &[f32], t: usize) -> [Vec<f32>; 3] {
+    /// [`Roundings::forward`] on `t` examples, into `dst`.
+    fn chunk(&self, x: &[f32], t: usize, dst: [&mut [f32]; 3]) {
         let [_, lf, lc] = &self.layers;
-        let separately = || self.layers.each_ref().map(|l| l.run(self.kernel, x, t));
         let (Some(bn), Some(b), Some(bc), LayerKind::Linear { d_in, d_out, relu, residual }) =
             (int(&self.layers[0]), int(lf), int(lc), lf.kind.clone())
         else {
-            return separately();
+            return self.separately(x, t, dst);
         };
         let (kp, np) = (b.kp, b.np);
         // Floor and ceil codes; where they agree, nearest's agree too (it lies between them,
@@ -102,7 +108,7 @@ impl Roundings {
             gemm::quantize(self.kernel, &lf.input, xr, &mut ar[..d_in]);
             gemm::quantize(self.kernel, &lc.input, xr, &mut ca[..d_in]);
             if *ar != ca {
-                return separately();
+                return self.separately(x, t, dst);
             }
         }
         let mut floor = vec![0i32; t * np];
@@ -112,13 +118,14 @@ impl Roundings {
         near.iter_mut().zip(&floor).for_each(|(v, &f)| *v += f);
         let seen = residual.then(|| lf.seen(&a, kp, d_in));
         // Each rounding rescaled with its own column sums, scales and biases.
-        let tail = |l: &Layer, c: &[i32], own: &PackedB| {
-            let mut y = l.rescale(c, own, t, d_out);
-            linear_tail(&mut y, seen.as_deref(), (d_in, d_out), relu);
-            y
+        let tail = |l: &Layer, c: &[i32], own: &PackedB, y: &mut [f32]| {
+            l.rescale_into(c, own, d_out, y);
+            linear_tail(y, seen.as_deref(), (d_in, d_out), relu);
         };
         let [ln, _, _] = &self.layers;
-        let (yn, yf) = (tail(ln, &near, bn), tail(lf, &floor, b));
+        let [yn, yf, yc] = dst;
+        tail(ln, &near, bn, yn);
+        tail(lf, &floor, b, yf);
         // Ceil's sums from floor's, in place.
         for (row, ar) in floor.chunks_exact_mut(np).zip(a.chunks_exact(kp)) {
             let sum = ar.iter().map(|&v| v as i32).sum::<i32>();
@@ -130,7 +137,12 @@ impl Roundings {
                 }
             }
         }
-        [yn, yf, tail(lc, &floor, bc)]
+        tail(lc, &floor, bc, yc);
+    }
+
+    /// The three layers run one after another on `t` examples, into `dst`.
+    fn separately(&self, x: &[f32], t: usize, dst: [&mut [f32]; 3]) {
+        self.layers.iter().zip(dst).for_each(|(l, d)| l.run_into(self.kernel, x, t, d));
     }
 }
 
