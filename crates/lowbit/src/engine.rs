@@ -199,6 +199,16 @@ fn linear_tail(y: &mut [f32], seen: Option<&[f32]>, (d_in, d_out): (usize, usize
     }
 }
 
+/// `len` zeros, written in parallel where there are many: a buffer that chunks then fill.
+fn zeros(len: usize) -> Vec<f32> {
+    if len < 1 << 16 {
+        return vec![0f32; len];
+    }
+    let mut v = Vec::with_capacity(len);
+    v.par_extend(rayon::iter::repeat_n(0f32, len));
+    v
+}
+
 /// An error unless this CPU runs `kernel` (the kernels assert it; engines refuse first).
 fn usable(kernel: Kernel) -> Result<(), LowbitError> {
     if kernel.supported() {
@@ -241,8 +251,7 @@ impl Engine {
         let (per, out_width) = (chunk_rows(self.kernel, n), last.kind.output_width());
         // Every chunk writes its rows in place, into memory zeroed in parallel: joining
         // chunks' vectors at the end was a copy on one thread while the others waited.
-        let mut out = Vec::with_capacity(x.len() / width * out_width);
-        out.par_extend(rayon::iter::repeat_n(0f32, x.len() / width * out_width));
+        let mut out = zeros(x.len() / width * out_width);
         out.par_chunks_mut(out_width * per).zip(x.par_chunks(width * per)).for_each(|(dst, chunk)| {
             let t = chunk.len() / width;
             match init.split_first() {

@@ -30,17 +30,18 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(kind: &LayerKind, b: &PackedB) -> Scratch {
+    /// Buffers for groups of up to `images` images.
+    fn new(kind: &LayerKind, b: &PackedB, images: usize) -> Scratch {
         let LayerKind::Conv { c_in, side_in, same, .. } = *kind else { unreachable!("convolutions only") };
         let (o, side) = (kind.conv_side(), if same { side_in + 2 } else { side_in });
-        let rows = CONV_IMAGES * o * o;
+        let rows = images * o * o;
         Scratch {
             img: vec![0; c_in * side_in * side_in],
             padded: vec![0; c_in * side * side],
             pixels: vec![0; c_in * side * side],
             patches: vec![0; rows * b.kp],
             sums: vec![0; rows * b.np],
-            pooled: vec![0; CONV_IMAGES * (o / 2) * (o / 2) * b.np],
+            pooled: vec![0; images * (o / 2) * (o / 2) * b.np],
         }
     }
 }
@@ -54,7 +55,7 @@ impl Layer {
         let LayerKind::Conv { c_in, side_in, .. } = self.kind else { return };
         let (per, width) = (c_in * side_in * side_in, self.kind.output_width());
         let mut scratch = match &self.weights {
-            Weights::Int(b) => Some(Scratch::new(&self.kind, b)),
+            Weights::Int(b) => Some(Scratch::new(&self.kind, b, t.min(CONV_IMAGES))),
             Weights::Float(_) => None,
         };
         for (g, d) in x[..t * per].chunks(CONV_IMAGES * per).zip(dst.chunks_mut(CONV_IMAGES * width)) {

@@ -8,7 +8,7 @@
 //! i16 path (its `vpmaddubsw` path, which 0/1 codes would qualify for, skips no zero depths
 //! and measured no faster).
 
-use super::{Layer, Weights, chunk_rows, linear_tail, usable};
+use super::{Layer, Weights, chunk_rows, linear_tail, usable, zeros};
 use crate::LowbitError;
 use crate::format::{InputRounding, LayerKind, QLayer};
 use crate::gemm::{self, Kernel, PackedB};
@@ -76,12 +76,7 @@ impl Roundings {
         let (per, out_width) = (chunk_rows(self.kernel, n), self.layers[0].kind.output_width());
         // Each chunk writes its rows in place, as in `Engine::forward`.
         let len = x.len() / width * out_width;
-        let zeros = || {
-            let mut v = Vec::with_capacity(len);
-            v.par_extend(rayon::iter::repeat_n(0f32, len));
-            v
-        };
-        let mut out = [zeros(), zeros(), zeros()];
+        let mut out = [zeros(len), zeros(len), zeros(len)];
         let [on, of, oc] = &mut out;
         let rows = out_width * per;
         let (on, of, oc) = (on.par_chunks_mut(rows), of.par_chunks_mut(rows), oc.par_chunks_mut(rows));
