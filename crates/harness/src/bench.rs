@@ -12,7 +12,7 @@ use mpq_lowbit::gemm::Kernel;
 use mpq_models::{ModelConfig, TrainConfig, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluation, Evaluator};
-use mpq_quant::search::exhaustive;
+use mpq_quant::search::{exhaustive, greedy};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::ExitCode;
@@ -129,8 +129,12 @@ impl Machine {
     }
 }
 
-/// Training, FP32 inference and the exhaustive search (without and with prefix reuse) of
-/// each model on each backend, each timed after an untimed warm-up of the same work.
+/// Most passes of the timed greedy search (it stops earlier after a pass with no change).
+const GREEDY_PASSES: usize = 10;
+
+/// Training, FP32 inference, the exhaustive search (without and with prefix reuse) and the
+/// greedy search of each model on each backend, each timed after an untimed warm-up of the
+/// same work.
 fn train_and_search_rows(
     backends: &[Backend],
     data: &mpq_data::Images,
@@ -180,6 +184,16 @@ fn train_and_search_rows(
                 });
                 rows.push(row(name, &m.name(), &backend, 1000, configs, secs, "configs/s"));
             }
+            // Greedy coordinate descent (at most 10 passes), which keeps the current plan's
+            // activations and reruns only the layers from the one it changes.
+            let greedies = std::iter::once(("greedy", b.name().to_string(), &ev));
+            for (name, backend, ev) in greedies.chain(ints.iter().map(|(n, e)| ("greedy-integer", n.clone(), e))) {
+                let plans = greedy(ev, 8, &set, GREEDY_PASSES)?.evaluations;
+                let secs = time_per_call(|| {
+                    let _ = greedy(ev, 8, &set, GREEDY_PASSES);
+                });
+                rows.push(row(name, &m.name(), &backend, 1000, plans, secs, "plans/s"));
+            }
         }
     }
     Ok(rows)
@@ -197,10 +211,11 @@ fn reference<'a>(r: &TimingRow, rows: &'a [TimingRow]) -> (Option<&'a TimingRow>
     } else if r.what == "exhaustive-prefix" {
         let naive = rows.iter().find(|o| o.what == "exhaustive-naive" && o.model == r.model && o.backend == r.backend);
         (naive, "naive, same backend")
-    } else if r.what == "exhaustive-integer" {
+    } else if r.what == "exhaustive-integer" || r.what == "greedy-integer" {
         let backend = r.backend.split('+').next().unwrap_or_default();
-        let sim = rows.iter().find(|o| o.what == "exhaustive-prefix" && o.model == r.model && o.backend == backend);
-        (sim, "simulated with prefix reuse")
+        let what = if r.what == "greedy-integer" { "greedy" } else { "exhaustive-prefix" };
+        let sim = rows.iter().find(|o| o.what == what && o.model == r.model && o.backend == backend);
+        (sim, "simulated, same search")
     } else {
         let fastest = rows
             .iter()
