@@ -184,7 +184,7 @@ fn train_and_search_rows(
                 });
                 rows.push(row(name, &m.name(), &backend, 1000, configs, secs, "configs/s"));
             }
-            // Greedy coordinate descent (at most 10 passes), which keeps the current plan's
+            // Greedy coordinate descent (at most `GREEDY_PASSES` passes), which keeps the current plan's
             // activations and reruns only the layers from the one it changes.
             let greedies = std::iter::once(("greedy", b.name().to_string(), &ev));
             for (name, backend, ev) in greedies.chain(ints.iter().map(|(n, e)| ("greedy-integer", n.clone(), e))) {

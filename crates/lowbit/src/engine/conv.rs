@@ -52,61 +52,77 @@ impl Layer {
     /// the first layer) were written to fresh memory each call; a few images' worth stays
     /// in cache and leaves the results unchanged.
     pub(super) fn run_conv(&self, kernel: Kernel, x: &[f32], t: usize, dst: &mut [f32]) {
-        let LayerKind::Conv { c_in, side_in, .. } = self.kind else { return };
+        let LayerKind::Conv { c_in, c_out, side_in, .. } = self.kind else { return };
         let (per, width) = (c_in * side_in * side_in, self.kind.output_width());
-        let mut scratch = match &self.weights {
-            Weights::Int(b) => Some(Scratch::new(&self.kind, b, t.min(CONV_IMAGES))),
-            Weights::Float(_) => None,
-        };
-        for (g, d) in x[..t * per].chunks(CONV_IMAGES * per).zip(dst.chunks_mut(CONV_IMAGES * width)) {
-            self.conv_group(kernel, g, g.len() / per, scratch.as_mut(), d);
-        }
-    }
-
-    /// [`Layer::run_conv`] on one group of `t` images.
-    fn conv_group(&self, kernel: Kernel, x: &[f32], t: usize, scratch: Option<&mut Scratch>, dst: &mut [f32]) {
-        let LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } = self.kind else { return };
-        let (o, per, k) = (self.kind.conv_side(), c_in * side_in * side_in, c_in * 9);
-        let side = if same { side_in + 2 } else { side_in };
-        let m = t * o * o;
-        // The skip adds the input as the layer saw it: quantized on the integer path.
-        let mut seen = if residual { vec![0f32; t * per] } else { Vec::new() };
-        let y = match (&self.weights, scratch) {
-            (Weights::Int(b), Some(s)) => {
-                self.int_sums(kernel, b, x, t, s, &mut seen);
+        let groups = x[..t * per].chunks(CONV_IMAGES * per).zip(dst.chunks_mut(CONV_IMAGES * width));
+        match &self.weights {
+            Weights::Int(b) => {
+                let mut s = Scratch::new(&self.kind, b, t.min(CONV_IMAGES));
                 // The rescaling is increasing where every output scale is positive: the
                 // largest sum of a window rescales to the largest value, so a max-pool can
                 // pool the sums and rescale a quarter of them, with the same results.
                 let increasing = self.out_scale[..c_out].iter().all(|s| s.is_finite() && *s > 0.0);
-                if pool == ConvPool::Max2 && increasing {
-                    let p = o / 2;
-                    max_pool_sums(kernel, &s.sums, b.np, (t, c_out), o, &mut s.pooled);
-                    self.rescale_relu_planes(&s.pooled[..t * c_out * p * p], b, c_out, p * p, dst);
-                    return;
+                for (g, d) in groups {
+                    self.int_group(kernel, b, (g, g.len() / per), &mut s, increasing, d);
                 }
-                self.rescale(&s.sums[..m * b.np], b, m, c_out)
             }
-            (Weights::Float(w), _) => {
-                let mut a = vec![0f32; m * k];
-                for (e, xe) in x.chunks_exact(per).enumerate() {
-                    let dst = &mut a[e * o * o * k..];
-                    if same {
-                        im2col(&pad1(xe, c_in, side_in, 0.0), c_in, side, k, dst);
-                    } else {
-                        im2col(xe, c_in, side, k, dst);
-                    }
-                }
-                if residual {
-                    seen.copy_from_slice(x);
-                }
-                self.float_products(w, &a, m, k, c_out)
+            Weights::Float(w) => groups.for_each(|(g, d)| self.float_group(w, g, g.len() / per, d)),
+        }
+    }
+
+    /// [`Layer::run_conv`] on one group of `t` images with integer weights.
+    fn int_group(
+        &self,
+        kernel: Kernel,
+        b: &PackedB,
+        (x, t): (&[f32], usize),
+        s: &mut Scratch,
+        increasing: bool,
+        dst: &mut [f32],
+    ) {
+        let LayerKind::Conv { c_in, c_out, side_in, residual, pool, .. } = self.kind else { return };
+        let o = self.kind.conv_side();
+        let m = t * o * o;
+        // The skip adds the input as the layer saw it: quantized.
+        let mut seen = if residual { vec![0f32; t * c_in * side_in * side_in] } else { Vec::new() };
+        self.int_sums(kernel, b, x, t, s, &mut seen);
+        if pool == ConvPool::Max2 && increasing {
+            let p = o / 2;
+            max_pool_sums(kernel, &s.sums, b.np, (t, c_out), o, &mut s.pooled);
+            self.rescale_relu_planes(&s.pooled[..t * c_out * p * p], b, c_out, p * p, dst);
+            return;
+        }
+        self.conv_tail(&self.rescale(&s.sums[..m * b.np], b, m, c_out), &seen, t, dst);
+    }
+
+    /// [`Layer::run_conv`] on one group of `t` images with f32 weights.
+    fn float_group(&self, w: &[f32], x: &[f32], t: usize, dst: &mut [f32]) {
+        let LayerKind::Conv { c_in, c_out, side_in, same, residual, .. } = self.kind else { return };
+        let (o, per, k) = (self.kind.conv_side(), c_in * side_in * side_in, c_in * 9);
+        let side = if same { side_in + 2 } else { side_in };
+        let m = t * o * o;
+        let mut a = vec![0f32; m * k];
+        for (e, xe) in x.chunks_exact(per).enumerate() {
+            let dst = &mut a[e * o * o * k..];
+            if same {
+                im2col(&pad1(xe, c_in, side_in, 0.0), c_in, side, k, dst);
+            } else {
+                im2col(xe, c_in, side, k, dst);
             }
-            (Weights::Int(_), None) => unreachable!("integer convolutions run with their buffers"),
-        };
+        }
+        let seen = if residual { &x[..t * per] } else { &[][..] };
+        self.conv_tail(&self.float_products(w, &a, m, k, c_out), seen, t, dst);
+    }
+
+    /// ReLU, the skip (`seen`, empty without one) and pooling of `t` images of
+    /// pre-activations `y` (pixel-major), into `dst` channel-major.
+    fn conv_tail(&self, y: &[f32], seen: &[f32], t: usize, dst: &mut [f32]) {
+        let LayerKind::Conv { c_out, pool, .. } = self.kind else { return };
+        let o = self.kind.conv_side();
         // A skip never meets a max-pool (refused when the layer is built).
         let out = match pool {
-            ConvPool::Max2 => relu_pool(&y, t, c_out, o),
-            ConvPool::None | ConvPool::GlobalAvg => relu_skip_pool(&y, &seen, t, c_out, o, pool == ConvPool::GlobalAvg),
+            ConvPool::Max2 => relu_pool(y, t, c_out, o),
+            ConvPool::None | ConvPool::GlobalAvg => relu_skip_pool(y, seen, t, c_out, o, pool == ConvPool::GlobalAvg),
         };
         dst.copy_from_slice(&out);
     }
