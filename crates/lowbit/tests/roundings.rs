@@ -70,6 +70,8 @@ fn shared_products_equal_each_engine() {
             for bits in [8, 6] {
                 let l = layers(&mut rng, kind.clone(), bits, 1.0 / 255.0);
                 let both = Roundings::new([&l[0], &l[1], &l[2]], kernel).unwrap();
+                // Pixels are on the grid (step 1 / 255, clamped at 6 bits); the others are not.
+                assert!(both.shares(&pixels) && !both.shares(&between) && !both.shares(&[]), "{}", kernel.name());
                 for x in [&pixels, &between] {
                     let got = both.forward(x, n);
                     for (r, layer) in l.iter().enumerate() {

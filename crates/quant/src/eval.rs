@@ -178,6 +178,14 @@ impl<'a> Evaluator<'a> {
         Rounding::SEARCHED.iter().map(|&r| self.step(k, h, choice(r))).collect()
     }
 
+    /// [`Self::steps`] where layer `k` at `bits` shares its products between the three
+    /// roundings on `h` (the integer engine, and `h`'s codes the same under the three);
+    /// otherwise `None`, so that a search needing only some of the three runs those alone.
+    pub fn shared_steps(&self, k: usize, h: &[f32], bits: u32) -> Option<Vec<Vec<f32>>> {
+        let r = self.shared(k, bits).filter(|r| r.shares(h))?;
+        Some(r.forward(h, h.len() / self.host.kinds[k].input_width().max(1)).into())
+    }
+
     /// [`Roundings`] of layer `k` at `bits`, where the integer evaluation applies and the
     /// layer allows it.
     fn shared(&self, k: usize, bits: u32) -> Option<Arc<Roundings>> {

@@ -220,3 +220,57 @@ fn integer_evaluation_is_the_engine_and_agrees_with_simulation() {
     let gap = s.iter().zip(&i).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(gap < 0.05 && s != i, "16-bit layer simulated, the others on the engine: largest gap {gap}");
 }
+
+/// Greedy coordinate descent with every trial scored from the input: what `greedy_from`
+/// must equal whatever it keeps between trials.
+fn greedy_from_scratch(ev: &Evaluator, start: Plan, set: &EvalSet) -> (Plan, f64, usize) {
+    let (mut cur, mut evaluations) = (start, 1);
+    let mut best = ev.score(&cur, set).unwrap().loss;
+    for _ in 0..10 {
+        let mut changed = false;
+        for k in 0..cur.layers.len() {
+            for r in Rounding::SEARCHED {
+                if r == cur.layers[k].rounding {
+                    continue;
+                }
+                let mut trial = cur.clone();
+                trial.layers[k].rounding = r;
+                let loss = ev.score(&trial, set).unwrap().loss;
+                evaluations += 1;
+                if loss < best - 1e-12 {
+                    (best, cur, changed) = (loss, trial, true);
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    (cur, best, evaluations)
+}
+
+#[test]
+fn greedy_keeping_outputs_equals_greedy_from_scratch() {
+    use mpq_quant::eval::Evaluation;
+    use mpq_quant::search::greedy_from;
+    use rand::{Rng, SeedableRng};
+    let (net, data, split, _) = setup();
+    let set = EvalSet::new(&data, &split.calib);
+    let ranges = input_ranges(&net, &set, Calibration::MinMax);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut later_passes = 0;
+    for evaluation in [Evaluation::Simulated, Evaluation::Integer] {
+        let ev = Evaluator::new(&net, ranges.clone(), 0).evaluated_by(evaluation);
+        for _ in 0..40 {
+            // Mixed widths and roundings, so that passes change layers in every order.
+            let r: Vec<Rounding> = (0..3).map(|_| Rounding::SEARCHED[rng.random_range(0..3)]).collect();
+            let mut start = Plan::from_roundings(4, &r);
+            start.layers.iter_mut().for_each(|c| c.bits = rng.random_range(2..=8));
+            let g = greedy_from(&ev, start.clone(), &set, 10).unwrap();
+            let (plan, loss, evaluations) = greedy_from_scratch(&ev, start, &set);
+            assert_eq!((g.best.plan.clone(), g.best.calib.loss, g.evaluations), (plan, loss, evaluations));
+            later_passes += usize::from(evaluations > 7);
+        }
+    }
+    assert!(later_passes >= 4, "too few searches went past their first pass ({later_passes}) to test what is kept");
+}

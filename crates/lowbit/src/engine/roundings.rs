@@ -69,6 +69,19 @@ impl Roundings {
         })
     }
 
+    /// Whether the three roundings give the first example of `x` the same input codes, as
+    /// sharing products needs (inputs on the grid); [`Roundings::forward`] checks every
+    /// example and runs the three layers apart where they differ.
+    pub fn shares(&self, x: &[f32]) -> bool {
+        let [_, lf, lc] = &self.layers;
+        let LayerKind::Linear { d_in, .. } = lf.kind else { return false };
+        let (Some(first), true) = (x.get(..d_in), int(lf).is_some()) else { return false };
+        let (mut a, mut b) = (vec![0u8; d_in], vec![0u8; d_in]);
+        gemm::quantize(self.kernel, &lf.input, first, &mut a);
+        gemm::quantize(self.kernel, &lc.input, first, &mut b);
+        a == b
+    }
+
     /// The layer's outputs under nearest, floor and ceil for `n` inputs stored one after
     /// another, each equal bit for bit to its own engine's [`super::Engine::forward`].
     pub fn forward(&self, x: &[f32], n: usize) -> [Vec<f32>; 3] {

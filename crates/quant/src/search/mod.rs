@@ -2,12 +2,14 @@
 //! on the calibration set it is given, and only on that.
 
 pub mod beam;
+mod greedy;
 pub mod hawq;
 pub mod mixed;
 pub mod taylor;
 
 use crate::eval::{EvalSet, Evaluator, score_logits};
 use crate::{Plan, QuantError, Rounding};
+pub use greedy::{greedy, greedy_from, greedy_in};
 use mpq_models::Metrics;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -127,62 +129,6 @@ pub fn exhaustive(
     Ok(Exhaustive { configs, stage_evals: total * n })
 }
 
-/// Greedy coordinate descent from all-nearest: each pass tries every rounding of every
-/// layer with the others fixed and keeps improvements; stops after a pass with no change.
-pub fn greedy(ev: &Evaluator, bits: u32, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
-    greedy_from(ev, Plan::uniform(ev.n_layers(), bits, Rounding::Nearest), set, max_passes)
-}
-
-/// Greedy coordinate descent over the rounding of each quantized layer of `start`, its bit
-/// widths fixed (used to refine a mixed-precision allocation). The activations of the
-/// current plan are kept per layer, so a trial at layer k reruns only layers k.. .
-pub fn greedy_from(ev: &Evaluator, start: Plan, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
-    let n = start.layers.len();
-    if n != ev.n_layers() {
-        return Err(QuantError::PlanLength { expected: ev.n_layers(), got: n });
-    }
-    // acts[k]: input of layer k under the current plan; acts[n]: its logits.
-    let run_from = |plan: &Plan, k: usize, h: &[f32]| -> Vec<Vec<f32>> {
-        let mut out: Vec<Vec<f32>> = Vec::with_capacity(n - k);
-        for j in k..n {
-            let next = ev.step(j, out.last().map_or(h, Vec::as_slice), plan.layers[j]);
-            out.push(next);
-        }
-        out
-    };
-    let mut cur = start;
-    let mut first = vec![set.x.clone()];
-    first.extend(run_from(&cur, 0, &set.x));
-    let mut best = score_logits(&first[n], &set.labels, &cur)?;
-    let acts = std::cell::RefCell::new(first);
-    let mut evaluations = 1;
-    let mut score = |trial: &Plan, k: usize| {
-        let tail = run_from(trial, k, &acts.borrow()[k]);
-        let m = score_logits(&tail[tail.len() - 1], &set.labels, trial)?;
-        Ok((m, Some((k, tail))))
-    };
-    let mut accept = |(k, tail): (usize, Vec<Vec<f32>>)| acts.borrow_mut().splice(k + 1.., tail).for_each(drop);
-    greedy_passes(max_passes, n, &mut cur, &mut best, &mut evaluations, &mut score, &mut accept)
-}
-
-/// Greedy coordinate descent at `bits` from all-nearest, scored by lookup in an exhaustive
-/// table of the same set: the same plans and numbers as [`greedy`], no evaluation.
-pub fn greedy_in(table: &Exhaustive, bits: u32, max_passes: usize) -> Result<Found, QuantError> {
-    let n = table.configs.first().map_or(0, |c| c.plan.layers.len());
-    let mut cur = Plan::uniform(n, bits, Rounding::Nearest);
-    let mut best = lookup(table, &cur)?;
-    let mut evaluations = 1;
-    greedy_passes(
-        max_passes,
-        n,
-        &mut cur,
-        &mut best,
-        &mut evaluations,
-        &mut |trial, _| Ok((lookup(table, trial)?, None)),
-        &mut |()| (),
-    )
-}
-
 impl Exhaustive {
     /// The score this table holds for `plan` (an error if the plan is not one of its configs).
     pub fn score(&self, plan: &Plan) -> Result<Metrics, QuantError> {
@@ -190,7 +136,7 @@ impl Exhaustive {
     }
 }
 
-fn lookup(table: &Exhaustive, plan: &Plan) -> Result<Metrics, QuantError> {
+pub(super) fn lookup(table: &Exhaustive, plan: &Plan) -> Result<Metrics, QuantError> {
     let idx = plan
         .layers
         .iter()
@@ -199,52 +145,6 @@ fn lookup(table: &Exhaustive, plan: &Plan) -> Result<Metrics, QuantError> {
         .filter(|e| e.plan == *plan)
         .map(|e| e.calib)
         .ok_or(QuantError::NotInTable { plan: plan.code() })
-}
-
-/// Scores a trial plan that differs from the current one at a layer; returns what adopting
-/// it needs.
-type Scorer<'a, T> = dyn FnMut(&Plan, usize) -> Result<(Metrics, Option<T>), QuantError> + 'a;
-
-/// The passes shared by both greedy searches: `score(trial, k)` scores a plan that differs
-/// from the current one at layer k and returns what `accept` needs to adopt it.
-fn greedy_passes<T>(
-    max_passes: usize,
-    n: usize,
-    cur: &mut Plan,
-    best: &mut Metrics,
-    evaluations: &mut usize,
-    score: &mut Scorer<'_, T>,
-    accept: &mut dyn FnMut(T),
-) -> Result<Found, QuantError> {
-    for _ in 0..max_passes.max(1) {
-        let mut changed = false;
-        for k in 0..n {
-            if cur.layers[k].bits >= 32 {
-                continue;
-            }
-            for r in Rounding::SEARCHED {
-                if r == cur.layers[k].rounding {
-                    continue;
-                }
-                let mut trial = cur.clone();
-                trial.layers[k].rounding = r;
-                let (m, keep) = score(&trial, k)?;
-                *evaluations += 1;
-                if m.loss < best.loss - 1e-12 {
-                    *best = m;
-                    *cur = trial;
-                    changed = true;
-                    if let Some(t) = keep {
-                        accept(t);
-                    }
-                }
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    Ok(Found { best: Evaluated { plan: cur.clone(), calib: *best }, evaluations: *evaluations })
 }
 
 /// The best-of-`n` random null drawn exactly as [`random_best`] draws it (same seed, same
