@@ -55,7 +55,8 @@ fn time_per_call(mut f: impl FnMut()) -> f64 {
     t0.elapsed().as_secs_f64() / calls as f64
 }
 
-/// FP32 burn forward on each backend against the int8 and int4 engines, batch 1, 64, 256.
+/// FP32 burn forward on each backend and on the host network, against the int8 and int4
+/// engines, batch 1, 64, 256.
 fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, rows: &mut Vec<TimingRow>) -> Result<()> {
     let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
     let cpu = mpq_pipeline::backend::device(Backend::Flex)?;
@@ -77,6 +78,14 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
                 });
                 rows.push(row("infer-fp32", &m.name(), b.name(), batch, batch, secs, "samples/s"));
             }
+            // The host network every evaluation and search runs on: f32 with its sums in a
+            // fixed order, on the host SIMD path in use.
+            let host = mpq_models::HostNet::from_net(&net);
+            let secs = time_per_call(|| {
+                let _ = host.forward(&x);
+            });
+            let name = format!("host-{}", mpq_models::host::simd::path().name());
+            rows.push(row("infer-fp32", &m.name(), &name, batch, batch, secs, "samples/s"));
             for bits in [8u32, 4] {
                 let plan = mpq_quant::Plan::uniform(net.n_layers(), bits, mpq_quant::Rounding::Nearest);
                 let q = mpq_quant::export::pack_plan(

@@ -140,9 +140,10 @@ enum Command {
         #[arg(long, default_value = "paper")]
         out: PathBuf,
     },
-    /// Measure training and inference throughput (MLP, CNN) per CPU backend, the integer
-    /// engine on each kernel this CPU has, and the exhaustive search's configs/s (simulated
-    /// without and with prefix reuse, and on the integer engine per kernel), side by side;
+    /// Measure training and inference throughput (MLP, CNN) per CPU backend, FP32 inference
+    /// on the host network the searches run on, the integer engine on each kernel this CPU
+    /// has, the exhaustive search's configs/s (simulated without and with prefix reuse, and
+    /// on the integer engine per kernel) and the greedy search's plans/s, side by side;
     /// prints ratios and writes results/bench/timing.csv.
     Bench {
         /// Backends to compare.
