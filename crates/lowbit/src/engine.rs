@@ -171,9 +171,7 @@ impl Layer {
                 for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
                     gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
                 }
-                let mut c = vec![0i32; t * b.np];
-                gemm::gemm(kernel, &a, t, b, &mut c);
-                self.rescale_into(&c, b, d_out, dst);
+                self.int_products_into(kernel, &a, t, b, d_out, dst);
                 residual.then(|| self.seen(&a, b.kp, d_in))
             }
             Weights::Float(w) => {
@@ -182,6 +180,14 @@ impl Layer {
             }
         };
         linear_tail(dst, seen.as_deref(), (d_in, d_out), relu);
+    }
+
+    /// A linear layer's rescaled products of `t` rows of input codes `a` (rows of `b.kp`)
+    /// into `dst`, before ReLU and the identity path.
+    fn int_products_into(&self, kernel: Kernel, a: &[u8], t: usize, b: &PackedB, d_out: usize, dst: &mut [f32]) {
+        let mut c = vec![0i32; t * b.np];
+        gemm::gemm(kernel, a, t, b, &mut c);
+        self.rescale_into(&c, b, d_out, dst);
     }
 }
 

@@ -148,9 +148,27 @@ impl Roundings {
         tail(lc, &floor, bc, yc);
     }
 
-    /// The three layers run one after another on `t` examples, into `dst`.
+    /// The three layers on `t` examples into `dst`, each with its own products; integer
+    /// layers take their three inputs' codes from one pass over `x` ([`gemm::quantize3`]).
     fn separately(&self, x: &[f32], t: usize, dst: [&mut [f32]; 3]) {
-        self.layers.iter().zip(dst).for_each(|(l, d)| l.run_into(self.kernel, x, t, d));
+        let [ln, lf, lc] = &self.layers;
+        let (Some(bn), Some(bf), Some(bc), LayerKind::Linear { d_in, d_out, relu, residual }) =
+            (int(ln), int(lf), int(lc), lf.kind.clone())
+        else {
+            return self.layers.iter().zip(dst).for_each(|(l, d)| l.run_into(self.kernel, x, t, d));
+        };
+        let packed = [bn, bf, bc];
+        let mut codes = packed.map(|b| vec![0u8; t * b.kp]);
+        let [an, af, ac] = &mut codes;
+        let rows = an.chunks_exact_mut(bn.kp).zip(af.chunks_exact_mut(bf.kp)).zip(ac.chunks_exact_mut(bc.kp));
+        for (((rn, rf), rc), xr) in rows.zip(x.chunks_exact(d_in)) {
+            gemm::quantize3(self.kernel, &lf.input, xr, [&mut rn[..d_in], &mut rf[..d_in], &mut rc[..d_in]]);
+        }
+        for (((l, b), a), y) in self.layers.iter().zip(packed).zip(&codes).zip(dst) {
+            l.int_products_into(self.kernel, a, t, b, d_out, y);
+            let seen = residual.then(|| l.seen(a, b.kp, d_in));
+            linear_tail(y, seen.as_deref(), (d_in, d_out), relu);
+        }
     }
 }
 

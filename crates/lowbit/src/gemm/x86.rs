@@ -6,7 +6,7 @@ use super::{AVX2_ROWS, Layout, MR, PANEL, PackedB, SPARSE_DEPTH, even_blocks};
 use std::arch::x86_64::*;
 
 mod elementwise;
-pub(super) use elementwise::{max_pool_row_avx2, quantize_avx2, quantize_avx512};
+pub(super) use elementwise::{max_pool_row_avx2, quantize_avx2, quantize_avx512, quantize3_avx2};
 
 pub(super) fn gemm_vnni(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let panels = b.np / PANEL;

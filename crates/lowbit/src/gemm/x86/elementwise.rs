@@ -1,7 +1,7 @@
 //! The x86-64 kernels that work value by value: the input quantizer (AVX-512 and AVX2)
 //! and a row of the 2x2 max-pool of sums (AVX2). Safety as in the parent module: each
 //! `#[target_feature]` function runs only after `Kernel::supported` confirmed the features.
-use super::super::{InputQuant, Round, quantize_body};
+use super::super::quantize::{InputQuant, Round, quantize_body};
 use crate::grid::GRID_TOL;
 use std::arch::x86_64::*;
 pub(in crate::gemm) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
@@ -83,29 +83,100 @@ fn quant256<const R: i32>(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     let code = |i: usize| {
         // SAFETY: the callers keep i + 8 <= len.
         let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
-        let r = _mm256_add_ps(on_grid256::<R>(_mm256_div_ps(v, s)), z);
-        // max(r, 0) with r first: a NaN r gives 0.
-        _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), hi))
+        clamp_code(on_grid256::<R>(_mm256_div_ps(v, s)), z, hi)
     };
-    // Codes lie in 0..=255, so the saturating packs are exact; they interleave the 128-bit
-    // lanes, which the permutation puts back in order.
-    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     let n32 = len / 32 * 32;
     for i in (0..n32).step_by(32) {
-        let lo = _mm256_packus_epi32(code(i), code(i + 8));
-        let hi = _mm256_packus_epi32(code(i + 16), code(i + 24));
-        let b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order);
         // SAFETY: bytes i..i + 32 of dst.
-        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), b) };
+        unsafe { store32(pack32([code(i), code(i + 8), code(i + 16), code(i + 24)]), &mut dst[i..]) };
     }
     let n = len / 8 * 8;
     for i in (n32..n).step_by(8) {
-        let c = code(i);
-        let w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c));
         // SAFETY: bytes i..i + 8 of dst.
-        unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), _mm_packus_epi16(w, w)) };
+        unsafe { store8(code(i), &mut dst[i..]) };
     }
     quantize_body(q, &x[n..], &mut dst[n..]);
+}
+
+/// The rounded quotient plus the zero point, clamped to 0..=`hi` and converted (exact: an
+/// integer). `max(r, 0)` with r first: a NaN gives 0.
+#[target_feature(enable = "avx2")]
+fn clamp_code(r: __m256, z: __m256, hi: __m256) -> __m256i {
+    _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, z), _mm256_setzero_ps()), hi))
+}
+
+/// 32 codes in 0..=255 (four vectors of eight) as bytes in order: the saturating packs are
+/// exact on them, and the permutation undoes their interleaving of 128-bit lanes.
+#[target_feature(enable = "avx2")]
+fn pack32(c: [__m256i; 4]) -> __m256i {
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let (lo, hi) = (_mm256_packus_epi32(c[0], c[1]), _mm256_packus_epi32(c[2], c[3]));
+    _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order)
+}
+
+/// Stores 32 bytes at the start of `dst`.
+///
+/// # Safety
+/// `dst` holds at least 32 bytes.
+#[target_feature(enable = "avx2")]
+unsafe fn store32(b: __m256i, dst: &mut [u8]) {
+    // SAFETY: the caller guarantees 32 bytes.
+    unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), b) };
+}
+
+/// Stores 8 codes in 0..=255 as bytes at the start of `dst`.
+///
+/// # Safety
+/// `dst` holds at least 8 bytes.
+#[target_feature(enable = "avx2")]
+unsafe fn store8(c: __m256i, dst: &mut [u8]) {
+    let w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c));
+    // SAFETY: the caller guarantees 8 bytes.
+    unsafe { _mm_storel_epi64(dst.as_mut_ptr().cast(), _mm_packus_epi16(w, w)) };
+}
+
+pub(in crate::gemm) fn quantize3_avx2(q: &InputQuant, x: &[f32], dst: [&mut [u8]; 3]) {
+    // SAFETY: features checked by the caller.
+    unsafe { quant3_256(q, x, dst) }
+}
+
+/// Nearest, floor and ceil codes from one division per value: the operations of
+/// `quant256` under each rounding, with the nearest integer and the on-grid test, which the
+/// three share, computed once.
+#[target_feature(enable = "avx2")]
+fn quant3_256(q: &InputQuant, x: &[f32], [dn, df, dc]: [&mut [u8]; 3]) {
+    let len = x.len().min(dn.len()).min(df.len()).min(dc.len());
+    let (s, z, hi) = (_mm256_set1_ps(q.scale), _mm256_set1_ps(q.zero as f32), _mm256_set1_ps(q.qmax as f32));
+    let (tol, one, sign) = (_mm256_set1_ps(GRID_TOL), _mm256_set1_ps(1.0), _mm256_set1_ps(-0.0));
+    let codes = |i: usize| {
+        // SAFETY: the callers keep i + 8 <= len.
+        let v = _mm256_div_ps(unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) }, s);
+        // As `on_grid256`.
+        let r = _mm256_round_ps::<0x08>(v);
+        let d = _mm256_andnot_ps(sign, _mm256_sub_ps(v, r));
+        let on = _mm256_cmp_ps::<_CMP_LE_OQ>(d, _mm256_mul_ps(tol, _mm256_max_ps(_mm256_andnot_ps(sign, r), one)));
+        let f = _mm256_blendv_ps(_mm256_round_ps::<0x09>(v), r, on);
+        let c = _mm256_blendv_ps(_mm256_round_ps::<0x0A>(v), r, on);
+        [r, f, c].map(|u| clamp_code(u, z, hi))
+    };
+    let n32 = len / 32 * 32;
+    for i in (0..n32).step_by(32) {
+        let [a, b, c, d] = [codes(i), codes(i + 8), codes(i + 16), codes(i + 24)];
+        for (k, out) in [&mut *dn, &mut *df, &mut *dc].into_iter().enumerate() {
+            // SAFETY: bytes i..i + 32 of each output.
+            unsafe { store32(pack32([a[k], b[k], c[k], d[k]]), &mut out[i..]) };
+        }
+    }
+    let n = len / 8 * 8;
+    for i in (n32..n).step_by(8) {
+        for (c, out) in codes(i).into_iter().zip([&mut *dn, &mut *df, &mut *dc]) {
+            // SAFETY: bytes i..i + 8 of each output.
+            unsafe { store8(c, &mut out[i..]) };
+        }
+    }
+    for (round, out) in [Round::Nearest, Round::Floor, Round::Ceil].into_iter().zip([dn, df, dc]) {
+        quantize_body(&InputQuant { round, ..*q }, &x[n..len], &mut out[n..len]);
+    }
 }
 
 /// [`super::max_pool_row`] with `vpmaxsd`, 8 columns at a time (`n` a multiple of 8; the
