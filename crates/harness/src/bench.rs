@@ -65,6 +65,9 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
         let (net, _) = train::train(m, &tc, &cpu, data, split, 2, &mut |_, _| {})?;
         let set = EvalSet::new(data, &split.calib);
         let ranges = input_ranges(&net, &set, Calibration::MinMax);
+        // The host network every evaluation and search runs on: f32 with its sums in a fixed
+        // order, on the host SIMD path in use.
+        let host = mpq_models::HostNet::from_net(&net);
         for batch in [1usize, 64, 256] {
             let idx = &split.test[..batch];
             let x = data.gather_f32(idx);
@@ -78,9 +81,6 @@ fn engine_rows(backends: &[Backend], data: &mpq_data::Images, split: &Split, row
                 });
                 rows.push(row("infer-fp32", &m.name(), b.name(), batch, batch, secs, "samples/s"));
             }
-            // The host network every evaluation and search runs on: f32 with its sums in a
-            // fixed order, on the host SIMD path in use.
-            let host = mpq_models::HostNet::from_net(&net);
             let secs = time_per_call(|| {
                 let _ = host.forward(&x);
             });

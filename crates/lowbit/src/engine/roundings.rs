@@ -73,13 +73,19 @@ impl Roundings {
     /// sharing products needs (inputs on the grid); [`Roundings::forward`] checks every
     /// example and runs the three layers apart where they differ.
     pub fn shares(&self, x: &[f32]) -> bool {
-        let [_, lf, lc] = &self.layers;
+        let lf = &self.layers[1];
         let LayerKind::Linear { d_in, .. } = lf.kind else { return false };
         let (Some(first), true) = (x.get(..d_in), int(lf).is_some()) else { return false };
-        let (mut a, mut b) = (vec![0u8; d_in], vec![0u8; d_in]);
-        gemm::quantize(self.kernel, &lf.input, first, &mut a);
-        gemm::quantize(self.kernel, &lc.input, first, &mut b);
-        a == b
+        self.floor_is_ceil(first, &mut vec![0u8; d_in], &mut vec![0u8; d_in])
+    }
+
+    /// Floor's codes of one example `xr` into `floor`, and whether ceil's (into the scratch
+    /// `ceil`, of the same length) are the same.
+    fn floor_is_ceil(&self, xr: &[f32], floor: &mut [u8], ceil: &mut [u8]) -> bool {
+        let [_, lf, lc] = &self.layers;
+        gemm::quantize(self.kernel, &lf.input, xr, floor);
+        gemm::quantize(self.kernel, &lc.input, xr, ceil);
+        floor == ceil
     }
 
     /// The layer's outputs under nearest, floor and ceil for `n` inputs stored one after
@@ -113,9 +119,7 @@ impl Roundings {
         // first example, before the rest is quantized.
         let (mut a, mut ca) = (vec![0u8; t * kp], vec![0u8; kp]);
         for (ar, xr) in a.chunks_exact_mut(kp).zip(x.chunks_exact(d_in)) {
-            gemm::quantize(self.kernel, &lf.input, xr, &mut ar[..d_in]);
-            gemm::quantize(self.kernel, &lc.input, xr, &mut ca[..d_in]);
-            if *ar != ca {
+            if !self.floor_is_ceil(xr, &mut ar[..d_in], &mut ca[..d_in]) {
                 return self.separately(x, t, dst);
             }
         }

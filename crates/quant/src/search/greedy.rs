@@ -69,7 +69,7 @@ impl<'e, 'a> Activations<'e, 'a> {
                 self.seen.entry((k, Choice { rounding: r, ..c })).or_insert_with(|| Rc::new(out));
             }
         }
-        let first = self.seen.entry((k, plan.layers[k])).or_insert_with(|| Rc::new(ev.step(k, input, plan.layers[k])));
+        let first = self.seen.entry((k, c)).or_insert_with(|| Rc::new(ev.step(k, input, c)));
         let mut out = vec![first.clone()];
         for j in k + 1..plan.layers.len() {
             let next = ev.step(j, &out[out.len() - 1], plan.layers[j]);

@@ -55,12 +55,19 @@ fn on_grid256<const R: i32>(q: __m256) -> __m256 {
     if R == 0x08 {
         return _mm256_round_ps::<0x08>(q);
     }
+    let (r, on) = nearest_on_grid256(q);
+    _mm256_blendv_ps(_mm256_round_ps::<R>(q), r, on)
+}
+
+/// The nearest integer `r` to `q` and the mask of lanes where `|q - r| <= GRID_TOL *
+/// max(|r|, 1)`, where floor and ceil take `r`.
+#[target_feature(enable = "avx2")]
+fn nearest_on_grid256(q: __m256) -> (__m256, __m256) {
     let r = _mm256_round_ps::<0x08>(q);
     let abs = |v: __m256| _mm256_andnot_ps(_mm256_set1_ps(-0.0), v);
     let d = abs(_mm256_sub_ps(q, r));
     let t = _mm256_mul_ps(_mm256_set1_ps(GRID_TOL), _mm256_max_ps(abs(r), _mm256_set1_ps(1.0)));
-    let on = _mm256_cmp_ps::<_CMP_LE_OQ>(d, t);
-    _mm256_blendv_ps(_mm256_round_ps::<R>(q), r, on)
+    (r, _mm256_cmp_ps::<_CMP_LE_OQ>(d, t))
 }
 
 pub(in crate::gemm) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
@@ -147,14 +154,11 @@ pub(in crate::gemm) fn quantize3_avx2(q: &InputQuant, x: &[f32], dst: [&mut [u8]
 fn quant3_256(q: &InputQuant, x: &[f32], [dn, df, dc]: [&mut [u8]; 3]) {
     let len = x.len().min(dn.len()).min(df.len()).min(dc.len());
     let (s, z, hi) = (_mm256_set1_ps(q.scale), _mm256_set1_ps(q.zero as f32), _mm256_set1_ps(q.qmax as f32));
-    let (tol, one, sign) = (_mm256_set1_ps(GRID_TOL), _mm256_set1_ps(1.0), _mm256_set1_ps(-0.0));
     let codes = |i: usize| {
         // SAFETY: the callers keep i + 8 <= len.
         let v = _mm256_div_ps(unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) }, s);
-        // As `on_grid256`.
-        let r = _mm256_round_ps::<0x08>(v);
-        let d = _mm256_andnot_ps(sign, _mm256_sub_ps(v, r));
-        let on = _mm256_cmp_ps::<_CMP_LE_OQ>(d, _mm256_mul_ps(tol, _mm256_max_ps(_mm256_andnot_ps(sign, r), one)));
+        // As `on_grid256` under each rounding.
+        let (r, on) = nearest_on_grid256(v);
         let f = _mm256_blendv_ps(_mm256_round_ps::<0x09>(v), r, on);
         let c = _mm256_blendv_ps(_mm256_round_ps::<0x0A>(v), r, on);
         [r, f, c].map(|u| clamp_code(u, z, hi))
