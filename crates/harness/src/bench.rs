@@ -9,7 +9,7 @@ use mpq_data::{Split, SplitSizes, shipped};
 use mpq_experiment::config::Backend;
 use mpq_lowbit::engine::Engine;
 use mpq_lowbit::gemm::Kernel;
-use mpq_models::{ModelConfig, TrainConfig, metrics, train};
+use mpq_models::{ModelConfig, TrainConfig, TrainEngine, metrics, train};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluation, Evaluator};
 use mpq_quant::search::{exhaustive, greedy};
@@ -140,6 +140,24 @@ impl Machine {
 
 /// Most passes of the timed greedy search (it stops earlier after a pass with no change).
 const GREEDY_PASSES: usize = 10;
+
+/// Training with the host engine (`[train] engine = "host"`: fixed-order passes, the same
+/// weights on every CPU), timed like the backends' `train` rows.
+fn host_train_rows(data: &mpq_data::Images, split: &Split, samples: usize) -> Result<Vec<TimingRow>> {
+    let models = [ModelConfig::Mlp { hidden: vec![256, 128] }, ModelConfig::Cnn { channels: [8, 16], hidden: 64 }];
+    let dev = mpq_pipeline::backend::device(Backend::Flex)?;
+    let name = format!("host-{}", mpq_models::host::simd::path().name());
+    let tc = TrainConfig { epochs: 1, batch_size: 64, engine: TrainEngine::Host, ..TrainConfig::default() };
+    let warm = Split { train: split.train[..split.train.len().min(256)].to_vec(), ..split.clone() };
+    let mut rows = Vec::new();
+    for m in &models {
+        train::train(m, &tc, &dev, data, &warm, 1, &mut |_, _| {})?;
+        let t0 = Instant::now();
+        train::train(m, &tc, &dev, data, split, 1, &mut |_, _| {})?;
+        rows.push(row("train", &m.name(), &name, 64, samples, t0.elapsed().as_secs_f64(), "samples/s"));
+    }
+    Ok(rows)
+}
 
 /// Training, FP32 inference, the exhaustive search (without and with prefix reuse) and the
 /// greedy search of each model on each backend, each timed after an untimed warm-up of the
@@ -294,6 +312,7 @@ pub fn bench(backends: &[Backend], samples: usize, out: &Path) -> Result<ExitCod
     let previous_machine: Option<Machine> =
         std::fs::read_to_string(out.join("machine.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let mut rows = train_and_search_rows(backends, &data, &split, samples)?;
+    rows.extend(host_train_rows(&data, &split, samples)?);
     engine_rows(backends, &data, &split, &mut rows)?;
     std::fs::create_dir_all(out)?;
     mpq_report::csvio::write(&out.join("timing.csv"), &rows)?;

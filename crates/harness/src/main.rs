@@ -140,8 +140,8 @@ enum Command {
         #[arg(long, default_value = "paper")]
         out: PathBuf,
     },
-    /// Measure training and inference throughput (MLP, CNN) per CPU backend, FP32 inference
-    /// on the host network the searches run on, the integer engine on each kernel this CPU
+    /// Measure training and inference throughput (MLP, CNN) per CPU backend, training with
+    /// the host engine, FP32 inference on the host network the searches run on, the integer engine on each kernel this CPU
     /// has, the exhaustive search's configs/s (simulated without and with prefix reuse, and
     /// on the integer engine per kernel) and the greedy search's plans/s, side by side;
     /// prints ratios and writes results/bench/timing.csv.

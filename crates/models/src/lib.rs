@@ -20,4 +20,4 @@ pub use error::ModelError;
 pub use host::HostNet;
 pub use metrics::Metrics;
 pub use net::{LayerInfo, LayerKind, Net, Pool, Weight};
-pub use train::{BURN_VERSION, Optimizer, Schedule, TRAIN_VERSION, TrainConfig};
+pub use train::{BURN_VERSION, Optimizer, Schedule, TRAIN_VERSION, TrainConfig, TrainEngine};

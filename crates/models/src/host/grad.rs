@@ -3,9 +3,9 @@
 //! first-order (Taylor) predictor and the Hessian-trace (HAWQ) baseline, so that what they
 //! choose does not depend on the CPU either.
 
-use super::{HostNet, conv3x3, linear, pad1, simd};
+use super::conv_grad::conv_backward;
+use super::{HostNet, simd};
 use crate::LayerKind;
-use crate::net::Pool;
 use rayon::prelude::*;
 
 /// Gradients of one batch's mean loss.
@@ -13,8 +13,22 @@ use rayon::prelude::*;
 pub struct Grads {
     /// dL/dW per layer, in the weight's layout.
     pub weight: Vec<Vec<f32>>,
-    /// dL/dx per layer: the gradient with respect to the layer's input, rows per example.
+    /// dL/db per layer.
+    pub bias: Vec<Vec<f32>>,
+    /// dL/dx per layer: the gradient with respect to the layer's input, rows per example
+    /// (empty for the first layer when not asked for).
     pub input: Vec<Vec<f32>>,
+}
+
+/// One layer's gradients.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LayerGrads {
+    /// dL/dx, rows per example (empty when not needed).
+    pub dx: Vec<f32>,
+    /// dL/dW in the weight's layout.
+    pub dw: Vec<f32>,
+    /// dL/db.
+    pub db: Vec<f32>,
 }
 
 /// dL/dlogits of the mean cross-entropy: `(softmax - onehot) / n`, computed in f64.
@@ -39,48 +53,74 @@ impl HostNet {
     /// Gradients of the mean cross-entropy of `x` (flattened images) against `y`, with the
     /// layers' weights replaced by `weights` where given.
     pub fn gradients(&self, x: &[f32], y: &[i64], weights: Option<&[Vec<f32>]>) -> Grads {
-        let w = |k: usize| weights.map_or(&self.weights[k], |ws| &ws[k]);
-        let mut inputs = vec![x.to_vec()];
-        for k in 0..self.n_layers() {
-            let next = self.stage(k, &inputs[k], Some(w(k)));
-            inputs.push(next);
-        }
-        let mut dy = ce_grad(&inputs[self.n_layers()], y);
-        let n = self.n_layers();
-        let (mut gw, mut gx) = (vec![Vec::new(); n], vec![Vec::new(); n]);
-        for k in (0..n).rev() {
-            let (dx, dw) = self.stage_backward(k, &inputs[k], w(k), &dy);
-            gw[k] = dw;
-            gx[k] = dx.clone();
-            dy = dx;
-        }
-        Grads { weight: gw, input: gx }
+        self.backprop(x, y, weights, true).0
     }
 
-    /// Backward pass of layer `k` at input `x` with weight `w`, given dL/d(output) `dy`:
-    /// returns (dL/dx, dL/dW).
-    fn stage_backward(&self, k: usize, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        match self.kinds[k] {
-            LayerKind::Linear { d_in, d_out, relu, residual } => {
-                let mut z = vec![0f32; dy.len()];
-                linear(x, w, &self.biases[k], d_in, d_out, &mut z);
-                let dz: Vec<f32> = z.iter().zip(dy).map(|(&zv, &g)| if relu && zv <= 0.0 { 0.0 } else { g }).collect();
-                linear_backward(x, w, &dz, d_in, d_out, if residual { Some(dy) } else { None })
-            }
-            LayerKind::Conv { .. } => conv_backward(&self.kinds[k], x, w, &self.biases[k], dy),
+    /// [`HostNet::gradients`] and the logits they were taken at; dL/dx of the first layer
+    /// only when `first_input` (training does not need it, and it costs as much as that
+    /// layer's forward pass).
+    pub fn backprop(&self, x: &[f32], y: &[i64], weights: Option<&[Vec<f32>]>, first_input: bool) -> (Grads, Vec<f32>) {
+        let w = |k: usize| weights.map_or(&self.weights[k], |ws| &ws[k]);
+        let n = self.n_layers();
+        let (mut inputs, mut pre) = (vec![x.to_vec()], Vec::with_capacity(n));
+        for k in 0..n {
+            let (next, z) = self.stage_keep(k, &inputs[k], w(k));
+            inputs.push(next);
+            pre.push(z);
         }
+        let logits = inputs.pop().unwrap_or_default();
+        let mut dy = ce_grad(&logits, y);
+        let mut g = Grads { weight: vec![Vec::new(); n], bias: vec![Vec::new(); n], input: vec![Vec::new(); n] };
+        for k in (0..n).rev() {
+            let need_dx = k > 0 || first_input;
+            let lg = match self.kinds[k] {
+                LayerKind::Linear { d_in, d_out, relu, residual } => {
+                    let dz: Vec<f32> =
+                        pre[k].iter().zip(&dy).map(|(&zv, &g)| if relu && zv <= 0.0 { 0.0 } else { g }).collect();
+                    let skip = if residual { Some(dy.as_slice()) } else { None };
+                    linear_backward(&inputs[k], w(k), &dz, (d_in, d_out), skip, need_dx)
+                }
+                LayerKind::Conv { .. } => conv_backward(&self.kinds[k], &inputs[k], w(k), &pre[k], &dy, need_dx),
+            };
+            (g.weight[k], g.bias[k], g.input[k]) = (lg.dw, lg.db, lg.dx.clone());
+            dy = lg.dx;
+        }
+        (g, logits)
     }
 }
 
-/// dx = dz Wᵀ (+ `skip`), dW = xᵀ dz; sums over examples in example order.
+/// dx = dz Wᵀ (+ `skip`) when `need_dx`, dW = xᵀ dz, db = Σ dz; sums over examples in
+/// example order.
 fn linear_backward(
     x: &[f32],
     w: &[f32],
     dz: &[f32],
-    d_in: usize,
-    d_out: usize,
+    (d_in, d_out): (usize, usize),
     skip: Option<&[f32]>,
-) -> (Vec<f32>, Vec<f32>) {
+    need_dx: bool,
+) -> LayerGrads {
+    let rows = dz.len() / d_out;
+    let dx = if need_dx { linear_input_grad(w, dz, (d_in, d_out), skip) } else { Vec::new() };
+    let mut dw = vec![0f32; d_in * d_out];
+    dw.par_chunks_mut(d_out).enumerate().for_each(|(kk, dwr)| {
+        simd::run_on(simd::path(), || {
+            for i in 0..rows {
+                let a = x[i * d_in + kk];
+                if a != 0.0 {
+                    dwr.iter_mut().zip(&dz[i * d_out..(i + 1) * d_out]).for_each(|(o, &g)| *o += a * g);
+                }
+            }
+        })
+    });
+    let mut db = vec![0f32; d_out];
+    for r in dz.chunks_exact(d_out) {
+        db.iter_mut().zip(r).for_each(|(o, &g)| *o += g);
+    }
+    LayerGrads { dx, dw, db }
+}
+
+/// dx = dz Wᵀ (+ `skip`).
+fn linear_input_grad(w: &[f32], dz: &[f32], (d_in, d_out): (usize, usize), skip: Option<&[f32]>) -> Vec<f32> {
     let rows = dz.len() / d_out;
     let mut dx = skip.map_or_else(|| vec![0f32; rows * d_in], <[f32]>::to_vec);
     // Each dx[kk] adds w[kk][j] * dz[j] in j order, from 0, then joins dx: with w transposed
@@ -103,162 +143,7 @@ fn linear_backward(
             })
         },
     );
-    let mut dw = vec![0f32; d_in * d_out];
-    dw.par_chunks_mut(d_out).enumerate().for_each(|(kk, dwr)| {
-        simd::run_on(simd::path(), || {
-            for i in 0..rows {
-                let a = x[i * d_in + kk];
-                if a != 0.0 {
-                    dwr.iter_mut().zip(&dz[i * d_out..(i + 1) * d_out]).for_each(|(o, &g)| *o += a * g);
-                }
-            }
-        })
-    });
-    (dx, dw)
-}
-
-/// Backward of a conv layer (3x3 valid or same, ReLU, identity skip, pooling; a max-pool
-/// sends the gradient to the first maximum of each window). Same padding runs as a valid
-/// convolution of the zero-padded input, whose border gradient is then dropped.
-fn conv_backward(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { return (Vec::new(), Vec::new()) };
-    let (wi, wo) = (kind.input_width(), kind.output_width());
-    let side = if same { side_in + 2 } else { side_in };
-    let padded: Vec<f32> =
-        if same { x.par_chunks(wi).flat_map_iter(|img| pad1(img, c_in, side_in)).collect() } else { x.to_vec() };
-    let wp = c_in * side * side;
-    // dL/dz per image, and the skip's share of dL/dx.
-    let back: Vec<(Vec<f32>, Vec<f32>)> = padded
-        .par_chunks(wp)
-        .zip(x.par_chunks(wi))
-        .zip(dy.par_chunks(wo))
-        .map(|((img, x0), g)| post_backward(kind, &conv3x3(img, w, b, c_in, c_out, side), x0, g))
-        .collect();
-    let dx: Vec<f32> = back
-        .par_iter()
-        .flat_map_iter(|(dz, skip)| {
-            let d = simd::run_on(simd::path(), || conv_input_grad(dz, w, (c_in, c_out, side)));
-            let mut d = if same { crop1(&d, c_in, side_in) } else { d };
-            d.iter_mut().zip(skip).for_each(|(a, &s)| *a += s);
-            d
-        })
-        .collect();
-    let dzs: Vec<Vec<f32>> = back.into_iter().map(|(dz, _)| dz).collect();
-    (dx, conv_weight_grad(&padded, &dzs, w.len(), (c_in, c_out, side)))
-}
-
-/// dL/dz of one image's pre-activation `z` `[c_out, s, s]` (input `x0`) from the gradient
-/// `g` of the layer's output, and the identity skip's dL/dx (empty without a skip).
-fn post_backward(kind: &LayerKind, z: &[f32], x0: &[f32], g: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let LayerKind::Conv { c_out, residual, pool, .. } = *kind else { return (Vec::new(), Vec::new()) };
-    let s = kind.conv_side();
-    if pool == Pool::Max2 && !residual {
-        return (pool_relu_backward(z, g, c_out, s), Vec::new());
-    }
-    // dL/d(activation after the skip), `[c_out, s, s]`.
-    let da: Vec<f32> = match pool {
-        Pool::None => g.to_vec(),
-        Pool::GlobalAvg => g.iter().flat_map(|&v| std::iter::repeat_n(v / (s * s) as f32, s * s)).collect(),
-        Pool::Max2 => {
-            let a: Vec<f32> = z.iter().zip(x0).map(|(&v, &x)| v.max(0.0) + x).collect();
-            max2_backward(&a, g, c_out, s)
-        }
-    };
-    let dz = z.iter().zip(&da).map(|(&zv, &d)| if zv > 0.0 { d } else { 0.0 }).collect();
-    (dz, if residual { da } else { Vec::new() })
-}
-
-/// The gradient of 2x2 max-pool of `a` `[c, s, s]`, to the first maximum of each window.
-fn max2_backward(a: &[f32], g: &[f32], c: usize, s: usize) -> Vec<f32> {
-    let p = s / 2;
-    let mut d = vec![0f32; a.len()];
-    for ch in 0..c {
-        for py in 0..p {
-            for px in 0..p {
-                let idx = |dy: usize, dx: usize| ch * s * s + (2 * py + dy) * s + 2 * px + dx;
-                let cands = [idx(0, 0), idx(0, 1), idx(1, 0), idx(1, 1)];
-                let best = cands.into_iter().fold(cands[0], |m, c| if a[c] > a[m] { c } else { m });
-                d[best] += g[ch * p * p + py * p + px];
-            }
-        }
-    }
-    d
-}
-
-/// The interior `[c, side, side]` of `[c, side + 2, side + 2]`.
-fn crop1(d: &[f32], c: usize, side: usize) -> Vec<f32> {
-    let p = side + 2;
-    (0..c)
-        .flat_map(|ch| (0..side).flat_map(move |y| (0..side).map(move |x| d[ch * p * p + (y + 1) * p + x + 1])))
-        .collect()
-}
-
-/// dL/dz of one image's pre-activation `z` (channels of `o` x `o`) from the gradient `g` of
-/// its ReLU + 2x2 max-pool output.
-fn pool_relu_backward(z: &[f32], g: &[f32], c_out: usize, o: usize) -> Vec<f32> {
-    let p = o / 2;
-    let mut dz = vec![0f32; z.len()];
-    for ch in 0..c_out {
-        for py in 0..p {
-            for px in 0..p {
-                let idx = |dy: usize, dx: usize| ch * o * o + (2 * py + dy) * o + 2 * px + dx;
-                let cands = [idx(0, 0), idx(0, 1), idx(1, 0), idx(1, 1)];
-                let best = cands.into_iter().fold(cands[0], |m, c| if z[c] > z[m] { c } else { m });
-                if z[best] > 0.0 {
-                    dz[best] += g[ch * p * p + py * p + px];
-                }
-            }
-        }
-    }
-    dz
-}
-
-/// dL/dx of one image from its dL/dz (the transposed 3x3 valid convolution).
-fn conv_input_grad(dz: &[f32], w: &[f32], (c_in, c_out, side): (usize, usize, usize)) -> Vec<f32> {
-    let o = side - 2;
-    let mut d = vec![0f32; c_in * side * side];
-    for co in 0..c_out {
-        for ci in 0..c_in {
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let wv = w[((co * c_in + ci) * 3 + ky) * 3 + kx];
-                    for y in 0..o {
-                        let dst = &mut d[ci * side * side + (y + ky) * side + kx..][..o];
-                        dst.iter_mut().zip(&dz[co * o * o + y * o..][..o]).for_each(|(a, &g)| *a += wv * g);
-                    }
-                }
-            }
-        }
-    }
-    d
-}
-
-/// dL/dw summed over the batch `x` with per-image dL/dz `dzs`.
-fn conv_weight_grad(x: &[f32], dzs: &[Vec<f32>], n_w: usize, (c_in, _c_out, side): (usize, usize, usize)) -> Vec<f32> {
-    let (wi, o) = (c_in * side * side, side - 2);
-    let mut dw = vec![0f32; n_w];
-    dw.par_chunks_mut(9).enumerate().for_each(|(oc_ic, taps)| {
-        let (co, ci) = (oc_ic / c_in, oc_ic % c_in);
-        for (img, dz) in x.chunks(wi).zip(dzs) {
-            let src = &img[ci * side * side..(ci + 1) * side * side];
-            let g = &dz[co * o * o..(co + 1) * o * o];
-            // Each tap sums its products in row-major order from 0; the nine sums advance
-            // together, so nine independent chains hide the adds' latency.
-            let mut s = [0f32; 9];
-            for (y, gr) in g.chunks_exact(o).enumerate() {
-                let rows: [&[f32]; 3] = std::array::from_fn(|ky| &src[(y + ky) * side..(y + ky + 1) * side]);
-                for (xo, &gv) in gr.iter().enumerate() {
-                    for (t, st) in s.iter_mut().enumerate() {
-                        *st += rows[t / 3][t % 3 + xo] * gv;
-                    }
-                }
-            }
-            for (tap, v) in taps.iter_mut().zip(s) {
-                *tap += v;
-            }
-        }
-    });
-    dw
+    dx
 }
 
 #[cfg(test)]
@@ -286,37 +171,51 @@ mod tests {
     #[test]
     fn backward_sums_keep_their_order_bit_for_bit() {
         let (rows, d_in, d_out) = (5, 37, 13);
-        let (x, w, dz, skip) =
-            (noise(rows * d_in, 1), noise(d_in * d_out, 2), noise(rows * d_out, 3), noise(rows * d_in, 4));
-        let (dx, _) = linear_backward(&x, &w, &dz, d_in, d_out, Some(&skip));
+        let (w, dz, skip) = (noise(d_in * d_out, 2), noise(rows * d_out, 3), noise(rows * d_in, 4));
+        let dx = linear_input_grad(&w, &dz, (d_in, d_out), Some(&skip));
         for i in 0..rows {
             for kk in 0..d_in {
                 let s = (0..d_out).fold(0f32, |s, j| s + w[kk * d_out + j] * dz[i * d_out + j]);
                 assert_eq!(dx[i * d_in + kk].to_bits(), (skip[i * d_in + kk] + s).to_bits(), "dx[{i}][{kk}]");
             }
         }
-        let (c_in, c_out, side) = (2, 3, 9);
-        let o = side - 2;
-        let imgs = noise(4 * c_in * side * side, 5);
-        let dzs: Vec<Vec<f32>> = (0..4).map(|n| noise(c_out * o * o, 6 + n)).collect();
-        let dw = conv_weight_grad(&imgs, &dzs, c_out * c_in * 9, (c_in, c_out, side));
-        for (co, ci, t) in (0..c_out).flat_map(|co| (0..c_in).flat_map(move |ci| (0..9).map(move |t| (co, ci, t)))) {
-            let mut want = 0f32;
-            for (img, dz) in imgs.chunks(c_in * side * side).zip(&dzs) {
-                let mut s = 0f32;
-                for y in 0..o {
-                    for xo in 0..o {
-                        s += img[ci * side * side + (y + t / 3) * side + t % 3 + xo] * dz[co * o * o + y * o + xo];
+        // Partial and whole vectors of output channels, one and several input channels.
+        for (c_in, c_out, side) in [(2, 3, 9), (3, 17, 13), (1, 8, 28)] {
+            let o = side - 2;
+            let imgs = noise(4 * c_in * side * side, 5);
+            let dzs: Vec<Vec<f32>> = (0..4).map(|n| noise(c_out * o * o, 6 + n)).collect();
+            let w = noise(c_out * c_in * 9, 9);
+            let dw = crate::host::conv_grad::conv_weight_grad(&imgs, &dzs, c_out * c_in * 9, (c_in, c_out, side));
+            for (co, ci, t) in (0..c_out).flat_map(|co| (0..c_in).flat_map(move |ci| (0..9).map(move |t| (co, ci, t))))
+            {
+                let mut want = 0f32;
+                for (img, dz) in imgs.chunks(c_in * side * side).zip(&dzs) {
+                    let mut s = 0f32;
+                    for y in 0..o {
+                        for xo in 0..o {
+                            s += img[ci * side * side + (y + t / 3) * side + t % 3 + xo] * dz[co * o * o + y * o + xo];
+                        }
+                    }
+                    want += s;
+                }
+                assert_eq!(dw[(co * c_in + ci) * 9 + t].to_bits(), want.to_bits(), "dw[{co}][{ci}][{t}]");
+            }
+            let dx = crate::host::conv_grad::conv_input_grad(&dzs[0], &w, (c_in, c_out, side));
+            for (ci, y, x) in (0..c_in).flat_map(|ci| (0..side).flat_map(move |y| (0..side).map(move |x| (ci, y, x)))) {
+                let mut want = 0f32;
+                for (co, t) in (0..c_out).flat_map(|co| (0..9).map(move |t| (co, t))) {
+                    let (yy, xx) = (y as isize - (t / 3) as isize, x as isize - (t % 3) as isize);
+                    if (0..o as isize).contains(&yy) && (0..o as isize).contains(&xx) {
+                        want += w[(co * c_in + ci) * 9 + t] * dzs[0][co * o * o + yy as usize * o + xx as usize];
                     }
                 }
-                want += s;
+                assert_eq!(dx[(ci * side + y) * side + x].to_bits(), want.to_bits(), "dx[{ci}][{y}][{x}]");
             }
-            assert_eq!(dw[(co * c_in + ci) * 9 + t].to_bits(), want.to_bits(), "dw[{co}][{ci}][{t}]");
         }
     }
 
-    /// Every layer's weight gradient against central differences, on an MLP, a residual MLP
-    /// and a CNN.
+    /// Every layer's weight and bias gradients against central differences, on an MLP, a
+    /// residual MLP and CNNs; training's pass (no first-layer dL/dx) gives the same.
     #[test]
     fn weight_gradients_match_finite_differences() {
         let x: Vec<f32> = (0..3 * 784).map(|i| ((i * 17 % 97) as f32) / 97.0).collect();
@@ -343,7 +242,22 @@ mod tests {
                     let an = g.weight[k][idx] as f64;
                     assert!((fd - an).abs() < 2e-3 + 0.05 * an.abs(), "{cfg:?} layer {k} [{idx}]: fd {fd} vs {an}");
                 }
+                for idx in [0, h.biases[k].len() - 1] {
+                    // A bias moves every position of its channel: a smaller step keeps
+                    // ReLU and max-pool choices where they are.
+                    let eps = 1e-3f32;
+                    let mut hb = h.clone();
+                    hb.biases[k][idx] += eps;
+                    let up = loss(&hb, &x, &y, &h.weights);
+                    hb.biases[k][idx] -= 2.0 * eps;
+                    let down = loss(&hb, &x, &y, &h.weights);
+                    let fd = (up - down) / (2.0 * eps as f64);
+                    let an = g.bias[k][idx] as f64;
+                    assert!((fd - an).abs() < 2e-3 + 0.05 * an.abs(), "{cfg:?} bias {k} [{idx}]: fd {fd} vs {an}");
+                }
             }
+            let (t, _) = h.backprop(&x, &y, None, false);
+            assert!(t.input[0].is_empty() && t.weight == g.weight && t.bias == g.bias, "{cfg:?}: training's pass");
         }
     }
 }

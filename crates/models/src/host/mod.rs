@@ -10,9 +10,11 @@
 
 #[cfg(target_arch = "x86_64")]
 mod conv_avx2;
+mod conv_grad;
 pub mod grad;
 mod kernels;
 pub mod simd;
+pub mod train;
 
 use crate::net::Pool;
 use crate::{LayerKind, Net};
@@ -73,6 +75,47 @@ impl HostNet {
             }
         });
         out
+    }
+
+    /// [`HostNet::stage`] with weight `w`, also returning the layer's pre-activations (the
+    /// sums before ReLU, skip and pooling; `[rows, c_out, s, s]` for convolutions), which
+    /// the backward pass needs. The output has the same bits as [`HostNet::stage`]'s.
+    pub fn stage_keep(&self, k: usize, x: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let kind = &self.kinds[k];
+        let (wi, wo, b) = (kind.input_width(), kind.output_width(), &self.biases[k]);
+        let rows = x.len() / wi;
+        match *kind {
+            LayerKind::Linear { d_in, d_out, relu, residual } => {
+                let mut z = vec![0f32; rows * d_out];
+                z.par_chunks_mut(CHUNK * d_out)
+                    .zip(x.par_chunks(CHUNK * d_in))
+                    .for_each(|(o, xs)| linear(xs, w, b, d_in, d_out, o));
+                let mut out = z.clone();
+                for (row, xr) in out.chunks_mut(d_out).zip(x.chunks(d_in)) {
+                    if relu {
+                        row.iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                    if residual {
+                        row.iter_mut().zip(xr).for_each(|(v, &a)| *v += a);
+                    }
+                }
+                (out, z)
+            }
+            LayerKind::Conv { c_out, .. } => {
+                let zw = c_out * kind.conv_side() * kind.conv_side();
+                let (mut out, mut z) = (vec![0f32; rows * wo], vec![0f32; rows * zw]);
+                out.par_chunks_mut(CHUNK * wo)
+                    .zip(z.par_chunks_mut(CHUNK * zw))
+                    .zip(x.par_chunks(CHUNK * wi))
+                    .for_each(|((o, zs), xs)| {
+                        for ((img, dst), zd) in xs.chunks(wi).zip(o.chunks_mut(wo)).zip(zs.chunks_mut(zw)) {
+                            zd.copy_from_slice(&conv_pre(kind, img, w, b));
+                            conv_post(kind, zd, img, dst);
+                        }
+                    });
+                (out, z)
+            }
+        }
     }
 
     /// Logits `[n, 10]` of a batch of flattened images, at full precision.
