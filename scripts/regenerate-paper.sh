@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates everything under paper/ from an empty cache:
 #  1. the main experiment, every run redone, its models taken from the shipped checkpoints
-#     (pass --retrain to train them here instead; results then depend on this CPU's float
-#     kernels and will differ from the committed ones);
+#     (pass --retrain to train them here instead: the host engine trains the same weights on
+#     every CPU, so the results are the same);
 #  2. the replication table (two independent experiment seeds, models trained here);
 #  3. the report, which includes the replication table;
 #  4. the mixed-precision study (experiments/claims-mixed.toml, models trained here, about

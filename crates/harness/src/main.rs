@@ -33,8 +33,9 @@ struct RunArgs {
     /// Rerun every run even if its results exist.
     #[arg(long)]
     force: bool,
-    /// Train models instead of using the experiment's shipped checkpoints (results then
-    /// depend on this CPU's float kernels).
+    /// Train models instead of using the experiment's shipped checkpoints (with
+    /// `engine = "host"` to the same weights on every CPU; with burn's engine the results
+    /// then depend on this CPU's float kernels).
     #[arg(long)]
     retrain: bool,
     /// Runs executed at once; the CPU threads (RAYON_NUM_THREADS, default all cores) are

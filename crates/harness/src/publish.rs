@@ -4,6 +4,7 @@
 use crate::schedule::Outcome;
 use anyhow::{Context, Result};
 use mpq_experiment::config::Experiment;
+use mpq_models::TrainEngine;
 use mpq_pipeline::output;
 use mpq_report::Tables;
 use mpq_report::claims::{ReportInput, render};
@@ -98,7 +99,7 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         .unwrap_or_else(|| "unknown".into());
     let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
     format!(
-        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}){}; experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
+        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}{}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}){}; experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
         exp.data.dataset,
         exp.data.train,
         exp.data.calib,
@@ -113,6 +114,7 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         exp.train.batch_size,
         exp.train.lr,
         exp.train.optimizer,
+        if exp.train.engine == TrainEngine::Host { " on the host engine" } else { "" },
         exp.quant.bits,
         exp.quant.strategies,
         exp.quant.random_n,
@@ -228,6 +230,12 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         commands: &commands,
         figures: &figures,
         figure_dir: fig_rel,
+        trainer: match exp.train.engine {
+            TrainEngine::Burn => "burn trains the models",
+            TrainEngine::Host => {
+                "the models train on the host too, in the same fixed order, so every CPU trains the same weights"
+            }
+        },
     };
     Ok(output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())?)
 }

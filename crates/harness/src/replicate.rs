@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use mpq_experiment::config::Experiment;
+use mpq_models::TrainEngine;
 use mpq_report::{ClaimRow, Tables, stats};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -185,8 +186,16 @@ pub fn replicate(file: &Path, seeds: &[u64], out: &Path, force: bool) -> Result<
         // Recomputed from the run tables rather than read from claims.csv: the comparison
         // needs each estimate's seed count.
         if let Some(m) = mpq_pipeline::output::Manifest::read(&exp.out_dir()) {
+            let why = match exp.train.engine {
+                TrainEngine::Burn => {
+                    "trained weights depend on the CPU's float kernels, so another CPU gives other numbers"
+                }
+                TrainEngine::Host => {
+                    "the models trained on the host engine, whose sums run in a fixed order, so every CPU gives these numbers"
+                }
+            };
             machine = format!(
-                "\nModels trained and evaluated on {} ({} cores; SIMD {}); trained weights depend on the CPU's float kernels, so another CPU gives other numbers.\n",
+                "\nModels trained and evaluated on {} ({} cores; SIMD {}); {why}.\n",
                 m.cpu,
                 m.cores,
                 m.cpu_features.join(", ")
