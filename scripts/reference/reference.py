@@ -8,6 +8,10 @@ tables come from one sitting (timings on a shared VM drift by about 20% between 
     .venv-ref/bin/pip install -r scripts/reference/requirements.txt
     .venv-ref/bin/python scripts/reference/reference.py --threads 1,2
 
+To compare AVX2 kernels on a CPU with AVX-512, run both sides under `avx2-only.sh` (beside this
+file), which hides AVX-512 and VNNI from CPUID so that ONNX Runtime and PyTorch pick their AVX2
+kernels as on an AVX2-only CPU.
+
 It prints one table and writes `results/bench/reference.csv` (same columns as
 `results/bench/timing.csv`). It never runs in CI. The measured work mirrors `harness bench`:
 
