@@ -8,8 +8,16 @@
 use crate::LowbitError;
 use crate::format::{ConvPool, InputRounding, LayerKind, QLayer, QModel};
 use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
-use crate::pack;
+use crate::{pack, scratch};
 use rayon::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    /// A linear layer's input codes (rows of `kp`).
+    static CODES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Its integer sums (rows of `np`).
+    static SUMS: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
+}
 
 mod conv;
 mod patches;
@@ -166,14 +174,14 @@ impl Layer {
         dst: &mut [f32],
     ) {
         let seen = match &self.weights {
-            Weights::Int(b) => {
-                let mut a = vec![0u8; t * b.kp];
+            Weights::Int(b) => scratch::with(&CODES, t * b.kp, 0, |a| {
                 for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
                     gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
+                    ar[d_in..].fill(0);
                 }
-                self.int_products_into(kernel, &a, t, b, d_out, dst);
-                residual.then(|| self.seen(&a, b.kp, d_in))
-            }
+                self.int_products_into(kernel, a, t, b, d_out, dst);
+                residual.then(|| self.seen(a, b.kp, d_in))
+            }),
             Weights::Float(w) => {
                 self.float_products_into(w, x, d_in, d_out, dst);
                 residual.then(|| x[..t * d_in].to_vec())
@@ -185,9 +193,10 @@ impl Layer {
     /// A linear layer's rescaled products of `t` rows of input codes `a` (rows of `b.kp`)
     /// into `dst`, before ReLU and the identity path.
     fn int_products_into(&self, kernel: Kernel, a: &[u8], t: usize, b: &PackedB, d_out: usize, dst: &mut [f32]) {
-        let mut c = vec![0i32; t * b.np];
-        gemm::gemm(kernel, a, t, b, &mut c);
-        self.rescale_into(&c, b, d_out, dst);
+        scratch::with(&SUMS, t * b.np, 0, |c| {
+            gemm::gemm(kernel, a, t, b, c);
+            self.rescale_into(c, b, d_out, dst);
+        });
     }
 }
 

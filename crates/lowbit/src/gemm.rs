@@ -8,13 +8,15 @@
 //!   block of up to 8 rows x 32 columns;
 //! - `AvxVnni`: AVX-VNNI `vpdpbusd` on 256-bit registers (CPUs with AVX-VNNI but no
 //!   AVX-512), on the same byte layout: a register block of 6 rows x 16 columns;
-//! - `Avx2`: AVX2 `vpmaddwd` on i16 codes: weights widened once at packing, as pairs of
-//!   depths per column, activations widened per call; a register block of 6 rows x 16 columns
-//!   (12 accumulators of AVX2's 16 registers). Where no 16-bit sum can saturate (weights of
-//!   7 bits or fewer and a call's largest activation code small enough, checked per call),
-//!   it runs `vpmaddubsw` on the byte codes instead (32 products per instruction), adding
-//!   its 16-bit pair sums in 16 bits for as many groups of depths as stay exact, then
-//!   widening them (`vpmaddwd` by ones);
+//! - `Avx2`: AVX2 on two copies of the weights, i16 pairs of depths per column and the byte
+//!   layout (`x86/pairs.rs`, `x86/bytes.rs`). `vpmaddubsw` (u8 x i8, 32 products per
+//!   instruction, 16-bit pair sums) wherever no pair sum can saturate: on every code when a
+//!   call's largest code allows it (its 16-bit sums then added over as many groups of depths
+//!   as stay exact), else on the codes clamped to the largest that cannot saturate (129 for
+//!   weights up to 127) with the remainders' products added by `vpmaddwd` over the pairs
+//!   where they are nonzero. Long rows that are mostly zero (images) run `vpmaddwd` one row
+//!   at a time over their nonzero pairs; what is left, per register block of 6 rows x 16
+//!   columns over the pairs where some row is nonzero;
 //! - `NeonSdot`: aarch64 NEON `sdot` (i8 x i8, four products per i32 lane) on the same
 //!   byte layout, the activation codes' top bit flipped and `128 * colsum` added back
 //!   (`neon.rs`): a register block of 4 rows x 16 columns;
@@ -161,8 +163,8 @@ impl PackedB {
             Layout::Nibbles => bytes = vec![0x88u8; kp * np / 2],
             Layout::Pairs => wide = vec![0i16; kp * np],
         }
-        // `avx2` keeps a byte copy too where the codes fit 7 bits (`vpmaddubsw`).
-        let byte_copy = kernel == Kernel::Avx2 && bits <= 7 && w[..n * k].iter().all(|&v| i8::try_from(v).is_ok());
+        // `avx2` keeps a byte copy too where the codes fit a byte (`vpmaddubsw`).
+        let byte_copy = kernel == Kernel::Avx2 && w[..n * k].iter().all(|&v| i8::try_from(v).is_ok());
         if byte_copy {
             bytes = vec![0u8; kp * np];
         }
@@ -257,6 +259,35 @@ fn even_blocks(m: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
 mod tests {
     use super::*;
 
+    /// Codes at the byte kernel's limits: pairs of the largest code whose `vpmaddubsw` pair
+    /// sums cannot saturate against the largest weights, a few pairs one above it (and a few
+    /// at 255), for weights up to 127 and with a -128.
+    #[test]
+    fn codes_at_the_saturation_limit_stay_exact() {
+        let (m, k, n) = (9, 200, 32);
+        for (wmax, big) in [(127i32, false), (127, true), (128, false), (128, true)] {
+            let top = (i16::MAX as i32 / (2 * wmax)) as u8;
+            let w: Vec<i16> = (0..n * k).map(|i| if i % 7 == 3 { -wmax as i16 } else { 127 }).collect();
+            let code = |p: usize| match p % 16 {
+                3 => top + 1,
+                9 if big => 255,
+                _ => top,
+            };
+            let x: Vec<u8> = (0..m * k).map(|i| code(i / 2 + i / k)).collect();
+            for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
+                let b = PackedB::new(kernel, &w, n, k, 8);
+                let mut c = vec![0i32; m * b.np];
+                gemm(kernel, &x, m, &b, &mut c);
+                for i in 0..m {
+                    for j in 0..n {
+                        let want: i32 = (0..k).map(|t| x[i * k + t] as i32 * w[j * k + t] as i32).sum();
+                        assert_eq!(c[i * b.np + j], want, "{} wmax {wmax} big {big} at ({i},{j})", kernel.name());
+                    }
+                }
+            }
+        }
+    }
+
     /// Every supported kernel equals the naive sum on awkward shapes and extreme codes.
     #[test]
     fn kernels_match_naive_sums() {
@@ -275,12 +306,19 @@ mod tests {
             (17, 64, 64),
             (32, 100, 24),
             (7, 256, 16),
+            (40, 784, 100),
+            (1, 300, 64),
         ] {
-            for (bits, sparse) in [(8u32, false), (7, false), (4, false), (2, false), (8, true), (4, true)] {
+            // Sparsity 0: random codes; 1: zeros in patterns; 2: 85% zeros, as in images
+            // (the `avx2` kernel then lists each row's nonzero pairs).
+            for (bits, sparse) in [(8u32, 0), (7, 0), (4, 0), (2, 0), (8, 1), (4, 1), (8, 2), (6, 2)] {
                 let half = 1i64 << (bits - 1);
                 let w: Vec<i16> = (0..n * k).map(|_| (next() % (2 * half) - half) as i16).collect();
                 let mut x: Vec<u8> = (0..m * k).map(|i| if i % 5 == 0 { 255 } else { (next() % 256) as u8 }).collect();
-                if sparse {
+                if sparse == 2 {
+                    x.iter_mut().for_each(|v| *v = if next() % 100 < 85 { 0 } else { *v });
+                }
+                if sparse == 1 {
                     // Depths zero in every row, runs of 8 zero in some rows only, and zeros
                     // scattered over the rest, as in images.
                     let zero = |i: usize, t: usize| {

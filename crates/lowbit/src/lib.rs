@@ -10,6 +10,7 @@ pub mod format;
 pub mod gemm;
 pub mod grid;
 pub mod pack;
+mod scratch;
 
 pub use format::{InputRounding, LayerKind, QLayer, QModel};
 
