@@ -32,9 +32,10 @@ pub const PANEL: usize = 16;
 const MR: usize = 8;
 /// Rows of the `avx2` register block (12 of AVX2's 16 registers hold its sums).
 const AVX2_ROWS: usize = 6;
-/// Depth from which the `avx2` and `portable` kernels list, per block of rows, the depth
-/// pairs where some row is nonzero: below it (a 3x3 convolution over few channels) listing
-/// them cost more than it saved (the CNN's search on the `avx2` kernel ran 15% faster).
+/// Depth from which the `avx2` and `portable` kernels list the depth pairs where codes are
+/// nonzero (per block of rows, or per row for images and the `avx2` byte kernel's
+/// remainders): below it (a 3x3 convolution over few channels) listing them cost more than
+/// it saved (the CNN's search on the `avx2` kernel ran 15% faster).
 const SPARSE_DEPTH: usize = 128;
 /// Rows of the `neon-sdot` register block (16 of NEON's 32 registers hold its sums).
 const SDOT_ROWS: usize = 4;
