@@ -58,7 +58,9 @@ pub(in crate::gemm) fn gemm_blocks(a: &[u8], m: usize, b: &PackedB, c: &mut [i32
     scratch::with(&LIVE, kp / 2, 0, |live| {
         scratch::with(&WIDE, AVX2_ROWS * kp, 0, |a16| {
             let mut n_live = kp / 2;
-            live.iter_mut().enumerate().for_each(|(g, v)| *v = g);
+            if !sparse {
+                live.iter_mut().enumerate().for_each(|(g, v)| *v = g);
+            }
             for (i0, rows) in even_blocks(m, AVX2_ROWS) {
                 let block = &a[i0 * kp..(i0 + rows) * kp];
                 if sparse {
@@ -95,9 +97,7 @@ fn live_pairs(block: &[u8], kp: usize, live: &mut [usize]) -> usize {
             // SAFETY: codes d..d + 32 lie inside the row.
             v = _mm256_or_si256(v, unsafe { _mm256_loadu_si256(row.as_ptr().add(d).cast()) });
         }
-        // Two mask bits per pair; the even one stands for it.
-        let zero = _mm256_movemask_epi8(_mm256_cmpeq_epi16(v, _mm256_setzero_si256())) as u32;
-        let mut bits = !zero & 0x5555_5555;
+        let mut bits = nonzero_pair_bits(v);
         while bits != 0 {
             live[n] = d / 2 + bits.trailing_zeros() as usize / 2;
             n += 1;
@@ -186,6 +186,13 @@ fn row_kernel(take: usize, mode: Rows) -> RowKernel {
     }
 }
 
+/// One bit per nonzero pair of the 32 codes in `v`: bit `2j` for codes `2j`, `2j + 1`.
+#[target_feature(enable = "avx2")]
+fn nonzero_pair_bits(v: __m256i) -> u32 {
+    // Two mask bits per pair; the even one stands for it.
+    !(_mm256_movemask_epi8(_mm256_cmpeq_epi16(v, _mm256_setzero_si256())) as u32) & 0x5555_5555
+}
+
 /// How many pairs of codes (`2g`, `2g + 1`) of `codes` are nonzero.
 #[target_feature(enable = "avx2")]
 pub(super) fn count_nonzero_pairs(codes: &[u8]) -> usize {
@@ -194,8 +201,7 @@ pub(super) fn count_nonzero_pairs(codes: &[u8]) -> usize {
     for d in (0..whole).step_by(32) {
         // SAFETY: codes d..d + 32 lie inside the slice.
         let v = unsafe { _mm256_loadu_si256(codes.as_ptr().add(d).cast()) };
-        let zero = _mm256_movemask_epi8(_mm256_cmpeq_epi16(v, _mm256_setzero_si256())) as u32;
-        n += (!zero & 0x5555_5555).count_ones() as usize;
+        n += nonzero_pair_bits(v).count_ones() as usize;
     }
     n + codes[whole..].chunks_exact(2).filter(|p| p[0] | p[1] != 0).count()
 }
