@@ -140,23 +140,25 @@ fn blocks256<A>(
 }
 
 /// The AVX2 path; every choice gives the same exact sums:
+/// - long, mostly zero rows (images): `vpmaddwd` one row at a time over its nonzero pairs
+///   (first: the byte kernel skips no zeros, and on digits at 4 bits, or on the 0/1 weights
+///   of [`crate::engine::Roundings`], took 1.5 times as long);
 /// - weights and codes so small that `vpmaddubsw`'s 16-bit pair sums add up over several
 ///   groups of depths without saturating (4-bit weights): the byte kernel;
-/// - long, mostly zero rows (images): `vpmaddwd` one row at a time over its nonzero pairs;
 /// - weights that fit a byte (8 bits or fewer): the byte kernel on the codes clamped to where
 ///   a single pair sum cannot saturate, plus `vpmaddwd` on the few remainders above it;
 /// - otherwise `vpmaddwd` per register block of rows.
 pub(super) fn gemm_avx2(a: &[u8], m: usize, b: &PackedB, c: &mut [i32]) {
     let a = &a[..m * b.kp];
+    let sparse = b.kp >= SPARSE_DEPTH;
+    if sparse && pairs::gemm_rows(a, m, b, c, pairs::Rows::IfSparse) {
+        return;
+    }
     let amax = if b.bytes.is_empty() { 0 } else { bytes::max_code(a) };
     if let Some(run) = bytes::exact_groups(amax, b)
         && run >= 2
     {
         return bytes::gemm_bytes(a, m, b, c, run);
-    }
-    let sparse = b.kp >= SPARSE_DEPTH;
-    if sparse && pairs::gemm_rows(a, m, b, c, pairs::Rows::IfSparse) {
-        return;
     }
     if !b.bytes.is_empty() && bytes::gemm_split(a, m, b, c, amax) {
         return;

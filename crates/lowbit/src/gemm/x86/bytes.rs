@@ -61,15 +61,16 @@ pub(super) fn gemm_bytes(a: &[u8], m: usize, b: &PackedB, c: &mut [i32], run: us
 /// saturate (129 for weights up to 127), plus `vpmaddwd` on the remainders, row by row over
 /// their nonzero pairs. Returns false, computing nothing, where the register blocks of
 /// `vpmaddwd` are faster: codes above the limit in short rows (3x3 convolutions: listing
-/// each row's few remainders cost more than it saved; the CNN ran at half speed), or in
-/// more than a quarter of the pairs.
+/// each row's few remainders cost more than it saved; the CNN ran at half speed), in a
+/// single panel of columns (an MLP's 10 logits: the listing cost more than the products,
+/// 160 against 135 us per 1000 rows of 128), or in more than a quarter of the pairs.
 pub(super) fn gemm_split(a: &[u8], m: usize, b: &PackedB, c: &mut [i32], amax: i32) -> bool {
     let top = (i16::MAX as i32 / (2 * b.wmax.max(1))).min(255);
     if amax <= top {
         gemm_bytes(a, m, b, c, 1);
         return true;
     }
-    if b.kp < SPARSE_DEPTH {
+    if b.kp < SPARSE_DEPTH || b.np <= PANEL {
         return false;
     }
     scratch::with(&LOW, a.len(), 0, |low| {
