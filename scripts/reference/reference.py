@@ -13,7 +13,9 @@ file), which hides AVX-512 and VNNI from CPUID so that ONNX Runtime and PyTorch 
 kernels as on an AVX2-only CPU.
 
 It prints one table and writes `results/bench/reference.csv` (same columns as
-`results/bench/timing.csv`). It never runs in CI. The measured work mirrors `harness bench`:
+`results/bench/timing.csv`). It never runs in CI. The whole measurement runs `--passes` times
+(3) and each row keeps its fastest pass, as `harness bench` does. The measured work mirrors
+`harness bench`:
 
 - training: one epoch of Adam (lr 1e-3), batch 64, on `--samples` digits;
 - FP32 inference: batch 1, 64 and 256, timed as the fastest of five rounds of at least 60 ms;
@@ -360,6 +362,9 @@ def main():
     ap.add_argument("--samples", type=int, default=4000, help="training examples (default 4000, as harness bench)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "bench", "reference.csv"))
+    ap.add_argument("--passes", type=int, default=3,
+                    help="times the whole measurement runs, each row keeping its fastest pass (default 3, "
+                         "as harness bench --passes)")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     x, y = load_digits()
@@ -368,12 +373,18 @@ def main():
     torch.set_num_interop_threads(1)
     print(f"torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}), "
           f"onnxruntime {ort.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("mlp", "cnn"):
-            r, params = torch_rows(kind, x[tr], y[tr], x[ca], y[ca], x[te], threads, args.seed)
-            rows += r
-            rows += onnx_rows(kind, params, x[ca], x[te], threads, tmp)
+    fastest = {}
+    for p in range(max(args.passes, 1)):
+        print(f"pass {p + 1} of {args.passes}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in ("mlp", "cnn"):
+                r, params = torch_rows(kind, x[tr], y[tr], x[ca], y[ca], x[te], threads, args.seed)
+                r += onnx_rows(kind, params, x[ca], x[te], threads, tmp)
+                for row in r:
+                    key = row[:4]
+                    if key not in fastest or row[5] < fastest[key][5]:
+                        fastest[key] = row
+    rows = list(fastest.values())
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w", newline="") as f:
         w = csv.writer(f)

@@ -156,6 +156,11 @@ enum Command {
         /// Output folder.
         #[arg(long, default_value = "results/bench")]
         out: PathBuf,
+        /// Times the whole benchmark runs, one pass after another; each row keeps its fastest
+        /// pass, so a slow spell of a shared machine (seconds long) must cover every pass to
+        /// show. `scripts/reference/reference.py --passes` does the same on its side.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        passes: u32,
     },
     /// Export a completed run's plan as a packed low-bit model (integer codes packed by bit
     /// width, scales, input quantization), then check the integer engine against simulated
@@ -202,7 +207,9 @@ fn main() -> ExitCode {
         (Some(Command::Replicate { file, seeds, out, force }), _) => replicate::replicate(&file, &seeds, &out, force),
         (Some(Command::Train { file, retrain, ship }), _) => sweep::train_only(&file, retrain, ship),
         (Some(Command::Paper { file, out }), _) => publish::paper(&file, &out),
-        (Some(Command::Bench { backends, samples, out }), _) => bench::bench(&backends, samples, &out),
+        (Some(Command::Bench { backends, samples, out, passes }), _) => {
+            bench::bench(&backends, samples, &out, passes as usize)
+        }
         (Some(Command::Export { file, run, method, bits, out }), _) => export::export(&file, &run, method, bits, &out),
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
         (None, None) => {
