@@ -373,9 +373,9 @@ def main():
     torch.set_num_interop_threads(1)
     print(f"torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}), "
           f"onnxruntime {ort.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    fastest = {}
-    for p in range(max(args.passes, 1)):
-        print(f"pass {p + 1} of {args.passes}", flush=True)
+    fastest, passes = {}, max(args.passes, 1)
+    for p in range(passes):
+        print(f"pass {p + 1} of {passes}", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             for kind in ("mlp", "cnn"):
                 r, params = torch_rows(kind, x[tr], y[tr], x[ca], y[ca], x[te], threads, args.seed)
