@@ -8,6 +8,7 @@ use mpq_lowbit::engine::Engine;
 use mpq_pipeline::dataset::{self, Data};
 use mpq_pipeline::{checkpoints, run};
 use mpq_quant::Plan;
+use mpq_quant::eval::{Evaluation, Evaluator};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -41,10 +42,16 @@ pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, 
     let fp_bytes = mpq_models::checkpoint::to_bytes(&net, &Default::default())?.len();
     let back = QModel::load(out)?;
     let engine = Engine::new(&back)?;
-    let sim = ev.logits(&plan, &test)?;
     let x = data.images.gather_f32(&split.test);
     let got = engine.forward(&x, split.test.len());
+    let granularity = exp.quant.granularity;
+    let score = |e: Evaluation| {
+        let ev = Evaluator::with_granularity(&net, ev.ranges.clone(), granularity, spec.seed).evaluated_by(e);
+        ev.logits(&plan, &test)
+    };
+    let (sim, int) = (score(Evaluation::Simulated)?, score(Evaluation::Integer)?);
     let (agree, max_diff) = compare(&sim, &got);
+    let (_, int_diff) = compare(&int, &got);
     println!("exported {} plan {} ({method}, {bits} bits) to {}", run_id, plan.code(), out.display());
     println!(
         "size: {bytes} bytes = {:.1}% of the FP32 safetensors checkpoint ({fp_bytes} bytes)",
@@ -53,6 +60,9 @@ pub fn export(file: &Path, run_id: &str, method: mpq_report::Method, bits: u32, 
     println!(
         "engine vs simulated quantization on {} test examples: argmax agreement {agree:.4}, max |logit diff| {max_diff:.2e}",
         split.test.len()
+    );
+    println!(
+        "engine vs the search's integer evaluation: max |logit diff| {int_diff:.2e} (the same arithmetic: 0 expected)"
     );
     Ok(ExitCode::SUCCESS)
 }

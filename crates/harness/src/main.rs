@@ -1,7 +1,7 @@
 //! `harness`: the mpq command line. It parses experiment files, schedules runs, shows
 //! progress and writes results; every algorithm lives in the library crates.
 
-use harness::{bench, export, publish, replicate, schedule, sweep};
+use harness::{export, publish, replicate, schedule, sweep};
 use mpq_cluster::shard::Shard;
 use mpq_experiment::config;
 
@@ -208,7 +208,7 @@ fn main() -> ExitCode {
         (Some(Command::Train { file, retrain, ship }), _) => sweep::train_only(&file, retrain, ship),
         (Some(Command::Paper { file, out }), _) => publish::paper(&file, &out),
         (Some(Command::Bench { backends, samples, out, passes }), _) => {
-            bench::bench(&backends, samples, &out, passes as usize)
+            mpq_bench::bench(&backends, samples, &out, passes as usize).map(|_| ExitCode::SUCCESS).map_err(Into::into)
         }
         (Some(Command::Export { file, run, method, bits, out }), _) => export::export(&file, &run, method, bits, &out),
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),

@@ -20,7 +20,7 @@ fn manifest(exp: &Experiment) -> output::Manifest {
         git_commit: commit,
         burn_version: mpq_models::BURN_VERSION.into(),
         cpu_features: mpq_pipeline::backend::cpu_features().into_iter().map(str::to_string).collect(),
-        host_simd: mpq_models::host::simd::path().name().into(),
+        host_simd: mpq_host::simd::path().name().into(),
         backends: exp.backends.iter().map(|b| b.name().to_string()).collect(),
         adapters: exp.backends.iter().map(|&b| mpq_pipeline::backend::adapter(b, &cpu)).collect(),
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

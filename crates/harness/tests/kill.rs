@@ -1,31 +1,55 @@
-//! A sweep killed at 20 points (SIGKILL and SIGINT alternating, seeded delays) and then run
-//! to completion ends with exactly the rows of an uninterrupted run: none missing, none
-//! duplicated, no torn lines.
+//! A sweep killed at 20 points (SIGKILL and SIGINT alternating, seeded delays; the harness
+//! installs no SIGINT handler, so both end it where it stands) and then run to completion
+//! ends with exactly the rows of an uninterrupted run: none missing, none duplicated, no torn
+//! lines. The test checks that kills landed while runs were half done.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::Duration;
+
+/// `smoke.toml` with 8 repeats (24 runs) writing into `out`, so that a sweep lasts long
+/// enough to be killed in the middle.
+fn longer_smoke(dir: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = smoke_in(dir, out);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("repeats = 2"), "smoke.toml no longer sets repeats = 2");
+    std::fs::write(&file, text.replace("repeats = 2", "repeats = 8")).unwrap();
+    file
+}
 
 #[test]
 fn killed_sweeps_resume_to_identical_rows() {
     let tmp = tempfile::tempdir().unwrap();
     let reference = tmp.path().join("ref");
-    let ref_dir = tmp.path().join("a");
-    std::fs::create_dir_all(&ref_dir).unwrap();
-    let f = smoke_in(&ref_dir, &reference);
+    let f = longer_smoke(&tmp.path().join("a"), &reference);
+    let t0 = std::time::Instant::now();
     assert!(harness(&[f.to_str().unwrap()]).status.success());
+    let t_ref = t0.elapsed().as_secs_f64();
+    let run_files = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("smoke/runs")).into_iter().flatten().filter(|e| e.is_ok()).count()
+    };
+    let total = run_files(&reference);
+    assert_eq!(total, 24);
 
     let out = tmp.path().join("killed");
-    let dir = tmp.path().join("b");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = smoke_in(&dir, &out);
-    // A small linear congruential generator keeps the kill points reproducible.
+    let file = longer_smoke(&tmp.path().join("b"), &out);
+    // A small linear congruential generator keeps the kill points reproducible; each kill
+    // comes at a random share of the time the remaining runs took in the reference sweep.
     let mut state: u64 = 0x9E37_79B9;
+    let (mut tries, mut landed, mut mid_run) = (0, 0, 0);
     for i in 0..20 {
+        let left = total - run_files(&out);
+        if left == 0 {
+            break;
+        }
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let delay = 20 + (state >> 33) % 900;
+        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+        let delay = Duration::from_secs_f64(0.005 + u * t_ref * left as f64 / total as f64);
+        tries += 1;
         let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
             .arg(&file)
             .current_dir(root())
@@ -33,10 +57,15 @@ fn killed_sweeps_resume_to_identical_rows() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
+        std::thread::sleep(delay);
         let signal = if i % 2 == 0 { "-KILL" } else { "-INT" };
         let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        if status.signal().is_some() {
+            landed += 1;
+            // Some but not all run files written: the kill landed mid-sweep.
+            mid_run += usize::from((1..total).contains(&run_files(&out)));
+        }
         // Whatever was left must parse: every present run file is whole or absent.
         for e in std::fs::read_dir(out.join("smoke/runs")).into_iter().flatten() {
             let p = e.unwrap().path();
@@ -46,6 +75,9 @@ fn killed_sweeps_resume_to_identical_rows() {
             }
         }
     }
+    eprintln!("{tries} kills sent, {landed} found the sweep running, {mid_run} with some runs done");
+    assert!(landed >= tries / 2 && landed >= 5, "only {landed} of {tries} kills found the harness still running");
+    assert!(mid_run >= 3, "only {mid_run} kills landed between the first and the last run file");
     let o = harness(&[file.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for t in ["runs", "configs", "train", "sensitivity", "summary", "claims"] {

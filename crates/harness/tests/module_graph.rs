@@ -1,18 +1,30 @@
-//! The harness's modules import one another without cycles (each `crate::<module>` reference
-//! is an edge), so each can be read, and moved into a library, on its own.
+//! The modules of each crate import one another without cycles (each `crate::<module>`
+//! reference in a file under a top-level module is an edge from that module), so each can be
+//! read, and moved into a library, on its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 
-fn graph() -> BTreeMap<String, Vec<String>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut g = BTreeMap::new();
-    for e in std::fs::read_dir(&dir).unwrap() {
+/// Every `.rs` file under `dir`, with the top-level module it belongs to.
+fn files(dir: &std::path::Path, top: Option<&str>, out: &mut Vec<(String, std::path::PathBuf)>) {
+    for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.extension().is_none_or(|x| x != "rs") || name == "main" || name == "lib" {
-            continue;
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let module = top.unwrap_or(&stem).to_string();
+        if path.is_dir() {
+            files(&path, Some(&module), out);
+        } else if path.extension().is_some_and(|x| x == "rs") && !(top.is_none() && (stem == "main" || stem == "lib")) {
+            out.push((module, path));
         }
+    }
+}
+
+fn graph_of(krate: &str) -> BTreeMap<String, Vec<String>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate).join("src");
+    let mut list = Vec::new();
+    files(&dir, None, &mut list);
+    let mut g: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, path) in list {
         let text = std::fs::read_to_string(&path).unwrap();
         let ident = |s: &str| -> String {
             s.trim_start().chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect()
@@ -27,11 +39,16 @@ fn graph() -> BTreeMap<String, Vec<String>> {
             }
         }
         deps.retain(|d| !d.is_empty() && *d != name);
-        deps.sort();
-        deps.dedup();
-        g.insert(name, deps);
+        let entry = g.entry(name).or_default();
+        entry.extend(deps);
+        entry.sort();
+        entry.dedup();
     }
     g
+}
+
+fn graph() -> BTreeMap<String, Vec<String>> {
+    graph_of("harness")
 }
 
 /// A cycle through `node`, if any, as the list of modules on it.
@@ -59,6 +76,21 @@ fn harness_modules_have_no_import_cycle() {
     for node in g.keys() {
         if let Some(c) = cycle(&g, node, &mut Vec::new()) {
             panic!("import cycle: {}", c.join(" -> "));
+        }
+    }
+}
+
+/// The executors and the crates around them have no import cycle between their modules
+/// either (the host network's forward, backward and training modules among them).
+#[test]
+fn library_modules_have_no_import_cycle() {
+    for krate in ["net", "host", "lowbit", "models", "quant", "report", "pipeline", "bench", "experiment", "data"] {
+        let g = graph_of(krate);
+        assert!(!g.is_empty(), "{krate}: no modules found");
+        for node in g.keys() {
+            if let Some(c) = cycle(&g, node, &mut Vec::new()) {
+                panic!("{krate}: import cycle: {}", c.join(" -> "));
+            }
         }
     }
 }

@@ -6,20 +6,14 @@
 //! Batches are cut into chunks of examples that run through every layer in parallel (rayon).
 
 use crate::LowbitError;
-use crate::format::{ConvPool, InputRounding, LayerKind, QLayer, QModel};
-use crate::gemm::{self, InputQuant, Kernel, PackedB, Round};
-use crate::{pack, scratch};
+use crate::format::{QLayer, QModel};
+use crate::gemm::{InputQuant, Kernel, PackedB};
+use crate::pack;
+use mpq_net::{LayerKind, Pool};
 use rayon::prelude::*;
-use std::cell::RefCell;
-
-thread_local! {
-    /// A linear layer's input codes (rows of `kp`).
-    static CODES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    /// Its integer sums (rows of `np`).
-    static SUMS: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
-}
 
 mod conv;
+mod linear;
 mod patches;
 mod pool;
 mod roundings;
@@ -62,14 +56,12 @@ impl Layer {
     fn from(l: &QLayer, kernel: Kernel) -> Result<Layer, LowbitError> {
         let (rows, cols) = l.kind.weight_shape();
         let unsupported = |what: String| Err(LowbitError::Unsupported(format!("layer {}: {what}", l.name)));
-        let round = match l.rounding {
-            InputRounding::Nearest => Round::Nearest,
-            InputRounding::Floor => Round::Floor,
-            InputRounding::Ceil => Round::Ceil,
-        };
-        let input = InputQuant { scale: l.in_scale, zero: l.in_zero, qmax: l.in_qmax, round };
+        if l.rounding.is_stochastic() {
+            return unsupported("stochastic input rounding cannot run on the engine".into());
+        }
+        let input = InputQuant { scale: l.in_scale, zero: l.in_zero, qmax: l.in_qmax, round: l.rounding };
         if let LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } = l.kind
-            && ((!same && side_in < 3) || (residual && (!same || c_in != c_out || pool == ConvPool::Max2)))
+            && ((!same && side_in < 3) || (residual && (!same || c_in != c_out || pool == Pool::Max2)))
         {
             return unsupported(format!(
                 "conv of side {side_in} (same padding {same}, skip {residual}, pool {pool:?}) cannot run"
@@ -161,57 +153,6 @@ impl Layer {
             LayerKind::Conv { .. } => self.run_conv(kernel, x, t, dst),
         }
     }
-
-    /// A linear layer into `dst`: products, then ReLU, then the identity path (the input as
-    /// the layer saw it: quantized on the integer path).
-    fn run_linear(
-        &self,
-        kernel: Kernel,
-        x: &[f32],
-        t: usize,
-        (d_in, d_out): (usize, usize),
-        (relu, residual): (bool, bool),
-        dst: &mut [f32],
-    ) {
-        let seen = match &self.weights {
-            Weights::Int(b) => scratch::with(&CODES, t * b.kp, 0, |a| {
-                for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
-                    gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
-                    ar[d_in..].fill(0);
-                }
-                self.int_products_into(kernel, a, t, b, d_out, dst);
-                residual.then(|| self.seen(a, b.kp, d_in))
-            }),
-            Weights::Float(w) => {
-                self.float_products_into(w, x, d_in, d_out, dst);
-                residual.then(|| x[..t * d_in].to_vec())
-            }
-        };
-        linear_tail(dst, seen.as_deref(), (d_in, d_out), relu);
-    }
-
-    /// A linear layer's rescaled products of `t` rows of input codes `a` (rows of `b.kp`)
-    /// into `dst`, before ReLU and the identity path.
-    fn int_products_into(&self, kernel: Kernel, a: &[u8], t: usize, b: &PackedB, d_out: usize, dst: &mut [f32]) {
-        scratch::with(&SUMS, t * b.np, 0, |c| {
-            gemm::gemm(kernel, a, t, b, c);
-            self.rescale_into(c, b, d_out, dst);
-        });
-    }
-}
-
-/// A linear layer's pre-activations `y` (`[t][d_out]`), in place, after ReLU (if `relu`),
-/// plus the identity path `seen` (`[t][d_in]`) where there is one.
-fn linear_tail(y: &mut [f32], seen: Option<&[f32]>, (d_in, d_out): (usize, usize), relu: bool) {
-    for (e, row) in y.chunks_exact_mut(d_out).enumerate() {
-        for (r, v) in row.iter_mut().enumerate() {
-            let u = if relu { v.max(0.0) } else { *v };
-            *v = match seen {
-                Some(sx) => u + sx[e * d_in + r],
-                None => u,
-            };
-        }
-    }
 }
 
 /// `len` zeros, written in parallel where there are many: a buffer that chunks then fill.
@@ -300,9 +241,9 @@ mod tests {
         let codes: Vec<i32> = (0..c_out * c_in * 9).map(|_| (next() % 255 - 127) as i32).collect();
         let l = QLayer {
             name: "conv".into(),
-            kind: LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: ConvPool::Max2 },
+            kind: LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 },
             bits: 8,
-            rounding: InputRounding::Nearest,
+            rounding: mpq_net::Rounding::Nearest,
             in_scale: 0.013,
             in_zero: 7,
             in_qmax: 255,

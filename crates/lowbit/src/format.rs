@@ -14,6 +14,8 @@
 //! foreign file is rejected.
 
 use crate::{LowbitError, pack};
+use mpq_net::BitWidth;
+pub use mpq_net::{LayerKind, Pool, Rounding};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -25,96 +27,6 @@ pub const FORMAT: &str = "mpq-lowbit/3";
 /// Earlier formats this version still reads (their layer kinds are a subset of this one's).
 const READS_ALSO: &[&str] = &["mpq-lowbit/2"];
 
-/// What pools a convolution's output, after its ReLU and identity skip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConvPool {
-    /// 2x2 max-pool, stride 2.
-    #[default]
-    Max2,
-    /// None.
-    None,
-    /// The mean of each channel.
-    GlobalAvg,
-}
-
-/// How a layer's input is rounded to its integer grid at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InputRounding {
-    /// To the nearest code.
-    Nearest,
-    /// Down.
-    Floor,
-    /// Up.
-    Ceil,
-}
-
-/// What a layer computes (mirrors `mpq-models`' layer kinds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum LayerKind {
-    /// `y = x W + b`, optional ReLU, optional identity skip. Weights stored `[d_out][d_in]`.
-    Linear {
-        /// Inputs.
-        d_in: usize,
-        /// Outputs.
-        d_out: usize,
-        /// ReLU after.
-        relu: bool,
-        /// Identity skip.
-        residual: bool,
-    },
-    /// 3x3 conv (valid, or same with zero padding), ReLU, identity skip if `residual`, then
-    /// `pool`. Weights stored `[c_out][c_in * 9]`.
-    Conv {
-        /// Input channels.
-        c_in: usize,
-        /// Output channels.
-        c_out: usize,
-        /// Input side.
-        side_in: usize,
-        /// Same padding (output side = input side).
-        #[serde(default)]
-        same: bool,
-        /// Identity skip (adds the input as the layer saw it).
-        #[serde(default)]
-        residual: bool,
-        /// Pooling after ReLU and skip.
-        #[serde(default)]
-        pool: ConvPool,
-    },
-}
-
-impl LayerKind {
-    /// Side of a convolution's output before pooling (0 for a linear layer).
-    pub fn conv_side(&self) -> usize {
-        match *self {
-            LayerKind::Conv { side_in, same: true, .. } => side_in,
-            LayerKind::Conv { side_in, .. } => side_in.saturating_sub(2),
-            LayerKind::Linear { .. } => 0,
-        }
-    }
-
-    /// Values per example after the layer (after pooling): the size of its output rows.
-    pub fn output_width(&self) -> usize {
-        match *self {
-            LayerKind::Linear { d_out, .. } => d_out,
-            LayerKind::Conv { c_out, pool: ConvPool::GlobalAvg, .. } => c_out,
-            LayerKind::Conv { c_out, pool: ConvPool::Max2, .. } => c_out * (self.conv_side() / 2).pow(2),
-            LayerKind::Conv { c_out, pool: ConvPool::None, .. } => c_out * self.conv_side().pow(2),
-        }
-    }
-
-    /// (rows, cols) of the weight matrix as stored.
-    pub fn weight_shape(&self) -> (usize, usize) {
-        match *self {
-            LayerKind::Linear { d_in, d_out, .. } => (d_out, d_in),
-            LayerKind::Conv { c_in, c_out, .. } => (c_out, c_in * 9),
-        }
-    }
-}
-
 /// One layer of a packed model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QLayer {
@@ -124,8 +36,8 @@ pub struct QLayer {
     pub kind: LayerKind,
     /// Bit width of weight and input; 32 = full precision.
     pub bits: u32,
-    /// Rounding of the input at run time.
-    pub rounding: InputRounding,
+    /// Rounding of the input at run time (nearest, floor or ceil).
+    pub rounding: Rounding,
     /// Input scale.
     pub in_scale: f32,
     /// Input zero point.
@@ -175,8 +87,11 @@ fn expected_sizes(l: &QLayer) -> Result<[usize; 4], String> {
     if l.bits >= 32 {
         return Ok([0, 4 * n, 0, 4 * rows]);
     }
-    if !((2..=8).contains(&l.bits) || l.bits == 16) {
-        return Err(format!("layer {}: unsupported bit width {}", l.name, l.bits));
+    if let Err(e) = BitWidth::quantized(l.bits) {
+        return Err(format!("layer {}: {e}", l.name));
+    }
+    if l.rounding.is_stochastic() {
+        return Err(format!("layer {}: stochastic input rounding cannot run on the engine", l.name));
     }
     let s = l.sizes[2];
     if s != 4 && s != 4 * rows {
@@ -295,7 +210,7 @@ mod tests {
             name: "fc1".into(),
             kind: kind.clone(),
             bits: 4,
-            rounding: InputRounding::Floor,
+            rounding: Rounding::Floor,
             in_scale: 0.1,
             in_zero: 0,
             in_qmax: 15,

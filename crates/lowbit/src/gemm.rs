@@ -64,26 +64,16 @@ impl Kernel {
         Kernel::ALL.into_iter().find(|k| k.supported()).unwrap_or(Kernel::Portable)
     }
 
-    /// Whether this CPU can run the kernel.
+    /// Whether this CPU can run the kernel, at the SIMD level in use ([`mpq_net::simd::level`],
+    /// which `MPQ_HOST_SIMD=portable` limits to the baseline).
     pub fn supported(self) -> bool {
+        let level = mpq_net::simd::level();
         match self {
             Kernel::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::AvxVnni => {
-                std::arch::is_x86_feature_detected!("avxvnni") && std::arch::is_x86_feature_detected!("avx2")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni512 => {
-                std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw")
-            }
-            #[cfg(target_arch = "aarch64")]
-            Kernel::NeonSdot => std::arch::is_aarch64_feature_detected!("dotprod"),
-            #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Vnni512 | Kernel::AvxVnni | Kernel::Avx2 => false,
-            #[cfg(not(target_arch = "aarch64"))]
-            Kernel::NeonSdot => false,
+            Kernel::Avx2 => cfg!(target_arch = "x86_64") && level.avx2,
+            Kernel::AvxVnni => cfg!(target_arch = "x86_64") && level.avx_vnni,
+            Kernel::Vnni512 => cfg!(target_arch = "x86_64") && level.avx512_vnni,
+            Kernel::NeonSdot => cfg!(target_arch = "aarch64") && level.neon_dot,
         }
     }
 
@@ -237,7 +227,7 @@ pub fn max_pool_row(kernel: Kernel, (top, bottom): (&[i32], &[i32]), n: usize, o
 mod portable;
 mod quantize;
 use portable::gemm_portable;
-pub use quantize::{InputQuant, Round, quantize, quantize3};
+pub use quantize::{InputQuant, quantize, quantize3};
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]

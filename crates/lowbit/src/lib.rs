@@ -8,11 +8,11 @@
 pub mod engine;
 pub mod format;
 pub mod gemm;
-pub mod grid;
 pub mod pack;
 mod scratch;
 
-pub use format::{InputRounding, LayerKind, QLayer, QModel};
+pub use format::{QLayer, QModel};
+pub use mpq_net::{LayerKind, Pool, Rounding};
 
 /// What can go wrong building, reading or running a packed model.
 #[derive(Debug, thiserror::Error)]

@@ -3,9 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mpq_lowbit::engine::Engine;
-use mpq_lowbit::format::ConvPool;
 use mpq_lowbit::gemm::Kernel;
-use mpq_lowbit::{InputRounding, LayerKind, QLayer, QModel, pack};
+use mpq_lowbit::{LayerKind, Pool, QLayer, QModel, Rounding, pack};
 
 struct Lcg(u64);
 
@@ -16,7 +15,7 @@ impl Lcg {
     }
 }
 
-fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: InputRounding, zero: i32) -> QLayer {
+fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: Rounding, zero: i32) -> QLayer {
     let (rows, cols) = kind.weight_shape();
     let qmax = (1i32 << (bits - 1)) - 1;
     let codes: Vec<i32> = (0..rows * cols).map(|_| (rng.next() * (2 * qmax + 1) as f32) as i32 - qmax).collect();
@@ -37,10 +36,10 @@ fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: InputR
 }
 
 fn conv(c_in: usize, c_out: usize, side_in: usize) -> LayerKind {
-    LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: ConvPool::Max2 }
+    LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 }
 }
 
-fn block(c: usize, residual: bool, pool: ConvPool) -> LayerKind {
+fn block(c: usize, residual: bool, pool: Pool) -> LayerKind {
     LayerKind::Conv { c_in: c, c_out: c, side_in: 13, same: true, residual, pool }
 }
 
@@ -48,21 +47,21 @@ fn models() -> Vec<QModel> {
     let mut rng = Lcg(3);
     let lin = |d_in, d_out, relu, residual| LayerKind::Linear { d_in, d_out, relu, residual };
     let mlp = vec![
-        layer(&mut rng, "fc1", lin(784, 70, true, false), 8, InputRounding::Nearest, 0),
-        layer(&mut rng, "fc2", lin(70, 70, true, true), 5, InputRounding::Floor, 3),
-        layer(&mut rng, "fc3", lin(70, 10, false, false), 4, InputRounding::Ceil, 0),
+        layer(&mut rng, "fc1", lin(784, 70, true, false), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "fc2", lin(70, 70, true, true), 5, Rounding::Floor, 3),
+        layer(&mut rng, "fc3", lin(70, 10, false, false), 4, Rounding::Ceil, 0),
     ];
     let cnn = vec![
-        layer(&mut rng, "conv1", conv(1, 5, 28), 8, InputRounding::Ceil, 0),
-        layer(&mut rng, "conv2", conv(5, 7, 13), 3, InputRounding::Nearest, 1),
-        layer(&mut rng, "fc1", lin(7 * 5 * 5, 10, false, false), 6, InputRounding::Floor, 0),
+        layer(&mut rng, "conv1", conv(1, 5, 28), 8, Rounding::Ceil, 0),
+        layer(&mut rng, "conv2", conv(5, 7, 13), 3, Rounding::Nearest, 1),
+        layer(&mut rng, "fc1", lin(7 * 5 * 5, 10, false, false), 6, Rounding::Floor, 0),
     ];
     let rescnn = vec![
-        layer(&mut rng, "stem", conv(1, 6, 28), 8, InputRounding::Nearest, 0),
-        layer(&mut rng, "block1", block(6, true, ConvPool::None), 4, InputRounding::Floor, 2),
-        layer(&mut rng, "block2", block(6, false, ConvPool::None), 6, InputRounding::Nearest, 0),
-        layer(&mut rng, "block3", block(6, true, ConvPool::GlobalAvg), 3, InputRounding::Ceil, 1),
-        layer(&mut rng, "head", lin(6, 10, false, false), 8, InputRounding::Nearest, 0),
+        layer(&mut rng, "stem", conv(1, 6, 28), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "block1", block(6, true, Pool::None), 4, Rounding::Floor, 2),
+        layer(&mut rng, "block2", block(6, false, Pool::None), 6, Rounding::Nearest, 0),
+        layer(&mut rng, "block3", block(6, true, Pool::GlobalAvg), 3, Rounding::Ceil, 1),
+        layer(&mut rng, "head", lin(6, 10, false, false), 8, Rounding::Nearest, 0),
     ];
     vec![
         QModel { model: "mlp".into(), plan: "-".into(), layers: mlp },
@@ -108,7 +107,7 @@ fn codes_that_do_not_fit_u8_are_refused() {
 fn a_skip_around_a_conv_that_changes_shape_is_refused() {
     let mut m = models().remove(2);
     m.layers[1].kind =
-        LayerKind::Conv { c_in: 6, c_out: 6, side_in: 13, same: false, residual: true, pool: ConvPool::None };
+        LayerKind::Conv { c_in: 6, c_out: 6, side_in: 13, same: false, residual: true, pool: Pool::None };
     let e = Engine::new(&m).err().expect("refused").to_string();
     assert!(e.contains("block1") && e.contains("cannot run"), "{e}");
 }
@@ -120,9 +119,14 @@ fn kernel_named(name: &str) -> Kernel {
 
 /// A runner names the kernels its CPU must have (`MPQ_EXPECT_KERNELS`) and must lack
 /// (`MPQ_EXPECT_MISSING`), comma-separated, so that `kernels_agree_bit_for_bit` cannot pass
-/// by skipping the kernel it was meant to check. Unset, there is nothing to check.
+/// by skipping the kernel it was meant to check. CI sets the first from `/proc/cpuinfo` on
+/// x86 and both under qemu on aarch64; with neither set, it fails in CI (`CI` set).
 #[test]
 fn the_runner_has_the_kernels_it_expects() {
+    let set = ["MPQ_EXPECT_KERNELS", "MPQ_EXPECT_MISSING"].iter().any(|v| std::env::var(v).is_ok());
+    assert!(set || std::env::var("CI").is_err(), "CI must say which kernels its CPU has (MPQ_EXPECT_KERNELS)");
+    let covered: Vec<(&str, bool)> = Kernel::ALL.iter().map(|k| (k.name(), k.supported())).collect();
+    mpq_net::simd::coverage("the_runner_has_the_kernels_it_expects", &covered).unwrap();
     for (var, want) in [("MPQ_EXPECT_KERNELS", true), ("MPQ_EXPECT_MISSING", false)] {
         let names = std::env::var(var).unwrap_or_default();
         for name in names.split(',').filter(|n| !n.is_empty()) {

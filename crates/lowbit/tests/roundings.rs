@@ -5,7 +5,7 @@
 
 use mpq_lowbit::engine::{Engine, Roundings};
 use mpq_lowbit::gemm::Kernel;
-use mpq_lowbit::{InputRounding, LayerKind, QLayer, QModel, pack};
+use mpq_lowbit::{LayerKind, QLayer, QModel, Rounding, pack};
 
 struct Lcg(u64);
 
@@ -17,7 +17,7 @@ impl Lcg {
     }
 }
 
-const ORDER: [InputRounding; 3] = [InputRounding::Nearest, InputRounding::Floor, InputRounding::Ceil];
+const ORDER: [Rounding; 3] = Rounding::SEARCHED;
 
 /// One linear layer under the three roundings: weights drawn in [-1, 1], some of them exactly
 /// on the grid, coded with a per-tensor scale under each rounding.
@@ -31,9 +31,9 @@ fn layers(rng: &mut Lcg, kind: LayerKind, bits: u32, in_scale: f32) -> [QLayer; 
     let bias: Vec<f32> = (0..rows).map(|_| rng.next() as f32 - 0.5).collect();
     ORDER.map(|rounding| {
         let code = |v: f64| match rounding {
-            InputRounding::Nearest => (v / s).round_ties_even(),
-            InputRounding::Floor => (v / s).floor(),
-            InputRounding::Ceil => (v / s).ceil(),
+            Rounding::Nearest | Rounding::Stochastic => (v / s).round_ties_even(),
+            Rounding::Floor => (v / s).floor(),
+            Rounding::Ceil => (v / s).ceil(),
         } as i32;
         let codes: Vec<i32> = w.iter().map(|&v| code(v)).collect();
         QLayer {

@@ -4,7 +4,7 @@
 //! rounded operations as in `libm`, so the bits are `libm`'s (`matches_libm_bit_for_bit`);
 //! arguments `libm` treats specially (|x| ≥ 708.39, NaN) are handed to it.
 
-use crate::host::simd;
+use mpq_host::simd;
 
 // `libm`'s constants, by their bits.
 
@@ -71,6 +71,8 @@ mod tests {
     /// Every branch of `libm::exp` and its edges, and a sweep of the softmax's range.
     #[test]
     fn matches_libm_bit_for_bit() {
+        let covered = [("portable", true), ("avx2", simd::Path::Avx2.supported())];
+        mpq_net::simd::coverage("matches_libm_bit_for_bit", &covered).unwrap();
         let mut x: Vec<f64> = vec![0.0, -0.0, 1e-300, -1e-300, 5e-324, f64::MIN_POSITIVE];
         for e in [0x3e30_0000u64, 0x3fd6_2e42, 0x3ff0_a2b2, 0x4086_232b] {
             for d in [-2i64, -1, 0, 1, 2] {

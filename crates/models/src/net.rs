@@ -1,5 +1,6 @@
 //! The one network type: a chain of conv and linear layers, run stage by stage.
 
+use crate::ModelError;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -8,114 +9,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+use mpq_host::HostNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// What pools a convolution's output (after its ReLU and identity skip).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pool {
-    /// 2x2 max-pool, stride 2 (floor).
-    Max2,
-    /// No pooling: the output keeps the convolution's side.
-    None,
-    /// Global average pooling: one value per channel (the mean in row-major order).
-    GlobalAvg,
-}
-
-/// What one quantizable layer computes, after its weight product.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LayerKind {
-    /// 3x3 convolution (valid, or same-padded with zeros), ReLU, then `y + x` if
-    /// `residual`, then `pool`.
-    Conv {
-        /// Input channels.
-        c_in: usize,
-        /// Output channels.
-        c_out: usize,
-        /// Input height and width.
-        side_in: usize,
-        /// Same padding (one zero on every border): the output keeps the input's side.
-        same: bool,
-        /// Whether an identity skip adds the layer input (needs `same`, `c_in == c_out`).
-        residual: bool,
-        /// The pooling that follows.
-        pool: Pool,
-    },
-    /// `y = x W + b`, then ReLU if `relu`, then `y + x` if `residual`.
-    Linear {
-        /// Input features.
-        d_in: usize,
-        /// Output features.
-        d_out: usize,
-        /// Whether a ReLU follows.
-        relu: bool,
-        /// Whether an identity skip adds the layer input.
-        residual: bool,
-    },
-}
-
-impl LayerKind {
-    /// The classic LeNet block: valid 3x3 convolution, ReLU, 2x2 max-pool.
-    pub fn lenet_conv(c_in: usize, c_out: usize, side_in: usize) -> LayerKind {
-        LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 }
-    }
-
-    /// Side of a convolution's output before pooling (0 for a linear layer).
-    pub fn conv_side(&self) -> usize {
-        match *self {
-            LayerKind::Conv { side_in, same: true, .. } => side_in,
-            LayerKind::Conv { side_in, .. } => side_in.saturating_sub(2),
-            LayerKind::Linear { .. } => 0,
-        }
-    }
-
-    /// Values per example entering the layer.
-    pub fn input_width(&self) -> usize {
-        match *self {
-            LayerKind::Conv { c_in, side_in, .. } => c_in * side_in * side_in,
-            LayerKind::Linear { d_in, .. } => d_in,
-        }
-    }
-
-    /// Values per example leaving the layer (after ReLU, skip and pooling).
-    pub fn output_width(&self) -> usize {
-        match *self {
-            LayerKind::Conv { c_out, pool, .. } => {
-                let s = self.conv_side();
-                c_out
-                    * match pool {
-                        Pool::Max2 => (s / 2) * (s / 2),
-                        Pool::None => s * s,
-                        Pool::GlobalAvg => 1,
-                    }
-            }
-            LayerKind::Linear { d_out, .. } => d_out,
-        }
-    }
-
-    /// Whether an identity skip adds the layer's input to its output.
-    pub fn residual(&self) -> bool {
-        match *self {
-            LayerKind::Conv { residual, .. } | LayerKind::Linear { residual, .. } => residual,
-        }
-    }
-}
-
-/// One layer of an architecture.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerSpec {
-    /// Stable name (`fc1`, `conv2`, `block3`).
-    pub name: String,
-    /// What it computes.
-    pub kind: LayerKind,
-}
-
-/// The ordered layers of a network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arch {
-    /// Layers in forward order.
-    pub layers: Vec<LayerSpec>,
-}
+pub use mpq_net::{Arch, LayerKind, LayerSpec, Pool};
 
 /// A layer weight of either rank, so quantizers can treat every layer alike.
 #[derive(Debug, Clone)]
@@ -209,16 +107,11 @@ impl Net {
         self.arch
             .layers
             .iter()
-            .map(|l| match l.kind {
-                LayerKind::Conv { c_in, c_out, side_in, residual, .. } => LayerInfo {
-                    name: l.name.clone(),
-                    weight_count: c_out * c_in * 9,
-                    input_count: c_in * side_in * side_in,
-                    residual,
-                },
-                LayerKind::Linear { d_in, d_out, residual, .. } => {
-                    LayerInfo { name: l.name.clone(), weight_count: d_in * d_out, input_count: d_in, residual }
-                }
+            .map(|l| LayerInfo {
+                name: l.name.clone(),
+                weight_count: l.kind.weight_count(),
+                input_count: l.kind.input_width(),
+                residual: l.kind.residual(),
             })
             .collect()
     }
@@ -391,5 +284,28 @@ impl Net {
             }
         }
         Ok(self)
+    }
+
+    /// The network's parameters on the host, for the f32 executor ([`mpq_host::HostNet`]).
+    pub fn to_host(&self) -> HostNet {
+        let kinds: Vec<LayerKind> = self.arch.layers.iter().map(|l| l.kind.clone()).collect();
+        let weights = (0..kinds.len()).map(|k| self.weight(k).to_vec()).collect();
+        let biases = (0..kinds.len()).map(|k| self.bias(k)).collect();
+        HostNet { kinds, weights, biases }
+    }
+
+    /// This network (same architecture) with `host`'s parameters: what host training gives.
+    pub fn with_host(self, host: HostNet, device: &Device) -> Result<Net, ModelError> {
+        let (mut convs, mut linears) = (Vec::new(), Vec::new());
+        for ((kind, w), b) in host.kinds.iter().zip(host.weights).zip(host.biases) {
+            match kind {
+                LayerKind::Conv { .. } => convs.push((w, b)),
+                LayerKind::Linear { .. } => linears.push((w, b)),
+            }
+        }
+        let mut values = convs.into_iter().chain(linears).flat_map(|(w, b)| [w, b]);
+        let named: Vec<(String, Vec<usize>, Vec<f32>)> =
+            self.named_tensors().into_iter().map(|(n, d, _)| (n, d, values.next().unwrap_or_default())).collect();
+        self.load_named(&named, device).map_err(|reason| ModelError::Config(format!("host parameters: {reason}")))
     }
 }

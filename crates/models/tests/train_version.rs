@@ -55,7 +55,7 @@ fn host_training_gives_the_exact_weights_of_this_version() {
     let named = net.named_tensors();
     let first: Vec<u32> = named[0].2[..6].iter().map(|v| v.to_bits()).collect();
     let sum: f64 = named.iter().flat_map(|t| t.2.iter()).map(|v| v.abs() as f64).sum();
-    let path = mpq_models::host::simd::path().name();
+    let path = mpq_host::simd::path().name();
     assert_eq!(
         (GOLDEN_HOST.0, GOLDEN_HOST.1.to_vec(), GOLDEN_HOST.2),
         (TRAIN_VERSION, first, sum.to_bits()),

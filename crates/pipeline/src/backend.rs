@@ -43,25 +43,7 @@ pub fn cpu_name() -> String {
 /// The SIMD features of this CPU that matter to float kernels (for the manifest: results
 /// must not depend on them, and a manifest shows what produced them).
 pub fn cpu_features() -> Vec<&'static str> {
-    #[cfg(target_arch = "x86_64")]
-    let all = [
-        ("sse4.2", std::arch::is_x86_feature_detected!("sse4.2")),
-        ("avx", std::arch::is_x86_feature_detected!("avx")),
-        ("avx2", std::arch::is_x86_feature_detected!("avx2")),
-        ("fma", std::arch::is_x86_feature_detected!("fma")),
-        ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
-        ("avx512vnni", std::arch::is_x86_feature_detected!("avx512vnni")),
-        ("avxvnni", std::arch::is_x86_feature_detected!("avxvnni")),
-    ];
-    #[cfg(target_arch = "aarch64")]
-    let all = [
-        ("neon", std::arch::is_aarch64_feature_detected!("neon")),
-        ("dotprod", std::arch::is_aarch64_feature_detected!("dotprod")),
-        ("i8mm", std::arch::is_aarch64_feature_detected!("i8mm")),
-    ];
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    let all: [(&'static str, bool); 0] = [];
-    all.into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
+    mpq_net::simd::cpu_flags().into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
 }
 
 /// What runs `backend` here, for the manifest: the CPU model, or the wgpu adapter's name as

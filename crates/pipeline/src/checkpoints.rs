@@ -18,13 +18,22 @@ use std::path::Path;
 /// data's bytes, split, model, training config, seed, backend, burn release and training
 /// code version).
 pub fn cache_key(exp: &Experiment, spec: &RunSpec, data: &Data) -> String {
-    let key = serde_json::json!({
+    hash_key(&key_fields(exp, spec, data))
+}
+
+/// What [`cache_key`] hashes.
+fn key_fields(exp: &Experiment, spec: &RunSpec, data: &Data) -> serde_json::Value {
+    serde_json::json!({
         "data": data.digest, "test_from": data.test_from, "sizes": exp.sizes_for(&spec.model), "split_seed": spec.split_seed,
         "cross_fit": exp.data.cross_fit.then(|| (mpq_experiment::config::derive_seed(exp.seed, "folds"), spec.repeat)),
         "model": spec.model, "train": exp.train, "seed": spec.seed, "backend": spec.backend.name(),
         "burn": mpq_models::BURN_VERSION, "train_version": mpq_models::TRAIN_VERSION, "format": 2,
-    });
-    mpq_data::sha256_hex(key.to_string().as_bytes())[..16].to_string()
+    })
+}
+
+/// The first 16 hex digits of the SHA-256 of the fields' JSON text.
+fn hash_key(fields: &serde_json::Value) -> String {
+    mpq_data::sha256_hex(fields.to_string().as_bytes())[..16].to_string()
 }
 
 /// File names of a cached or shipped checkpoint and its training log.
@@ -78,7 +87,17 @@ pub fn trained(
     }
     let (ckpt, log) = checkpoint_files(cache, &key);
     let (net, logs) = train::train(&spec.model, &exp.train, dev, &data.images, split, spec.seed, progress)?;
-    let rows: Vec<TrainRow> = logs.into_iter().map(|l| TrainRow { run_id: spec.id.clone(), ..l }).collect();
+    let rows: Vec<TrainRow> = logs
+        .into_iter()
+        .map(|l| TrainRow {
+            run_id: spec.id.clone(),
+            epoch: l.epoch,
+            train_loss: l.train_loss,
+            heldout_loss: l.heldout_loss,
+            heldout_acc: l.heldout_acc,
+            seconds: l.seconds,
+        })
+        .collect();
     let meta = HashMap::from([("model".to_string(), spec.model.name()), ("run".to_string(), spec.id.clone())]);
     checkpoint::save(&net, &meta, &ckpt)?;
     let text = serde_json::to_string(&rows).map_err(|source| PipelineError::Json { path: log.clone(), source })?;
@@ -156,4 +175,86 @@ fn remove_stale(dir: &Path, keep: &std::collections::HashSet<String>) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SMOKE: &str = include_str!("../../../experiments/smoke.toml");
+
+    fn exp(text: &str) -> Experiment {
+        Experiment::parse(Path::new("smoke.toml"), text).unwrap()
+    }
+
+    fn data(first_pixel: u8) -> Data {
+        let mut images = mpq_data::Images { pixels: vec![0; 2 * 784], labels: vec![3, 4] };
+        images.pixels[0] = first_pixel;
+        let digest = images.digest();
+        Data { images, test_from: None, name: "t".into(), digest }
+    }
+
+    fn key(text: &str, d: &Data) -> String {
+        let e = exp(text);
+        cache_key(&e, &e.expand()[0], d)
+    }
+
+    /// The key is stable for the same inputs and changes with the data's bytes, every
+    /// training field, the seed, the model and the split sizes.
+    #[test]
+    fn the_cache_key_changes_with_everything_that_determines_weights() {
+        let base = key(SMOKE, &data(0));
+        assert_eq!(base, key(SMOKE, &data(0)));
+        assert_eq!(base.len(), 16);
+        assert_ne!(base, key(SMOKE, &data(1)), "data bytes");
+        for (from, to) in [
+            ("epochs = 1", "epochs = 2"),
+            ("batch_size = 32", "batch_size = 16"),
+            ("lr = 0.003", "lr = 0.004"),
+            ("seed = 7", "seed = 8"),
+            ("hidden = [16, 8]", "hidden = [16, 9]"),
+            ("train = 600", "train = 500"),
+        ] {
+            assert!(SMOKE.contains(from), "{from}");
+            assert_ne!(base, key(&SMOKE.replace(from, to), &data(0)), "{from} -> {to}");
+        }
+        // Fields that do not touch training leave the key alone.
+        assert_eq!(base, key(&SMOKE.replace("random_n = 27", "random_n = 30"), &data(0)));
+    }
+
+    /// The key records the training code's version and burn's release, so a change to either
+    /// trains anew instead of loading weights the old code made.
+    #[test]
+    fn the_cache_key_names_the_code_versions() {
+        let e = exp(SMOKE);
+        let fields = key_fields(&e, &e.expand()[0], &data(0));
+        assert_eq!(fields["train_version"], mpq_models::TRAIN_VERSION);
+        assert_eq!(fields["burn"], mpq_models::BURN_VERSION);
+        let mut bumped = fields.clone();
+        bumped["train_version"] = serde_json::json!(mpq_models::TRAIN_VERSION + 1);
+        assert_ne!(hash_key(&fields), hash_key(&bumped));
+        assert_eq!(hash_key(&fields), cache_key(&e, &e.expand()[0], &data(0)));
+    }
+
+    /// A shipped file whose bytes differ from its `SHA256SUMS` line is refused, naming the
+    /// file; so is a file the sums do not list.
+    #[test]
+    fn verify_refuses_tampered_and_unlisted_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.train.json"));
+        std::fs::write(&a, b"weights").unwrap();
+        std::fs::write(&b, b"log").unwrap();
+        let sums = format!("{}  a.safetensors\n", mpq_data::sha256_hex(b"weights"));
+        std::fs::write(dir.path().join(SUMS), sums).unwrap();
+        verify(dir.path(), &[&a]).unwrap();
+        std::fs::write(&a, b"weighs").unwrap();
+        let e = verify(dir.path(), &[&a]).unwrap_err().to_string();
+        assert!(e.contains("a.safetensors"), "{e}");
+        let e = verify(dir.path(), &[&b]).unwrap_err().to_string();
+        assert!(e.contains("b.train.json") && e.contains("not listed"), "{e}");
+        std::fs::write(dir.path().join(SUMS), "no two spaces here\n").unwrap();
+        let e = verify(dir.path(), &[&b]).unwrap_err().to_string();
+        assert!(e.contains(":1:"), "{e}");
+    }
 }

@@ -46,6 +46,9 @@ pub enum PipelineError {
     /// Packing a plan or running the integer engine failed.
     #[error(transparent)]
     Lowbit(#[from] mpq_lowbit::LowbitError),
+    /// Reading or writing a table failed.
+    #[error(transparent)]
+    Report(#[from] mpq_report::ReportError),
     /// Anything else, in words (e.g. a backend not built in, a budget no plan meets).
     #[error("{0}")]
     Other(String),

@@ -17,6 +17,7 @@ use crate::eval::{EvalSet, Evaluator};
 use crate::{Choice, QuantError, Rounding, Target};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
+use mpq_host::{Adam, AdamForm};
 use mpq_models::{LayerKind, Net, Weight};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -97,31 +98,6 @@ fn layer_error(net: &Net, k: usize, w: &[f32], x: &Tensor<4>, target: &Tensor<2>
     (y - target.clone()).powf_scalar(2.0).mean().into_scalar::<f32>() as f64
 }
 
-/// Adam on host vectors (learning rate 0.01, β1 0.9, β2 0.999, ε 1e-8).
-struct Adam {
-    m1: Vec<f32>,
-    m2: Vec<f32>,
-    t: i32,
-}
-
-impl Adam {
-    fn new(n: usize) -> Adam {
-        Adam { m1: vec![0.0; n], m2: vec![0.0; n], t: 0 }
-    }
-
-    /// One update of `v` along the gradient `g`.
-    fn step(&mut self, v: &mut [f32], g: &[f32]) {
-        let (lr, b1, b2) = (1e-2f32, 0.9f32, 0.999f32);
-        self.t += 1;
-        for j in 0..g.len().min(v.len()) {
-            self.m1[j] = b1 * self.m1[j] + (1.0 - b1) * g[j];
-            self.m2[j] = b2 * self.m2[j] + (1.0 - b2) * g[j] * g[j];
-            let (mh, vh) = (self.m1[j] / (1.0 - b1.powi(self.t)), self.m2[j] / (1.0 - b2.powi(self.t)));
-            v[j] -= lr * mh / (vh.sqrt() + 1e-8);
-        }
-    }
-}
-
 /// `V` whose soft rounding `h(V)` equals the fractional position `r` of each weight between
 /// its floor and ceil.
 fn init_v(w: &[f32], lo: &[f32], hi: &[f32]) -> Vec<f32> {
@@ -168,7 +144,8 @@ pub fn learn_layer(
         Tensor::<1>::from_data(TensorData::new(hi.iter().zip(&lo).map(|(b, a)| b - a).collect::<Vec<_>>(), [n]), &dev),
     );
     let mut v = init_v(w, &lo, &hi);
-    let mut adam = Adam::new(n);
+    // The AdaRound reference's Adam: learning rate 0.01, β1 0.9, β2 0.999, ε 1e-8, textbook form.
+    let mut adam = Adam::new(n, AdamForm::Textbook, 0.9, 0.999, 1e-8);
     let lambda = cfg.lambda;
     let warm = cfg.iters / 5;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -190,7 +167,7 @@ pub fn learn_layer(
         }
         let grads = loss.backward();
         let g: Vec<f32> = vt.grad(&grads).map(|t| t.into_data().iter::<f32>().collect()).unwrap_or_default();
-        adam.step(&mut v, &g);
+        adam.step(&mut v, &g, 1e-2);
     }
     let weight: Vec<f32> = (0..n)
         .map(|j| {

@@ -1,7 +1,8 @@
 //! Static calibration: the range of every layer's input, observed on the calibration split.
 
 use crate::eval::EvalSet;
-use mpq_models::{HostNet, Net};
+use mpq_host::HostNet;
+use mpq_models::Net;
 use serde::{Deserialize, Serialize};
 
 /// How a layer input's range is estimated.
@@ -36,7 +37,7 @@ pub fn stage_inputs(host: &HostNet, x: &[f32]) -> Vec<Vec<f32>> {
 /// `(lo, hi)` of each layer's input over the calibration set (order-free: min/max, or
 /// quantiles of the sorted values).
 pub fn input_ranges(net: &Net, set: &EvalSet, method: Calibration) -> Vec<(f32, f32)> {
-    let host = HostNet::from_net(net);
+    let host = net.to_host();
     stage_inputs(&host, &set.x)
         .into_iter()
         .map(|mut v| match method {

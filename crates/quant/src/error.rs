@@ -6,8 +6,8 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum QuantError {
     /// A bit width outside the supported set.
-    #[error("bit width {0} is not supported; use 2..=8, 16 or 32 (full precision)")]
-    Bits(u32),
+    #[error(transparent)]
+    Bits(#[from] mpq_net::BitsError),
     /// A plan does not fit the model.
     #[error("plan has {got} layers, the model has {expected}")]
     PlanLength {

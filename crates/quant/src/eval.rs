@@ -1,16 +1,17 @@
 //! Quantized evaluation of a network under a plan, stage by stage, on the host: simulated
-//! ([`mpq_models::HostNet`], f32 sums in a fixed order) or on the integer engine
+//! ([`mpq_host::HostNet`], f32 sums in a fixed order) or on the integer engine
 //! ([`mpq_lowbit::engine`], exact integer sums). Either way every number it gives is the
 //! same on every CPU.
 
 use crate::host::{fake_slice, quant_weight};
-use crate::scalar::QParams;
 use crate::tensor::Granularity;
 use crate::{Choice, Plan, QuantError, Rounding, Target};
+use mpq_host::HostNet;
 use mpq_lowbit::engine::{Engine, Roundings};
 use mpq_lowbit::format::QModel;
 use mpq_lowbit::gemm::Kernel;
-use mpq_models::{HostNet, Metrics, Net, metrics};
+use mpq_models::{Metrics, Net, metrics};
+use mpq_net::grid::QParams;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -92,7 +93,7 @@ impl<'a> Evaluator<'a> {
 
     /// Prepares evaluation with the given weight-scale granularity.
     pub fn with_granularity(net: &'a Net, ranges: Vec<(f32, f32)>, granularity: Granularity, seed: u64) -> Self {
-        let host = HostNet::from_net(net);
+        let host = net.to_host();
         let (cache, engines, shared) = (Mutex::new(HashMap::new()), Mutex::new(HashMap::new()), Mutex::default());
         let (evaluation, kernel) = (Evaluation::Simulated, Kernel::detect());
         Evaluator { net, host, ranges, granularity, seed, cache, evaluation, kernel, engines, shared }
@@ -213,7 +214,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Logits of the whole set with each layer's input quantized under `plan` and its weight
-    /// replaced by `weights` (e.g. learned rounding, [`crate::adaround`]).
+    /// replaced by `weights` (e.g. AdaRound's learned rounding).
     pub fn logits_with(&self, plan: &Plan, weights: &[Vec<f32>], set: &EvalSet) -> Result<Vec<f32>, QuantError> {
         if plan.layers.len() != self.n_layers() || weights.len() != self.n_layers() {
             let got = plan.layers.len().min(weights.len());

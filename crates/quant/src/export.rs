@@ -3,29 +3,11 @@
 //! quantization from calibration, and full-precision layers kept as f32.
 
 use crate::QuantError;
-use crate::scalar::{QParams, quantize};
 use crate::tensor::Granularity;
-use crate::{Choice, Plan, Rounding, Target};
-use mpq_lowbit::format::{ConvPool, InputRounding};
-use mpq_lowbit::{LayerKind, QLayer, QModel, pack};
+use crate::{Choice, Plan, Target};
+use mpq_lowbit::{QLayer, QModel, pack};
 use mpq_models::Net;
-use mpq_models::Pool;
-use mpq_models::net::LayerKind as NetKind;
-
-/// The engine's layer kind of a model layer.
-fn kind(k: &NetKind) -> LayerKind {
-    match *k {
-        NetKind::Linear { d_in, d_out, relu, residual } => LayerKind::Linear { d_in, d_out, relu, residual },
-        NetKind::Conv { c_in, c_out, side_in, same, residual, pool } => {
-            let pool = match pool {
-                Pool::Max2 => ConvPool::Max2,
-                Pool::None => ConvPool::None,
-                Pool::GlobalAvg => ConvPool::GlobalAvg,
-            };
-            LayerKind::Conv { c_in, c_out, side_in, same, residual, pool }
-        }
-    }
-}
+use mpq_net::grid::{QParams, max_abs, quantize};
 
 /// Weights of layer `k` row-major per output, as the engine stores them (burn's Linear weight
 /// is `[d_in, d_out]`, so it is transposed; conv weights already are `[c_out][c_in * 9]`).
@@ -60,7 +42,7 @@ pub fn pack_plan(
 
 /// Layer `k` of `net` packed under choice `c` with the calibrated input `range`: what
 /// [`pack_plan`] does per layer, and what the integer evaluation of a search runs
-/// ([`crate::eval::Evaluation::Integer`]).
+/// (`Evaluation::Integer`).
 pub fn pack_layer(
     net: &Net,
     k: usize,
@@ -74,20 +56,17 @@ pub fn pack_layer(
     if c.target != Target::Both && c.bits < 32 {
         return Err(refuse("only plans quantizing weight and input together can be exported"));
     }
-    let rounding = match c.rounding {
-        Rounding::Nearest => InputRounding::Nearest,
-        Rounding::Floor => InputRounding::Floor,
-        Rounding::Ceil => InputRounding::Ceil,
-        Rounding::Stochastic => return Err(refuse("stochastic rounding has no deterministic integer kernel")),
-    };
-    let kind = kind(&spec.kind);
+    if c.rounding.is_stochastic() {
+        return Err(refuse("stochastic rounding has no deterministic integer kernel"));
+    }
+    let kind = spec.kind.clone();
     let (rows, cols) = kind.weight_shape();
     let w = rows_by_output(net, k, rows, cols);
     let mut l = QLayer {
         name: spec.name.clone(),
         kind,
         bits: c.bits,
-        rounding,
+        rounding: c.rounding,
         in_scale: 1.0,
         in_zero: 0,
         in_qmax: 0,
@@ -103,7 +82,6 @@ pub fn pack_layer(
     }
     let ip = QParams::for_range(range.0, range.1, c.bits);
     (l.in_scale, l.in_zero, l.in_qmax) = (ip.scale, ip.zero_point, ip.qmax);
-    let max_abs = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
     let params: Vec<QParams> = match granularity {
         Granularity::PerTensor => vec![QParams::symmetric(max_abs(&w), c.bits)],
         Granularity::PerChannel => w.chunks(cols).map(|row| QParams::symmetric(max_abs(row), c.bits)).collect(),

@@ -1,12 +1,12 @@
-//! Simulated quantization of host slices: the scalar reference ([`crate::scalar`]) applied
-//! element by element, so quantized evaluation on the host ([`mpq_models::HostNet`]) gives
+//! Simulated quantization of host slices: the scalar reference ([`mpq_net::grid`]) applied
+//! element by element, so quantized evaluation on the host ([`mpq_host::HostNet`]) gives
 //! the same numbers on every CPU.
 
 use crate::Rounding;
-use crate::scalar::{self, QParams};
 use crate::tensor::Granularity;
+use mpq_host::simd;
 use mpq_models::LayerKind;
-use mpq_models::host::simd;
+use mpq_net::grid::{self, QParams, fake_with, max_abs};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -15,33 +15,16 @@ use rand_chacha::ChaCha8Rng;
 pub fn fake_slice(x: &[f32], p: QParams, mode: Rounding, seed: u64) -> Vec<f32> {
     if mode == Rounding::Stochastic {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        return x.iter().map(|&v| scalar::fake(v, p, mode, rng.random::<f32>())).collect();
+        return x.iter().map(|&v| grid::fake(v, p, mode, rng.random::<f32>())).collect();
     }
     let mut out = vec![0f32; x.len()];
-    let path = mpq_models::host::simd::path();
+    let path = mpq_host::simd::path();
     match mode {
-        Rounding::Floor => simd::map_on(path, x, &mut out, |v| fake_float(v, p, mpq_lowbit::grid::floor)),
-        Rounding::Ceil => simd::map_on(path, x, &mut out, |v| fake_float(v, p, mpq_lowbit::grid::ceil)),
-        _ => simd::map_on(path, x, &mut out, |v| fake_float(v, p, f32::round_ties_even)),
+        Rounding::Floor => simd::map_on(path, x, &mut out, |v| fake_with(v, p, grid::floor)),
+        Rounding::Ceil => simd::map_on(path, x, &mut out, |v| fake_with(v, p, grid::ceil)),
+        _ => simd::map_on(path, x, &mut out, |v| fake_with(v, p, f32::round_ties_even)),
     }
     out
-}
-
-/// [`scalar::fake`] without stochastic rounding, in f32 only so that it vectorizes: the
-/// rounded quotient plus the zero point is exact below 2^24 and clamps to the same end of
-/// the code range above it, and NaN becomes code `zero_point` as the integer cast makes it.
-/// `fake_slice_equals_the_scalar_reference` checks it against [`scalar::fake`] bit for bit.
-#[inline(always)]
-fn fake_float(v: f32, p: QParams, round: impl Fn(f32) -> f32) -> f32 {
-    let r = round(v / p.scale);
-    let r = if r.is_nan() { 0.0 } else { r };
-    let z = p.zero_point as f32;
-    ((r + z).clamp(p.qmin as f32, p.qmax as f32) - z) * p.scale
-}
-
-/// Largest absolute value (sets a symmetric weight scale).
-pub fn max_abs(w: &[f32]) -> f32 {
-    w.iter().fold(0f32, |m, v| m.max(v.abs()))
 }
 
 /// A layer's weight quantized symmetrically at `bits` with `mode`: one scale for the tensor,
@@ -79,11 +62,13 @@ mod tests {
     use burn::prelude::*;
     use mpq_models::Weight;
 
-    /// The vectorizable quantizer gives [`scalar::fake`]'s bits on both SIMD paths, for every
+    /// The vectorizable quantizer gives [`grid::fake`]'s bits on both SIMD paths, for every
     /// searched rounding and width, at grid points, ties, the clamps, huge values, infinities,
     /// NaN and signed zeros.
     #[test]
     fn fake_slice_equals_the_scalar_reference() {
+        let covered = [("portable", true), ("avx2", simd::Path::Avx2.supported())];
+        mpq_net::simd::coverage("fake_slice_equals_the_scalar_reference", &covered).unwrap();
         let mut x: Vec<f32> = (0..=255).map(|p| p as f32 / 255.0).collect();
         x.extend((-4000..4000).map(|i| i as f32 * 0.00137));
         x.extend([0.0, -0.0, 0.5, -0.5, 1.5, 2.5, 1e30, -1e30, 3e7, -3e7, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
@@ -93,18 +78,18 @@ mod tests {
                 [QParams::for_range(0.0, 1.0, bits), QParams::for_range(-1.3, 2.9, bits), QParams::symmetric(4.7, bits)]
             {
                 for mode in Rounding::SEARCHED {
-                    let want: Vec<u32> = x.iter().map(|&v| scalar::fake(v, p, mode, 0.0).to_bits()).collect();
+                    let want: Vec<u32> = x.iter().map(|&v| grid::fake(v, p, mode, 0.0).to_bits()).collect();
                     let got: Vec<u32> = fake_slice(&x, p, mode, 0).iter().map(|v| v.to_bits()).collect();
                     let bad = (0..x.len()).find(|&i| got[i] != want[i]);
                     assert!(bad.is_none(), "{bits} bits, {mode:?}, {p:?}: x = {:?}", bad.map(|i| x[i]));
                     for path in paths {
                         let mut out = vec![0f32; x.len()];
                         let round = |v: f32| match mode {
-                            Rounding::Floor => mpq_lowbit::grid::floor(v),
-                            Rounding::Ceil => mpq_lowbit::grid::ceil(v),
+                            Rounding::Floor => grid::floor(v),
+                            Rounding::Ceil => grid::ceil(v),
                             _ => v.round_ties_even(),
                         };
-                        simd::map_on(path, &x, &mut out, |v| fake_float(v, p, round));
+                        simd::map_on(path, &x, &mut out, |v| fake_with(v, p, round));
                         let bad = (0..x.len()).find(|&i| out[i].to_bits() != want[i]);
                         assert!(bad.is_none(), "{path:?}, {bits} bits, {mode:?}: x = {:?}", bad.map(|i| x[i]));
                     }

@@ -1,5 +1,5 @@
-//! Quantization for mpq: uniform integer quantizers with nearest, floor, ceil and stochastic
-//! rounding; layer plans; static calibration of layer inputs; quantized evaluation with
+//! Quantization for mpq: uniform integer quantizers (over the grid of [`mpq_net::grid`]) with
+//! nearest, floor, ceil and stochastic rounding; layer plans; static calibration of layer inputs; quantized evaluation with
 //! prefix-activation reuse; search strategies; baselines (temperature scaling, AdaRound's
 //! learned per-element rounding); packing a plan for the integer engine.
 //!
@@ -12,7 +12,6 @@ pub mod eval;
 pub mod export;
 pub mod host;
 pub mod plan;
-pub mod scalar;
 pub mod search;
 pub mod stats;
 pub mod tensor;
@@ -24,4 +23,5 @@ pub use error::QuantError;
 /// `tests/quant_version.rs` holds what a fixed network and plan set give at this version and
 /// fails until both are updated together.
 pub const QUANT_VERSION: u32 = 2;
-pub use plan::{BitWidth, Choice, Plan, Rounding, Target};
+pub use mpq_net::{BitWidth, Rounding};
+pub use plan::{Choice, Plan, Target};

@@ -1,36 +1,8 @@
 //! Layer plans: per quantizable layer, a bit width and rounding for its weight and input.
 
 use crate::QuantError;
+use mpq_net::{BitWidth, Rounding};
 use serde::{Deserialize, Serialize};
-
-/// How values are mapped to integer codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
-pub enum Rounding {
-    /// Round to nearest, ties to even.
-    Nearest,
-    /// Round toward minus infinity.
-    Floor,
-    /// Round toward plus infinity.
-    Ceil,
-    /// floor(x + u), u ~ U[0, 1) from a seeded generator: unbiased in expectation.
-    Stochastic,
-}
-
-impl Rounding {
-    /// The three deterministic modes the paper searches over.
-    pub const SEARCHED: [Rounding; 3] = [Rounding::Nearest, Rounding::Floor, Rounding::Ceil];
-
-    /// One-letter code used in compact plan strings (`N`, `F`, `C`, `S`).
-    pub fn letter(self) -> char {
-        match self {
-            Rounding::Nearest => 'N',
-            Rounding::Floor => 'F',
-            Rounding::Ceil => 'C',
-            Rounding::Stochastic => 'S',
-        }
-    }
-}
 
 /// Which tensors of a layer are quantized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -58,65 +30,9 @@ pub struct Choice {
     pub target: Target,
 }
 
-/// A supported bit width: 2..=8 or 16 for a quantized layer, 32 for full precision. The
-/// one place that rule is written; experiment files and plan codes are checked through it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "u32", into = "u32")]
-pub struct BitWidth(u32);
-
-impl BitWidth {
-    /// Full precision.
-    pub const FULL: BitWidth = BitWidth(32);
-
-    /// `bits` if supported.
-    pub fn new(bits: u32) -> Result<BitWidth, QuantError> {
-        if (2..=8).contains(&bits) || bits == 16 || bits == 32 {
-            Ok(BitWidth(bits))
-        } else {
-            Err(QuantError::Bits(bits))
-        }
-    }
-
-    /// The number of bits.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-
-    /// Whether this width leaves a layer in full precision.
-    pub fn is_full_precision(self) -> bool {
-        self.0 == 32
-    }
-}
-
-impl TryFrom<u32> for BitWidth {
-    type Error = QuantError;
-
-    fn try_from(bits: u32) -> Result<BitWidth, QuantError> {
-        BitWidth::new(bits)
-    }
-}
-
-impl From<BitWidth> for u32 {
-    fn from(b: BitWidth) -> u32 {
-        b.0
-    }
-}
-
-impl std::fmt::Debug for BitWidth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::fmt::Display for BitWidth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
 /// Checks a bit width is one of the supported ones.
 pub fn check_bits(bits: u32) -> Result<u32, QuantError> {
-    BitWidth::new(bits).map(BitWidth::get)
+    Ok(BitWidth::new(bits)?.get())
 }
 
 /// One choice per quantizable layer, in forward order.
@@ -175,13 +91,7 @@ impl Plan {
             let digits: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
             let rest: Vec<char> = part[digits.len()..].chars().collect();
             let bits = check_bits(digits.parse().map_err(|_| bad(part))?)?;
-            let rounding = match rest.first() {
-                Some('N') => Rounding::Nearest,
-                Some('F') => Rounding::Floor,
-                Some('C') => Rounding::Ceil,
-                Some('S') => Rounding::Stochastic,
-                _ => return Err(bad(part)),
-            };
+            let rounding = rest.first().and_then(|&c| Rounding::from_letter(c)).ok_or_else(|| bad(part))?;
             let target = match rest.get(1) {
                 None => Target::Both,
                 Some('w') => Target::WeightOnly,

@@ -1,10 +1,10 @@
-//! Simulated quantization of burn tensors: the same arithmetic as [`crate::scalar`], on any
+//! Simulated quantization of burn tensors: the same arithmetic as [`mpq_net::grid`], on any
 //! backend.
 
 use crate::Rounding;
-use crate::scalar::QParams;
 use burn::prelude::*;
 use mpq_models::Weight;
+use mpq_net::grid::QParams;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -31,9 +31,9 @@ fn round_with<const D: usize>(s: Tensor<D>, mode: Rounding, seed: u64) -> Tensor
     match mode {
         Rounding::Nearest => s.round(),
         Rounding::Floor | Rounding::Ceil => {
-            // As `mpq_lowbit::grid`: quotients on the grid keep their integer.
+            // As `mpq_net::grid`: quotients on the grid keep their integer.
             let r = s.clone().round();
-            let tol = r.clone().abs().clamp_min(1.0).mul_scalar(mpq_lowbit::grid::GRID_TOL);
+            let tol = r.clone().abs().clamp_min(1.0).mul_scalar(mpq_net::grid::GRID_TOL);
             let on = (s.clone() - r.clone()).abs().lower_equal(tol);
             let plain = if mode == Rounding::Floor { s.floor() } else { s.ceil() };
             plain.mask_where(on, r)
@@ -91,7 +91,7 @@ pub fn quant_weight_per_channel(w: &Weight, bits: u32, mode: Rounding, seed: u64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scalar;
+    use mpq_net::grid as scalar;
     use rand::{Rng, SeedableRng};
 
     #[test]

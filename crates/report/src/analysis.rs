@@ -343,6 +343,52 @@ mod tests {
         }
     }
 
+    /// Every branch of the verdict rule: the claimed direction, the other one, not
+    /// significant, NaN, and p on either side of the 5% line.
+    #[test]
+    fn verdicts_follow_direction_and_significance() {
+        assert_eq!(verdict(-0.1, 0.0, 0.01, true), "reproduced");
+        assert_eq!(verdict(0.1, 0.0, 0.01, false), "reproduced");
+        assert_eq!(verdict(0.1, 0.0, 0.01, true), "not reproduced");
+        assert_eq!(verdict(-0.1, 0.0, 0.01, false), "not reproduced");
+        assert_eq!(verdict(-0.1, 0.0, 0.2, true), "inconclusive");
+        assert_eq!(verdict(-0.1, 0.0, f64::NAN, true), "inconclusive");
+        assert_eq!(verdict(-0.1, 0.0, ALPHA, true), "inconclusive", "p = alpha is not significant");
+        assert_eq!(verdict(-0.1, 0.0, ALPHA - 1e-12, true), "reproduced");
+        assert_eq!(verdict(0.4, 0.5, 0.001, true), "reproduced", "judged against the null, not zero");
+    }
+
+    /// The adjusted verdicts: Holm over the primary claims can turn a raw "reproduced" into
+    /// "inconclusive", Benjamini-Hochberg over the exploratory ones is milder, and each row
+    /// keeps its own direction.
+    #[test]
+    fn adjusted_verdicts_use_each_family_s_correction() {
+        let t = |mean: f64, p: f64| TTest { mean, lo: mean - 0.1, hi: mean + 0.1, p, n: 5 };
+        let primary = PRIMARY[0];
+        let mut rows = vec![
+            claim(primary, "", "a".into(), "", t(-0.1, 0.03), true),
+            claim(primary, "", "b".into(), "", t(-0.1, 0.03), true),
+            claim(primary, "", "c".into(), "", t(0.1, 0.001), true),
+            claim("exploratory-x", "", "d".into(), "", t(-0.1, 0.02), true),
+            claim("exploratory-x", "", "e".into(), "", t(-0.1, 0.03), true),
+        ];
+        assert!(rows.iter().take(2).all(|r| r.verdict == "reproduced"));
+        adjust(&mut rows, &[(0.0, true); 5]);
+        let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.family.as_str(), r.verdict_adjusted.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("primary", "inconclusive"),
+                ("primary", "inconclusive"),
+                ("primary", "not reproduced"),
+                ("exploratory", "reproduced"),
+                ("exploratory", "reproduced"),
+            ]
+        );
+        assert!((rows[0].p_adjusted - 0.06).abs() < 1e-12 && (rows[2].p_adjusted - 0.003).abs() < 1e-12);
+        assert!((rows[3].p_adjusted - 0.03).abs() < 1e-12);
+    }
+
     #[test]
     fn the_beam_search_is_judged_against_uniform_and_the_knapsack_only_where_it_ran() {
         let mut rows = Vec::new();

@@ -16,6 +16,7 @@ pub mod findings;
 pub mod forest;
 pub mod method;
 pub mod plots;
+pub mod replication;
 pub mod rows;
 pub mod stats;
 pub mod tables;

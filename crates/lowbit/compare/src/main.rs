@@ -66,7 +66,7 @@ fn qmodel(ws: &[(Vec<f32>, Vec<f32>)], bits: u32) -> QModel {
                     residual: false,
                 },
                 bits,
-                rounding: mpq_lowbit::InputRounding::Nearest,
+                rounding: mpq_lowbit::Rounding::Nearest,
                 in_scale: hi / ((1 << bits) - 1) as f32,
                 in_zero: 0,
                 in_qmax: (1 << bits) - 1,

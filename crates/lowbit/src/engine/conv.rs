@@ -3,10 +3,11 @@
 //! identity skip and pooling.
 
 use super::patches::{im2col, im2col_pixels, to_pixels};
-use super::pool::{max_pool_sums, pad1, pad1_into, relu_pool, relu_skip_pool};
+use super::pool::{max_pool_sums, relu_pool, relu_skip_pool};
 use super::{Layer, Weights};
-use crate::format::{ConvPool, LayerKind};
 use crate::gemm::{self, Kernel, PackedB};
+use mpq_net::layout::{pad1, pad1_into};
+use mpq_net::{LayerKind, Pool};
 
 /// Images a convolution runs at a time.
 const CONV_IMAGES: usize = 4;
@@ -86,7 +87,7 @@ impl Layer {
         // The skip adds the input as the layer saw it: quantized.
         let mut seen = if residual { vec![0f32; t * c_in * side_in * side_in] } else { Vec::new() };
         self.int_sums(kernel, b, x, t, s, &mut seen);
-        if pool == ConvPool::Max2 && increasing {
+        if pool == Pool::Max2 && increasing {
             let p = o / 2;
             max_pool_sums(kernel, &s.sums, b.np, (t, c_out), o, &mut s.pooled);
             self.rescale_relu_planes(&s.pooled[..t * c_out * p * p], b, c_out, p * p, dst);
@@ -121,8 +122,8 @@ impl Layer {
         let o = self.kind.conv_side();
         // A skip never meets a max-pool (refused when the layer is built).
         let out = match pool {
-            ConvPool::Max2 => relu_pool(y, t, c_out, o),
-            ConvPool::None | ConvPool::GlobalAvg => relu_skip_pool(y, seen, t, c_out, o, pool == ConvPool::GlobalAvg),
+            Pool::Max2 => relu_pool(y, t, c_out, o),
+            Pool::None | Pool::GlobalAvg => relu_skip_pool(y, seen, t, c_out, o, pool == Pool::GlobalAvg),
         };
         dst.copy_from_slice(&out);
     }

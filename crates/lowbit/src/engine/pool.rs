@@ -1,7 +1,8 @@
-//! After a convolution's products: padding of its input, and ReLU, skip and pooling of its
-//! pre-activations.
+//! After a convolution's products: ReLU, skip and pooling of its pre-activations (padding
+//! and the average's order of sums are shared with the host, in [`mpq_net::layout`]).
 
 use crate::gemm::{self, Kernel};
+use mpq_net::layout::global_avg;
 
 /// ReLU of the 2x2 max-pool of `t` images of pre-activations stored pixel-major
 /// (`[t][o][o][c_out]`), returned channel-major (`[t][c_out][o/2][o/2]`).
@@ -60,24 +61,6 @@ pub(super) fn max_pool_sums(
     }
 }
 
-/// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
-pub(super) fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
-    let mut out = vec![fill; c * (side + 2) * (side + 2)];
-    pad1_into(img, c, side, fill, &mut out);
-    out
-}
-
-/// [`pad1`] into `out` (`c * (side + 2)^2` values, every one written).
-pub(super) fn pad1_into<T: Copy>(img: &[T], c: usize, side: usize, fill: T, out: &mut [T]) {
-    let p = side + 2;
-    out[..c * p * p].fill(fill);
-    for ch in 0..c {
-        for y in 0..side {
-            out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
-        }
-    }
-}
-
 /// ReLU, then `+ seen` (channel-major, empty without a skip), then global average pooling
 /// if `average`, of `t` images of pre-activations stored pixel-major (`[t][o][o][c_out]`);
 /// returned channel-major. Sums run in the simulation's order (the average adds a channel's
@@ -96,7 +79,7 @@ pub(super) fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o:
     if !average {
         return a;
     }
-    a.chunks_exact(plane).map(|p| p.iter().fold(0f32, |s, &v| s + v) / plane as f32).collect()
+    a.chunks_exact(plane).map(global_avg).collect()
 }
 
 #[cfg(test)]

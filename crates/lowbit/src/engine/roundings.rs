@@ -8,11 +8,13 @@
 //! floor product, over each row's nonzero pairs (its `vpmaddubsw` path, which 0/1 codes
 //! qualify for, skips no zero depths: 1.5 times as long on the MLP's first layer).
 
-use super::{Layer, Weights, chunk_rows, linear_tail, usable, zeros};
+use super::linear::linear_tail;
+use super::{Layer, Weights, chunk_rows, usable, zeros};
 use crate::LowbitError;
-use crate::format::{InputRounding, LayerKind, QLayer};
+use crate::format::QLayer;
 use crate::gemm::{self, Kernel, PackedB};
 use crate::pack;
+use mpq_net::{LayerKind, Rounding};
 use rayon::prelude::*;
 
 /// The one-layer engines of a linear layer under nearest, floor and ceil (in that order),
@@ -36,7 +38,7 @@ impl Roundings {
         usable(kernel)?;
         let refuse = |why: &str| Err(LowbitError::Unsupported(format!("layer {}: {why}", l[0].name)));
         let LayerKind::Linear { d_in, d_out, .. } = l[0].kind else { return refuse("not a linear layer") };
-        let order = [InputRounding::Nearest, InputRounding::Floor, InputRounding::Ceil];
+        let order = Rounding::SEARCHED;
         let alike = |x: &QLayer| {
             (x.kind == l[0].kind && x.bits == l[0].bits && x.scales == l[0].scales)
                 && (x.in_scale.to_bits(), x.in_zero, x.in_qmax) == (l[0].in_scale.to_bits(), l[0].in_zero, l[0].in_qmax)

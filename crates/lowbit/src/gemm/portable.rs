@@ -105,12 +105,12 @@ pub(super) fn code_nearest(v: f32, zero: f32, hi: f32) -> u8 {
 }
 
 /// `clamp(grid::floor(v) + zero, 0, hi)`: the nearest integer where `v` is on the grid
-/// ([`crate::grid::on_grid`]), else the integer below.
+/// ([`mpq_net::grid::on_grid`]), else the integer below.
 #[inline(always)]
 pub(super) fn code_floor(v: f32, zero: f32, hi: f32) -> u8 {
     let t = v + SHIFT;
     let r = t - SHIFT;
-    shifted_code(if crate::grid::on_grid(v, r) || r <= v { t } else { t - 1.0 }, zero, hi)
+    shifted_code(if mpq_net::grid::on_grid(v, r) || r <= v { t } else { t - 1.0 }, zero, hi)
 }
 
 /// `clamp(grid::ceil(v) + zero, 0, hi)`.
@@ -118,7 +118,7 @@ pub(super) fn code_floor(v: f32, zero: f32, hi: f32) -> u8 {
 pub(super) fn code_ceil(v: f32, zero: f32, hi: f32) -> u8 {
     let t = v + SHIFT;
     let r = t - SHIFT;
-    shifted_code(if crate::grid::on_grid(v, r) || r >= v { t } else { t + 1.0 }, zero, hi)
+    shifted_code(if mpq_net::grid::on_grid(v, r) || r >= v { t } else { t + 1.0 }, zero, hi)
 }
 
 #[cfg(test)]
@@ -149,8 +149,8 @@ mod tests {
             for (zero, hi) in [(0.0, 255.0), (3.0, 15.0), (128.0, 255.0), (255.0, 255.0), (1.0, 3.0)] {
                 let at = format!("{x} with zero {zero}, top {hi}");
                 assert_eq!(code_nearest(x, zero, hi), want(x.round_ties_even(), zero, hi), "nearest {at}");
-                assert_eq!(code_floor(x, zero, hi), want(crate::grid::floor(x), zero, hi), "floor {at}");
-                assert_eq!(code_ceil(x, zero, hi), want(crate::grid::ceil(x), zero, hi), "ceil {at}");
+                assert_eq!(code_floor(x, zero, hi), want(mpq_net::grid::floor(x), zero, hi), "floor {at}");
+                assert_eq!(code_ceil(x, zero, hi), want(mpq_net::grid::ceil(x), zero, hi), "ceil {at}");
             }
         }
     }

@@ -5,9 +5,11 @@ use super::Kernel;
 use super::portable::{code_ceil, code_floor, code_nearest};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
+use mpq_net::Rounding;
 
 /// How a layer turns its f32 input into codes: `clamp(round(x / scale) + zero, 0, qmax)`,
-/// floor and ceil as in [`crate::grid`].
+/// floor and ceil as in [`mpq_net::grid`]. The engine refuses stochastic rounding when it
+/// loads a layer, so `round` is nearest, floor or ceil (stochastic would round to nearest).
 #[derive(Debug, Clone, Copy)]
 pub struct InputQuant {
     /// Step.
@@ -17,18 +19,7 @@ pub struct InputQuant {
     /// Largest code (at most 255).
     pub qmax: i32,
     /// The plan's rounding.
-    pub round: Round,
-}
-
-/// Rounding of layer inputs at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Round {
-    /// Nearest, ties to even.
-    Nearest,
-    /// Toward minus infinity.
-    Floor,
-    /// Toward plus infinity.
-    Ceil,
+    pub round: Rounding,
 }
 
 /// Codes of `x` into `dst` (same length), vectorized with the kernel's instruction set.
@@ -51,7 +42,7 @@ pub fn quantize3(kernel: Kernel, q: &InputQuant, x: &[f32], dst: [&mut [u8]; 3])
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni512 | Kernel::Avx2 | Kernel::AvxVnni => x86::quantize3_avx2(q, x, dst),
         _ => {
-            for (d, round) in dst.into_iter().zip([Round::Nearest, Round::Floor, Round::Ceil]) {
+            for (d, round) in dst.into_iter().zip(Rounding::SEARCHED) {
                 quantize(kernel, &InputQuant { round, ..*q }, x, d);
             }
         }
@@ -65,9 +56,9 @@ pub(super) fn quantize_body(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     let (s, z, hi) = (q.scale, q.zero as f32, q.qmax as f32);
     let pairs = dst.iter_mut().zip(x);
     match q.round {
-        Round::Nearest => pairs.for_each(|(d, &v)| *d = code_nearest(v / s, z, hi)),
-        Round::Floor => pairs.for_each(|(d, &v)| *d = code_floor(v / s, z, hi)),
-        Round::Ceil => pairs.for_each(|(d, &v)| *d = code_ceil(v / s, z, hi)),
+        Rounding::Nearest | Rounding::Stochastic => pairs.for_each(|(d, &v)| *d = code_nearest(v / s, z, hi)),
+        Rounding::Floor => pairs.for_each(|(d, &v)| *d = code_floor(v / s, z, hi)),
+        Rounding::Ceil => pairs.for_each(|(d, &v)| *d = code_ceil(v / s, z, hi)),
     }
 }
 
@@ -81,7 +72,7 @@ mod tests {
         let mut x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 97.0).collect();
         x.extend((0..=255).map(|p| p as f32 / 255.0));
         x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5, 1.5, 2.5, -0.5, 1e9, -1e9, 0.0]);
-        for round in [Round::Nearest, Round::Floor, Round::Ceil] {
+        for round in Rounding::SEARCHED {
             for (scale, zero, qmax) in [(1.0, 0, 255), (0.25, 3, 15), (0.013, 128, 255)] {
                 let q = InputQuant { scale, zero, qmax, round };
                 let mut want = vec![0u8; x.len()];
@@ -89,9 +80,9 @@ mod tests {
                 if scale == 1.0 {
                     // NaN, +inf, -inf, 0.5, 1.5, 2.5 at indices 1256..1262.
                     let halves = match round {
-                        Round::Nearest => [0, 2, 2],
-                        Round::Floor => [0, 1, 2],
-                        Round::Ceil => [1, 2, 3],
+                        Rounding::Nearest | Rounding::Stochastic => [0, 2, 2],
+                        Rounding::Floor => [0, 1, 2],
+                        Rounding::Ceil => [1, 2, 3],
                     };
                     assert_eq!(&want[1256..1262], &[0, 255, 0, halves[0], halves[1], halves[2]], "{round:?}");
                 }
@@ -116,12 +107,12 @@ mod tests {
         let mut x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 97.0).collect();
         x.extend((0..=255).map(|p| p as f32 / 255.0));
         x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5, 1.5, 2.5, -0.5, 1e9, -1e9, 0.0]);
-        let rounds = [Round::Nearest, Round::Floor, Round::Ceil];
+        let rounds = Rounding::SEARCHED;
         for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
             for (scale, zero, qmax) in [(1.0, 0, 255), (0.25, 3, 15), (0.013, 128, 255), (1.0 / 255.0, 0, 255)] {
                 for len in [x.len(), 45, 7, 0] {
                     let x = &x[x.len() - len..];
-                    let q = InputQuant { scale, zero, qmax, round: Round::Floor };
+                    let q = InputQuant { scale, zero, qmax, round: Rounding::Floor };
                     let mut got = [vec![7u8; len], vec![7u8; len], vec![7u8; len]];
                     let [n, f, c] = &mut got;
                     quantize3(kernel, &q, x, [n, f, c]);

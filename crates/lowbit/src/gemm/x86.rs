@@ -142,7 +142,7 @@ fn blocks256<A>(
 /// The AVX2 path; every choice gives the same exact sums:
 /// - long, mostly zero rows (images): `vpmaddwd` one row at a time over its nonzero pairs
 ///   (first: the byte kernel skips no zeros, and on digits at 4 bits, or on the 0/1 weights
-///   of [`crate::engine::Roundings`], took 1.5 times as long);
+///   of `engine::Roundings`, took 1.5 times as long);
 /// - weights and codes so small that `vpmaddubsw`'s 16-bit pair sums add up over several
 ///   groups of depths without saturating (4-bit weights): the byte kernel;
 /// - weights that fit a byte (8 bits or fewer): the byte kernel on the codes clamped to where

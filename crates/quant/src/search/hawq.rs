@@ -6,7 +6,7 @@
 use super::mixed::LayerOption;
 use crate::eval::Evaluator;
 use crate::{Choice, Rounding, Target};
-use mpq_models::HostNet;
+use mpq_host::HostNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

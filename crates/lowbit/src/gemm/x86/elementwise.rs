@@ -1,23 +1,24 @@
 //! The x86-64 kernels that work value by value: the input quantizer (AVX-512 and AVX2)
 //! and a row of the 2x2 max-pool of sums (AVX2). Safety as in the parent module: each
 //! `#[target_feature]` function runs only after `Kernel::supported` confirmed the features.
-use super::super::quantize::{InputQuant, Round, quantize_body};
-use crate::grid::GRID_TOL;
+use super::super::quantize::{InputQuant, quantize_body};
+use mpq_net::Rounding;
+use mpq_net::grid::GRID_TOL;
 use std::arch::x86_64::*;
 pub(in crate::gemm) fn quantize_avx512(q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     // SAFETY: features checked by the caller.
     unsafe {
         match q.round {
-            Round::Nearest => quant512::<0x08>(q, x, dst),
-            Round::Floor => quant512::<0x09>(q, x, dst),
-            Round::Ceil => quant512::<0x0A>(q, x, dst),
+            Rounding::Nearest | Rounding::Stochastic => quant512::<0x08>(q, x, dst),
+            Rounding::Floor => quant512::<0x09>(q, x, dst),
+            Rounding::Ceil => quant512::<0x0A>(q, x, dst),
         }
     }
 }
 
 /// 16 codes per step: divide, round (`R`: 8 nearest-even, 9 floor, 10 ceil, exceptions
 /// suppressed; floor and ceil take the nearest integer where the quotient is on the grid, as
-/// `crate::grid` does, with the same operations), add the zero point, clamp, convert (exact:
+/// `mpq_net::grid` does, with the same operations), add the zero point, clamp, convert (exact:
 /// the value is an integer) and narrow to bytes. NaN becomes 0 as in `quantize_body`. The
 /// tail goes through the body.
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -74,9 +75,9 @@ pub(in crate::gemm) fn quantize_avx2(q: &InputQuant, x: &[f32], dst: &mut [u8]) 
     // SAFETY: features checked by the caller.
     unsafe {
         match q.round {
-            Round::Nearest => quant256::<0x08>(q, x, dst),
-            Round::Floor => quant256::<0x09>(q, x, dst),
-            Round::Ceil => quant256::<0x0A>(q, x, dst),
+            Rounding::Nearest | Rounding::Stochastic => quant256::<0x08>(q, x, dst),
+            Rounding::Floor => quant256::<0x09>(q, x, dst),
+            Rounding::Ceil => quant256::<0x0A>(q, x, dst),
         }
     }
 }
@@ -178,7 +179,7 @@ fn quant3_256(q: &InputQuant, x: &[f32], [dn, df, dc]: [&mut [u8]; 3]) {
             unsafe { store8(c, &mut out[i..]) };
         }
     }
-    for (round, out) in [Round::Nearest, Round::Floor, Round::Ceil].into_iter().zip([dn, df, dc]) {
+    for (round, out) in Rounding::SEARCHED.into_iter().zip([dn, df, dc]) {
         quantize_body(&InputQuant { round, ..*q }, &x[n..len], &mut out[n..len]);
     }
 }

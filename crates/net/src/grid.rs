@@ -1,6 +1,39 @@
-//! The plain scalar reference quantizer every tensor implementation is tested against.
+//! The quantization grid, written once: parameters of a tensor's grid ([`QParams`]), floor and
+//! ceil that mean what they say at grid points, and the scalar quantizer every other one
+//! (burn tensors, host slices, the engine's SIMD kernels) is tested against.
+//!
+//! Floor and ceil at grid points. `x / scale` is computed in f32, so
+//! a value that lies exactly on the grid (a pixel `p / 255` at 8 bits, the largest weight
+//! `max |w| = qmax * scale`) can come out one ulp below or above its integer, and a plain
+//! floor or ceil would then move it a whole step. Here a quotient within [`GRID_TOL`]
+//! (relative, at least 1 absolute) of an integer is that integer; otherwise floor or ceil
+//! apply. Every quantizer in mpq computes exactly these operations, so they agree bit for bit.
 
 use crate::Rounding;
+
+/// Relative distance to an integer under which a quotient counts as on the grid: four f32
+/// ulps, more than the error of `(q * scale) / scale` with a rounded `scale`.
+pub const GRID_TOL: f32 = 4.0 * f32::EPSILON;
+
+/// Whether `v` is within [`GRID_TOL`] of its nearest integer `r`.
+#[inline(always)]
+pub fn on_grid(v: f32, r: f32) -> bool {
+    (v - r).abs() <= GRID_TOL * r.abs().max(1.0)
+}
+
+/// Floor of `v`, or its nearest integer when `v` is on the grid.
+#[inline(always)]
+pub fn floor(v: f32) -> f32 {
+    let r = v.round_ties_even();
+    if on_grid(v, r) { r } else { v.floor() }
+}
+
+/// Ceil of `v`, or its nearest integer when `v` is on the grid.
+#[inline(always)]
+pub fn ceil(v: f32) -> f32 {
+    let r = v.round_ties_even();
+    if on_grid(v, r) { r } else { v.ceil() }
+}
 
 /// Quantization parameters of one tensor: `x ≈ (q - zero_point) * scale`, `q` in `[qmin, qmax]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,12 +70,12 @@ impl QParams {
 
 /// Rounds `v` with `mode`; `u` in [0, 1) is the uniform draw stochastic rounding uses.
 /// Nearest breaks ties to even (`round_ties_even`), like IEEE 754 and burn's `round`; floor
-/// and ceil keep a quotient that is on the grid where it is ([`mpq_lowbit::grid`]).
+/// and ceil keep a quotient that is on the grid where it is (above).
 pub fn round(v: f32, mode: Rounding, u: f32) -> f32 {
     match mode {
         Rounding::Nearest => v.round_ties_even(),
-        Rounding::Floor => mpq_lowbit::grid::floor(v),
-        Rounding::Ceil => mpq_lowbit::grid::ceil(v),
+        Rounding::Floor => floor(v),
+        Rounding::Ceil => ceil(v),
         Rounding::Stochastic => (v + u).floor(),
     }
 }
@@ -63,9 +96,58 @@ pub fn fake(x: f32, p: QParams, mode: Rounding, u: f32) -> f32 {
     dequantize(quantize(x, p, mode, u), p)
 }
 
+/// Quantize then dequantize without stochastic rounding, in f32 only so that it vectorizes:
+/// the rounded quotient plus the zero point is exact below 2^24 and clamps to the same end of
+/// the code range above it, and NaN becomes code `zero_point` as the integer cast makes it.
+/// Gives [`fake`]'s bits (tested on grid points, ties, clamps, infinities and NaN).
+#[inline(always)]
+pub fn fake_with(v: f32, p: QParams, round: impl Fn(f32) -> f32) -> f32 {
+    let r = round(v / p.scale);
+    let r = if r.is_nan() { 0.0 } else { r };
+    let z = p.zero_point as f32;
+    ((r + z).clamp(p.qmin as f32, p.qmax as f32) - z) * p.scale
+}
+
+/// Largest absolute value: what sets a symmetric weight scale.
+pub fn max_abs(w: &[f32]) -> f32 {
+    w.iter().fold(0f32, |m, v| m.max(v.abs()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every pixel value `p / 255` (and every code `c / (2^b - 1)` of every width) divided by
+    /// its scale floors and ceils back to its own code.
+    #[test]
+    fn grid_points_stay_put_at_every_width() {
+        for bits in 2..=8u32 {
+            let qmax = ((1u32 << bits) - 1) as f32;
+            let scale = 1.0 / qmax;
+            for c in 0..=qmax as u32 {
+                let x = c as f32 / qmax;
+                assert_eq!(floor(x / scale), c as f32, "floor {c}/{qmax}");
+                assert_eq!(ceil(x / scale), c as f32, "ceil {c}/{qmax}");
+            }
+        }
+        let mut plain_misses = 0;
+        for p in 0..=255u32 {
+            let x = p as f32 / 255.0;
+            plain_misses += usize::from((x / (1.0 / 255.0)).floor() != p as f32);
+            assert_eq!(floor(x / (1.0 / 255.0)), p as f32);
+            assert_eq!(ceil(x / (1.0 / 255.0)), p as f32);
+        }
+        assert!(plain_misses > 0, "the plain floor really does miss some pixels");
+    }
+
+    #[test]
+    fn off_grid_values_round_as_usual() {
+        for v in [0.25f32, 1.5, -1.5, 2.9999, -0.0001, 100.01] {
+            assert_eq!(floor(v), v.floor(), "{v}");
+            assert_eq!(ceil(v), v.ceil(), "{v}");
+        }
+        assert!(floor(f32::NAN).is_nan());
+    }
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

@@ -1,13 +1,12 @@
 //! Which instruction set the host kernels run with, chosen once at run time. Every path runs
 //! the same Rust code (the same operations in the same order; Rust never fuses a multiply
 //! and an add), so results are bit-identical and only speed differs: the compiler merely
-//! uses wider vectors across independent output elements. `MPQ_HOST_SIMD=portable` forces
-//! the baseline x86-64 path, to show the results do not change.
+//! uses wider vectors across independent output elements. The level comes from
+//! [`mpq_net::simd::level`] (`MPQ_HOST_SIMD=portable` forces the baseline x86-64 path, to
+//! show the results do not change).
 // Safety: the only unsafe code calls `#[target_feature(enable = "avx2")]` functions, and only
-// after `is_x86_feature_detected!("avx2")` confirmed the CPU has AVX2.
+// after `mpq_net::simd::level()` (which only reports what the CPU has) confirmed AVX2.
 #![allow(unsafe_code)]
-
-use std::sync::OnceLock;
 
 /// An instruction-set path of the host kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +22,7 @@ impl Path {
     pub fn supported(self) -> bool {
         match self {
             Path::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(not(target_arch = "x86_64"))]
-            Path::Avx2 => false,
+            Path::Avx2 => cfg!(target_arch = "x86_64") && mpq_net::simd::level().avx2,
         }
     }
 
@@ -39,13 +35,9 @@ impl Path {
     }
 }
 
-/// The path in use: AVX2 where the CPU has it, unless `MPQ_HOST_SIMD=portable`.
+/// The path in use: AVX2 where [`mpq_net::simd::level`] has it.
 pub fn path() -> Path {
-    static PATH: OnceLock<Path> = OnceLock::new();
-    *PATH.get_or_init(|| {
-        let forced = std::env::var("MPQ_HOST_SIMD").is_ok_and(|v| v == "portable");
-        if !forced && Path::Avx2.supported() { Path::Avx2 } else { Path::Portable }
-    })
+    if Path::Avx2.supported() { Path::Avx2 } else { Path::Portable }
 }
 
 /// [`super::kernels::linear_body`] on `path` (falls back to portable where unsupported).
@@ -136,7 +128,9 @@ mod tests {
     /// awkward sizes included).
     #[test]
     fn paths_agree_bit_for_bit() {
-        let v = crate::host::tests::pattern;
+        let covered = [("portable", true), ("avx2", Path::Avx2.supported())];
+        mpq_net::simd::coverage("paths_agree_bit_for_bit", &covered).unwrap();
+        let v = crate::tests::pattern;
         for (rows, d_in, d_out) in [(7, 13, 5), (4, 784, 37), (9, 64, 64)] {
             let (x, w, b) = (v(rows * d_in, 3), v(d_in * d_out, 5), v(d_out, 7));
             let (mut a, mut c) = (vec![0f32; rows * d_out], vec![0f32; rows * d_out]);

@@ -1,24 +1,17 @@
-//! Backward passes of the conv layers, in the fixed summation order of [`super`]: split out
-//! of [`super::grad`], which chains them with the linear layers' backward passes.
+//! The conv layer's backward pass, in the fixed summation order of the crate: `HostNet::backprop`
+//! chains it with the other layers' backward passes.
 
-use super::grad::LayerGrads;
-use super::{pad1, simd};
-use crate::LayerKind;
-use crate::net::Pool;
+use crate::grad::LayerGrads;
+use crate::simd;
+use mpq_net::layout::pad1;
+use mpq_net::{LayerKind, Pool};
 use rayon::prelude::*;
 
 /// Backward of a conv layer (3x3 valid or same, ReLU, identity skip, pooling; a max-pool
 /// sends the gradient to the first maximum of each window) at input `x`, weight `w` and
 /// kept pre-activations `z`; dL/dx only when `need_dx`. Same padding runs as a valid
 /// convolution of the zero-padded input, whose border gradient is then dropped.
-pub(super) fn conv_backward(
-    kind: &LayerKind,
-    x: &[f32],
-    w: &[f32],
-    z: &[f32],
-    dy: &[f32],
-    need_dx: bool,
-) -> LayerGrads {
+pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], need_dx: bool) -> LayerGrads {
     let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { return LayerGrads::default() };
     let (wi, wo, s) = (kind.input_width(), kind.output_width(), kind.conv_side());
     let side = if same { side_in + 2 } else { side_in };
@@ -52,7 +45,7 @@ pub(super) fn conv_backward(
         .map(|co| dzs.iter().fold(0f32, |t, dz| t + dz[co * s * s..][..s * s].iter().fold(0f32, |a, &v| a + v)))
         .collect();
     let padded: Vec<f32> =
-        if same { x.par_chunks(wi).flat_map_iter(|img| pad1(img, c_in, side_in)).collect() } else { x.to_vec() };
+        if same { x.par_chunks(wi).flat_map_iter(|img| pad1(img, c_in, side_in, 0.0)).collect() } else { x.to_vec() };
     LayerGrads { dx, dw: conv_weight_grad(&padded, &dzs, w.len(), (c_in, c_out, side)), db }
 }
 
@@ -128,7 +121,7 @@ fn pool_relu_backward(z: &[f32], g: &[f32], c_out: usize, o: usize) -> Vec<f32> 
 /// vectors instead of rows of `side - 2`); the zeros it adds past a row's end change nothing,
 /// since an element that starts at +0 and adds products is never -0.
 #[inline(always)]
-pub(super) fn conv_input_grad(dz: &[f32], w: &[f32], (c_in, c_out, side): (usize, usize, usize)) -> Vec<f32> {
+fn conv_input_grad(dz: &[f32], w: &[f32], (c_in, c_out, side): (usize, usize, usize)) -> Vec<f32> {
     let o = side - 2;
     let mut dzp = vec![0f32; c_out * o * side];
     for (dst, src) in dzp.chunks_exact_mut(side).zip(dz.chunks_exact(o)) {
@@ -150,7 +143,7 @@ pub(super) fn conv_input_grad(dz: &[f32], w: &[f32], (c_in, c_out, side): (usize
 
 /// dL/dw summed over the batch `x` with per-image dL/dz `dzs`: each image's sums (pixels in
 /// row-major order from 0), then the images in order from 0.
-pub(super) fn conv_weight_grad(x: &[f32], dzs: &[Vec<f32>], n_w: usize, dims: (usize, usize, usize)) -> Vec<f32> {
+fn conv_weight_grad(x: &[f32], dzs: &[Vec<f32>], n_w: usize, dims: (usize, usize, usize)) -> Vec<f32> {
     let parts: Vec<Vec<f32>> = x
         .par_chunks(dims.0 * dims.2 * dims.2)
         .zip(dzs)
@@ -242,4 +235,50 @@ fn row_sums<const B: usize>(
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::noise;
+
+    /// The restructured sums equal the plain sequential ones bit for bit: each output adds
+    /// its products in the documented order, starting from 0 (partial and whole vectors of
+    /// output channels, one and several input channels).
+    #[test]
+    fn backward_sums_keep_their_order_bit_for_bit() {
+        // Partial and whole vectors of output channels, one and several input channels.
+        for (c_in, c_out, side) in [(2, 3, 9), (3, 17, 13), (1, 8, 28)] {
+            let o = side - 2;
+            let imgs = noise(4 * c_in * side * side, 5);
+            let dzs: Vec<Vec<f32>> = (0..4).map(|n| noise(c_out * o * o, 6 + n)).collect();
+            let w = noise(c_out * c_in * 9, 9);
+            let dw = conv_weight_grad(&imgs, &dzs, c_out * c_in * 9, (c_in, c_out, side));
+            for (co, ci, t) in (0..c_out).flat_map(|co| (0..c_in).flat_map(move |ci| (0..9).map(move |t| (co, ci, t))))
+            {
+                let mut want = 0f32;
+                for (img, dz) in imgs.chunks(c_in * side * side).zip(&dzs) {
+                    let mut s = 0f32;
+                    for y in 0..o {
+                        for xo in 0..o {
+                            s += img[ci * side * side + (y + t / 3) * side + t % 3 + xo] * dz[co * o * o + y * o + xo];
+                        }
+                    }
+                    want += s;
+                }
+                assert_eq!(dw[(co * c_in + ci) * 9 + t].to_bits(), want.to_bits(), "dw[{co}][{ci}][{t}]");
+            }
+            let dx = conv_input_grad(&dzs[0], &w, (c_in, c_out, side));
+            for (ci, y, x) in (0..c_in).flat_map(|ci| (0..side).flat_map(move |y| (0..side).map(move |x| (ci, y, x)))) {
+                let mut want = 0f32;
+                for (co, t) in (0..c_out).flat_map(|co| (0..9).map(move |t| (co, t))) {
+                    let (yy, xx) = (y as isize - (t / 3) as isize, x as isize - (t % 3) as isize);
+                    if (0..o as isize).contains(&yy) && (0..o as isize).contains(&xx) {
+                        want += w[(co * c_in + ci) * 9 + t] * dzs[0][co * o * o + yy as usize * o + xx as usize];
+                    }
+                }
+                assert_eq!(dx[(ci * side + y) * side + x].to_bits(), want.to_bits(), "dx[{ci}][{y}][{x}]");
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ const TILE_ROWS: usize = 4;
 /// Columns of a register tile in [`linear_body`] (two 8-lane vectors).
 const TILE_COLS: usize = 16;
 
-/// The body of [`super::linear`], by register tiles of [`TILE_ROWS`] examples x [`TILE_COLS`]
+/// The body of [`crate::linear::linear`], by register tiles of [`TILE_ROWS`] examples x [`TILE_COLS`]
 /// outputs: each tile's sums stay in registers over the whole depth, and one column strip of
 /// the weight is reused from cache by every row tile. Every output still starts at its bias
 /// and adds its products with `k` ascending, so the tiling changes speed, not results. A
@@ -116,7 +116,7 @@ const CONV_CHANNELS: usize = 2;
 /// Output columns of a register tile in [`conv3x3_body`] (two 8-lane vectors).
 pub(super) const CONV_COLS: usize = 16;
 
-/// The body of [`super::conv3x3`], by register tiles of [`CONV_CHANNELS`] output channels x
+/// The body of [`crate::conv::conv3x3`], by register tiles of [`CONV_CHANNELS`] output channels x
 /// [`CONV_COLS`] columns of one output row: each input segment is loaded once per tap for
 /// all the tile's channels, and the sums stay in registers over every tap. Each output still
 /// starts at its bias and adds the taps in weight order (`c * 9 + ky * 3 + kx`), so the

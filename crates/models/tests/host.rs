@@ -1,0 +1,104 @@
+//! The host executor ([`mpq_host`]) against burn's network and against finite differences:
+//! the same logits as burn's forward pass, results independent of the split into chunks,
+//! and gradients that match central differences.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use burn::prelude::*;
+use mpq_host::HostNet;
+use mpq_models::{ModelConfig, metrics};
+
+fn images(n: usize) -> Vec<f32> {
+    (0..n * 784).map(|i| if i % 7 < 3 { 0.0 } else { ((i * 31 % 255) as f32) / 255.0 }).collect()
+}
+
+#[test]
+fn host_forward_matches_burn_for_every_model_kind() {
+    let dev = Device::flex();
+    let cfgs = [
+        ModelConfig::Mlp { hidden: vec![32, 16] },
+        ModelConfig::Cnn { channels: [4, 8], hidden: 16 },
+        ModelConfig::ResMlp { width: 24, depth: 2 },
+        ModelConfig::ResCnn { channels: 5, depth: 2 },
+        ModelConfig::PlainCnn { channels: 5, depth: 3 },
+    ];
+    for cfg in cfgs {
+        let net = cfg.init(&dev, 3);
+        let n = 9;
+        let x = images(n);
+        let want = net
+            .forward(Tensor::<2>::from_data(TensorData::new(x.clone(), [n, 784]), &dev))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let got = net.to_host().forward(&x);
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{cfg:?}: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_split_into_chunks() {
+    let net = ModelConfig::Cnn { channels: [4, 8], hidden: 16 }.init(&Device::flex(), 5);
+    let host = net.to_host();
+    let x = images(70);
+    let all = host.forward(&x);
+    let one: Vec<f32> = x.chunks(784).flat_map(|r| host.forward(r)).collect();
+    assert_eq!(all, one, "bit-identical whether examples run alone or in chunks");
+}
+
+fn loss(h: &HostNet, x: &[f32], y: &[i64], ws: &[Vec<f32>]) -> f64 {
+    let mut a = x.to_vec();
+    for (k, w) in ws.iter().enumerate() {
+        a = h.stage(k, &a, Some(w));
+    }
+    metrics::score(&a, y, 1.0).loss
+}
+
+/// Every layer's weight and bias gradients against central differences, on an MLP, a
+/// residual MLP and CNNs; training's pass (no first-layer dL/dx) gives the same.
+#[test]
+fn weight_gradients_match_finite_differences() {
+    let x: Vec<f32> = (0..3 * 784).map(|i| ((i * 17 % 97) as f32) / 97.0).collect();
+    let y = [3i64, 7, 1];
+    let cfgs = [
+        ModelConfig::Mlp { hidden: vec![16] },
+        ModelConfig::ResMlp { width: 12, depth: 2 },
+        ModelConfig::Cnn { channels: [3, 4], hidden: 8 },
+        ModelConfig::ResCnn { channels: 3, depth: 2 },
+        ModelConfig::PlainCnn { channels: 3, depth: 2 },
+    ];
+    for cfg in cfgs {
+        let h = cfg.init(&Device::flex(), 11).to_host();
+        let g = h.gradients(&x, &y, None);
+        for k in 0..h.n_layers() {
+            for idx in [0, h.weights[k].len() / 2, h.weights[k].len() - 1] {
+                let eps = 1e-2f32;
+                let mut ws = h.weights.clone();
+                ws[k][idx] += eps;
+                let up = loss(&h, &x, &y, &ws);
+                ws[k][idx] -= 2.0 * eps;
+                let down = loss(&h, &x, &y, &ws);
+                let fd = (up - down) / (2.0 * eps as f64);
+                let an = g.weight[k][idx] as f64;
+                assert!((fd - an).abs() < 2e-3 + 0.05 * an.abs(), "{cfg:?} layer {k} [{idx}]: fd {fd} vs {an}");
+            }
+            for idx in [0, h.biases[k].len() - 1] {
+                // A bias moves every position of its channel: a smaller step keeps
+                // ReLU and max-pool choices where they are.
+                let eps = 1e-3f32;
+                let mut hb = h.clone();
+                hb.biases[k][idx] += eps;
+                let up = loss(&hb, &x, &y, &h.weights);
+                hb.biases[k][idx] -= 2.0 * eps;
+                let down = loss(&hb, &x, &y, &h.weights);
+                let fd = (up - down) / (2.0 * eps as f64);
+                let an = g.bias[k][idx] as f64;
+                assert!((fd - an).abs() < 2e-3 + 0.05 * an.abs(), "{cfg:?} bias {k} [{idx}]: fd {fd} vs {an}");
+            }
+        }
+        let (t, _) = h.backprop(&x, &y, None, false);
+        assert!(t.input[0].is_empty() && t.weight == g.weight && t.bias == g.bias, "{cfg:?}: training's pass");
+    }
+}

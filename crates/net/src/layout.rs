@@ -1,0 +1,44 @@
+//! Where values sit, shared by both executors: zero padding around a channel-major image and
+//! the order in which global average pooling adds a plane (so the f32 host network and the
+//! integer engine give the same bits).
+
+/// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
+pub fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
+    let mut out = vec![fill; c * (side + 2) * (side + 2)];
+    pad1_into(img, c, side, fill, &mut out);
+    out
+}
+
+/// [`pad1`] into `out` (`c * (side + 2)^2` values, every one written).
+pub fn pad1_into<T: Copy>(img: &[T], c: usize, side: usize, fill: T, out: &mut [T]) {
+    let p = side + 2;
+    out[..c * p * p].fill(fill);
+    for ch in 0..c {
+        for y in 0..side {
+            out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
+        }
+    }
+}
+
+/// The mean of one channel's plane: its values added in row-major order from 0, then
+/// divided by their count.
+pub fn global_avg(plane: &[f32]) -> f32 {
+    plane.iter().fold(0f32, |t, &v| t + v) / plane.len() as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_and_average() {
+        let img = [1, 2, 3, 4, 5, 6, 7, 8];
+        let p = pad1(&img, 2, 2, 0);
+        assert_eq!(&p[..16], &[0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0]);
+        assert_eq!(&p[16..], &[0, 0, 0, 0, 0, 5, 6, 0, 0, 7, 8, 0, 0, 0, 0, 0]);
+        let mut out = vec![9; 16];
+        pad1_into(&img[..4], 1, 2, -1, &mut out);
+        assert_eq!(out, [-1, -1, -1, -1, -1, 1, 2, -1, -1, 3, 4, -1, -1, -1, -1, -1]);
+        assert_eq!(global_avg(&[1.0, 2.0, 3.0, 6.0]), 3.0);
+    }
+}
