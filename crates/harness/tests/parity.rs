@@ -10,7 +10,7 @@ use mpq_data::{Split, SplitSizes, shipped};
 use mpq_models::{ModelConfig, metrics};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
-use mpq_quant::tensor::{max_abs, quant_weight};
+use mpq_quant::tensor::{quant_tensor_weight, weight_max_abs};
 use mpq_quant::{Plan, Rounding};
 
 #[test]
@@ -40,7 +40,7 @@ fn flex_and_wgpu_agree_on_logits_and_losses() {
                 if plan.layers[0].bits < 32 {
                     for k in 0..n {
                         let w = net.weight(k);
-                        net.set_weight(k, quant_weight(&w, max_abs(&w), 8, Rounding::Nearest, 0));
+                        net.set_weight(k, quant_tensor_weight(&w, weight_max_abs(&w), 8, Rounding::Nearest, 0));
                     }
                 }
                 metrics::logits(&net, &data, &split.test, dev)

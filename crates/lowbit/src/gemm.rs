@@ -227,7 +227,7 @@ pub fn max_pool_row(kernel: Kernel, (top, bottom): (&[i32], &[i32]), n: usize, o
 mod portable;
 mod quantize;
 use portable::gemm_portable;
-pub use quantize::{InputQuant, quantize, quantize3};
+pub use quantize::{InputQuant, input_codes, input_codes3};
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]

@@ -108,8 +108,8 @@ mod tests {
         for mode in Rounding::SEARCHED {
             for g in [Granularity::PerTensor, Granularity::PerChannel] {
                 let want = match g {
-                    Granularity::PerTensor => tensor::quant_weight(&w, max_abs(&v), 4, mode, 0),
-                    Granularity::PerChannel => tensor::quant_weight_per_channel(&w, 4, mode, 0),
+                    Granularity::PerTensor => tensor::quant_tensor_weight(&w, max_abs(&v), 4, mode, 0),
+                    Granularity::PerChannel => tensor::quant_tensor_weight_per_channel(&w, 4, mode, 0),
                 }
                 .to_vec();
                 let got = quant_weight(&kind, &v, 4, mode, g, 0);

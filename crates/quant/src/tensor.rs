@@ -52,8 +52,9 @@ pub fn fake_quant<const D: usize>(x: Tensor<D>, p: QParams, mode: Rounding, seed
     r.add_scalar(zp).clamp(p.qmin as f32, p.qmax as f32).sub_scalar(zp).mul_scalar(p.scale)
 }
 
-/// Largest absolute value of a layer weight (sets its symmetric scale).
-pub fn max_abs(w: &Weight) -> f32 {
+/// Largest absolute value of a burn layer weight (sets its symmetric scale; the host
+/// slices' is [`mpq_net::grid::max_abs`]).
+pub fn weight_max_abs(w: &Weight) -> f32 {
     match w {
         Weight::Linear(t) => t.clone().abs().max().into_scalar::<f32>(),
         Weight::Conv(t) => t.clone().abs().max().into_scalar::<f32>(),
@@ -61,7 +62,7 @@ pub fn max_abs(w: &Weight) -> f32 {
 }
 
 /// Symmetric per-tensor quantization of a layer weight at `bits` with `mode`.
-pub fn quant_weight(w: &Weight, max_abs: f32, bits: u32, mode: Rounding, seed: u64) -> Weight {
+pub fn quant_tensor_weight(w: &Weight, max_abs: f32, bits: u32, mode: Rounding, seed: u64) -> Weight {
     let p = QParams::symmetric(max_abs, bits);
     match w {
         Weight::Linear(t) => Weight::Linear(fake_quant(t.clone(), p, mode, seed)),
@@ -77,7 +78,7 @@ fn per_column(t: Tensor<2>, bits: u32, mode: Rounding, seed: u64) -> Tensor<2> {
 }
 
 /// Symmetric per-output-channel quantization of a layer weight (Linear columns, conv filters).
-pub fn quant_weight_per_channel(w: &Weight, bits: u32, mode: Rounding, seed: u64) -> Weight {
+pub fn quant_tensor_weight_per_channel(w: &Weight, bits: u32, mode: Rounding, seed: u64) -> Weight {
     match w {
         Weight::Linear(t) => Weight::Linear(per_column(t.clone(), bits, mode, seed)),
         Weight::Conv(t) => {
@@ -121,7 +122,7 @@ mod tests {
         let v: Vec<f32> = (0..12).map(|i| ((i * 37 % 11) as f32 - 5.0) * if i % 3 == 0 { 0.1 } else { 1.0 }).collect();
         let w = Weight::Linear(Tensor::<2>::from_data(TensorData::new(v.clone(), [4, 3]), &dev));
         for mode in Rounding::SEARCHED {
-            let Weight::Linear(q) = quant_weight_per_channel(&w, 4, mode, 0) else { unreachable!() };
+            let Weight::Linear(q) = quant_tensor_weight_per_channel(&w, 4, mode, 0) else { unreachable!() };
             let q = q.into_data().try_to_vec::<f32>().unwrap();
             for c in 0..3 {
                 let col: Vec<f32> = (0..4).map(|r| v[r * 3 + c]).collect();
@@ -132,7 +133,7 @@ mod tests {
             }
         }
         let conv = Weight::Conv(Tensor::<4>::from_data(TensorData::new(v.clone(), [2, 2, 1, 3]), &dev));
-        let Weight::Conv(q) = quant_weight_per_channel(&conv, 8, Rounding::Nearest, 0) else { unreachable!() };
+        let Weight::Conv(q) = quant_tensor_weight_per_channel(&conv, 8, Rounding::Nearest, 0) else { unreachable!() };
         let q = q.into_data().try_to_vec::<f32>().unwrap();
         for o in 0..2 {
             let f = &v[o * 6..(o + 1) * 6];

@@ -136,7 +136,7 @@ impl Layer {
         let side = if same { side_in + 2 } else { side_in };
         let zero = self.input.zero as u8;
         for (e, xe) in x.chunks_exact(per).enumerate() {
-            gemm::quantize(kernel, &self.input, xe, &mut s.img);
+            gemm::input_codes(kernel, &self.input, xe, &mut s.img);
             if residual {
                 let (z, sc) = (self.input.zero, self.input.scale);
                 let dst = &mut seen[e * per..(e + 1) * per];

@@ -28,7 +28,7 @@ impl Layer {
         let seen = match &self.weights {
             Weights::Int(b) => scratch::with(&CODES, t * b.kp, 0, |a| {
                 for (ar, xr) in a.chunks_exact_mut(b.kp).zip(x.chunks_exact(d_in)) {
-                    gemm::quantize(kernel, &self.input, xr, &mut ar[..d_in]);
+                    gemm::input_codes(kernel, &self.input, xr, &mut ar[..d_in]);
                     ar[d_in..].fill(0);
                 }
                 self.int_products_into(kernel, a, t, b, d_out, dst);

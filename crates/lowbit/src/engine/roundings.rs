@@ -85,8 +85,8 @@ impl Roundings {
     /// `ceil`, of the same length) are the same.
     fn floor_is_ceil(&self, xr: &[f32], floor: &mut [u8], ceil: &mut [u8]) -> bool {
         let [_, lf, lc] = &self.layers;
-        gemm::quantize(self.kernel, &lf.input, xr, floor);
-        gemm::quantize(self.kernel, &lc.input, xr, ceil);
+        gemm::input_codes(self.kernel, &lf.input, xr, floor);
+        gemm::input_codes(self.kernel, &lc.input, xr, ceil);
         floor == ceil
     }
 
@@ -155,7 +155,7 @@ impl Roundings {
     }
 
     /// The three layers on `t` examples into `dst`, each with its own products; integer
-    /// layers take their three inputs' codes from one pass over `x` ([`gemm::quantize3`]).
+    /// layers take their three inputs' codes from one pass over `x` ([`gemm::input_codes3`]).
     fn separately(&self, x: &[f32], t: usize, dst: [&mut [f32]; 3]) {
         let [ln, lf, lc] = &self.layers;
         let (Some(bn), Some(bf), Some(bc), LayerKind::Linear { d_in, d_out, relu, residual }) =
@@ -168,7 +168,7 @@ impl Roundings {
         let [an, af, ac] = &mut codes;
         let rows = an.chunks_exact_mut(bn.kp).zip(af.chunks_exact_mut(bf.kp)).zip(ac.chunks_exact_mut(bc.kp));
         for (((rn, rf), rc), xr) in rows.zip(x.chunks_exact(d_in)) {
-            gemm::quantize3(self.kernel, &lf.input, xr, [&mut rn[..d_in], &mut rf[..d_in], &mut rc[..d_in]]);
+            gemm::input_codes3(self.kernel, &lf.input, xr, [&mut rn[..d_in], &mut rf[..d_in], &mut rc[..d_in]]);
         }
         for (((l, b), a), y) in self.layers.iter().zip(packed).zip(&codes).zip(dst) {
             l.int_products_into(self.kernel, a, t, b, d_out, y);

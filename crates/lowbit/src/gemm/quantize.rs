@@ -23,7 +23,7 @@ pub struct InputQuant {
 }
 
 /// Codes of `x` into `dst` (same length), vectorized with the kernel's instruction set.
-pub fn quantize(kernel: Kernel, q: &InputQuant, x: &[f32], dst: &mut [u8]) {
+pub fn input_codes(kernel: Kernel, q: &InputQuant, x: &[f32], dst: &mut [u8]) {
     assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
     match kernel {
         #[cfg(target_arch = "x86_64")]
@@ -35,15 +35,15 @@ pub fn quantize(kernel: Kernel, q: &InputQuant, x: &[f32], dst: &mut [u8]) {
 }
 
 /// `x` quantized under nearest, floor and ceil at once (`q.round` ignored) into `dst`, each
-/// as [`quantize`] gives it: on x86 with AVX2 one division per value instead of three.
-pub fn quantize3(kernel: Kernel, q: &InputQuant, x: &[f32], dst: [&mut [u8]; 3]) {
+/// as [`input_codes`] gives it: on x86 with AVX2 one division per value instead of three.
+pub fn input_codes3(kernel: Kernel, q: &InputQuant, x: &[f32], dst: [&mut [u8]; 3]) {
     assert!(kernel.supported(), "kernel {} is not supported by this CPU", kernel.name());
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni512 | Kernel::Avx2 | Kernel::AvxVnni => x86::quantize3_avx2(q, x, dst),
         _ => {
             for (d, round) in dst.into_iter().zip(Rounding::SEARCHED) {
-                quantize(kernel, &InputQuant { round, ..*q }, x, d);
+                input_codes(kernel, &InputQuant { round, ..*q }, x, d);
             }
         }
     }
@@ -76,7 +76,7 @@ mod tests {
             for (scale, zero, qmax) in [(1.0, 0, 255), (0.25, 3, 15), (0.013, 128, 255)] {
                 let q = InputQuant { scale, zero, qmax, round };
                 let mut want = vec![0u8; x.len()];
-                quantize(Kernel::Portable, &q, &x, &mut want);
+                input_codes(Kernel::Portable, &q, &x, &mut want);
                 if scale == 1.0 {
                     // NaN, +inf, -inf, 0.5, 1.5, 2.5 at indices 1256..1262.
                     let halves = match round {
@@ -88,11 +88,11 @@ mod tests {
                 }
                 // Reversed too, so that the special values also meet each kernel's widest step.
                 let (rx, mut rwant) = (x.iter().rev().copied().collect::<Vec<f32>>(), vec![0u8; x.len()]);
-                quantize(Kernel::Portable, &q, &rx, &mut rwant);
+                input_codes(Kernel::Portable, &q, &rx, &mut rwant);
                 for kernel in [Kernel::Avx2, Kernel::Vnni512].into_iter().filter(|k| k.supported()) {
                     for (x, want) in [(&x, &want), (&rx, &rwant)] {
                         let mut got = vec![7u8; x.len()];
-                        quantize(kernel, &q, x, &mut got);
+                        input_codes(kernel, &q, x, &mut got);
                         assert_eq!(&got, want, "{} {round:?} {scale}", kernel.name());
                     }
                 }
@@ -115,10 +115,10 @@ mod tests {
                     let q = InputQuant { scale, zero, qmax, round: Rounding::Floor };
                     let mut got = [vec![7u8; len], vec![7u8; len], vec![7u8; len]];
                     let [n, f, c] = &mut got;
-                    quantize3(kernel, &q, x, [n, f, c]);
+                    input_codes3(kernel, &q, x, [n, f, c]);
                     for (g, round) in got.iter().zip(rounds) {
                         let mut want = vec![0u8; len];
-                        quantize(Kernel::Portable, &InputQuant { round, ..q }, x, &mut want);
+                        input_codes(Kernel::Portable, &InputQuant { round, ..q }, x, &mut want);
                         assert_eq!(g, &want, "{} {round:?} {scale} {len}", kernel.name());
                     }
                 }
