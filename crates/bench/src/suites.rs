@@ -10,6 +10,7 @@ use mpq_lowbit::engine::Engine;
 use mpq_lowbit::gemm::Kernel;
 use mpq_models::{ModelConfig, TrainConfig, TrainEngine, metrics, train};
 use mpq_pipeline::Result;
+use mpq_quant::BitWidth;
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluation, Evaluator};
 use mpq_quant::search::{exhaustive, greedy};
@@ -51,7 +52,7 @@ pub(crate) fn engine_rows(
             });
             let name = format!("host-{}", mpq_host::simd::path().name());
             rows.push(TimingRow::new(What::InferFp32, &m.name(), &name, batch, batch, secs, Unit::Samples));
-            for bits in [8u32, 4] {
+            for bits in [BitWidth::of::<8>(), BitWidth::of::<4>()] {
                 let plan = mpq_quant::Plan::uniform(net.n_layers(), bits, mpq_quant::Rounding::Nearest);
                 let q = mpq_quant::export::pack_plan(
                     &m.name(),
@@ -69,7 +70,15 @@ pub(crate) fn engine_rows(
                         let _ = engine.forward(&x, batch);
                     });
                     let name = format!("engine-{}", kernel.name());
-                    rows.push(TimingRow::new(What::int(bits), &m.name(), &name, batch, batch, secs, Unit::Samples));
+                    rows.push(TimingRow::new(
+                        What::int(bits.get()),
+                        &m.name(),
+                        &name,
+                        batch,
+                        batch,
+                        secs,
+                        Unit::Samples,
+                    ));
                 }
             }
         }
@@ -159,10 +168,10 @@ pub(crate) fn train_and_search_rows(
             searches.push((What::ExhaustivePrefix, true, b.name().to_string(), &ev));
             searches.extend(ints.iter().map(|(name, e)| (What::ExhaustiveInteger, true, name.clone(), e)));
             for (name, reuse, backend, ev) in searches {
-                let configs = exhaustive(ev, 8, &set, reuse, &mut |_, _| {})?.configs.len();
+                let configs = exhaustive(ev, BitWidth::of::<8>(), &set, reuse, &mut |_, _| {})?.configs.len();
                 // One search lasts tens of milliseconds: repeated, as the forward passes are.
                 let secs = time_per_call(|| {
-                    let _ = exhaustive(ev, 8, &set, reuse, &mut |_, _| {});
+                    let _ = exhaustive(ev, BitWidth::of::<8>(), &set, reuse, &mut |_, _| {});
                 });
                 rows.push(TimingRow::new(name, &m.name(), &backend, 1000, configs, secs, Unit::Configs));
             }
@@ -170,9 +179,9 @@ pub(crate) fn train_and_search_rows(
             // activations and reruns only the layers from the one it changes.
             let greedies = std::iter::once((What::Greedy, b.name().to_string(), &ev));
             for (name, backend, ev) in greedies.chain(ints.iter().map(|(n, e)| (What::GreedyInteger, n.clone(), e))) {
-                let plans = greedy(ev, 8, &set, GREEDY_PASSES)?.evaluations;
+                let plans = greedy(ev, BitWidth::of::<8>(), &set, GREEDY_PASSES)?.evaluations;
                 let secs = time_per_call(|| {
-                    let _ = greedy(ev, 8, &set, GREEDY_PASSES);
+                    let _ = greedy(ev, BitWidth::of::<8>(), &set, GREEDY_PASSES);
                 });
                 rows.push(TimingRow::new(name, &m.name(), &backend, 1000, plans, secs, Unit::Plans));
             }

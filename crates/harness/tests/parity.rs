@@ -32,7 +32,7 @@ fn flex_and_wgpu_agree_on_logits_and_losses() {
         let (tc, tg) = (EvalSet::new(&data, &split.test), EvalSet::new(&data, &split.test));
         // Weight-only 8-bit plans: burn quantizes the weights on each device.
         let n = fp.n_layers();
-        let mut w8 = Plan::uniform(n, 8, Rounding::Nearest);
+        let mut w8 = Plan::uniform(n, mpq_quant::BitWidth::of::<8>(), Rounding::Nearest);
         w8.layers.iter_mut().for_each(|c| c.target = mpq_quant::Target::WeightOnly);
         for plan in [Plan::full_precision(n), w8] {
             let on = |dev: &burn::prelude::Device| {

@@ -83,12 +83,12 @@ impl Layer {
                 ));
             }
             let s = |r: usize| l.scales.get(r).or(l.scales.first()).copied().unwrap_or(1.0);
-            let mut codes = pack::unpack(&l.codes, rows * cols, l.bits);
+            let mut codes = pack::unpack(&l.codes, rows * cols, l.bits.get());
             if let LayerKind::Conv { c_in, .. } = l.kind {
                 codes = pixel_major_depths(&codes, c_in);
             }
             (
-                Weights::Int(PackedB::new(kernel, &codes, rows, cols, l.bits)),
+                Weights::Int(PackedB::new(kernel, &codes, rows, cols, l.bits.get())),
                 (0..rows).map(|r| l.in_scale * s(r)).collect(),
             )
         };
@@ -242,7 +242,7 @@ mod tests {
         let l = QLayer {
             name: "conv".into(),
             kind: LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 },
-            bits: 8,
+            bits: mpq_net::BitWidth::of::<8>(),
             rounding: mpq_net::Rounding::Nearest,
             in_scale: 0.013,
             in_zero: 7,

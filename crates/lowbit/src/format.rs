@@ -35,7 +35,7 @@ pub struct QLayer {
     /// What it computes.
     pub kind: LayerKind,
     /// Bit width of weight and input; 32 = full precision.
-    pub bits: u32,
+    pub bits: BitWidth,
     /// Rounding of the input at run time (nearest, floor or ceil).
     pub rounding: Rounding,
     /// Input scale.
@@ -84,11 +84,8 @@ fn to_f32(b: &[u8]) -> Vec<f32> {
 fn expected_sizes(l: &QLayer) -> Result<[usize; 4], String> {
     let (rows, cols) = l.kind.weight_shape();
     let n = rows.checked_mul(cols).ok_or_else(|| format!("layer {}: size overflows", l.name))?;
-    if l.bits >= 32 {
+    if l.bits.is_full_precision() {
         return Ok([0, 4 * n, 0, 4 * rows]);
-    }
-    if let Err(e) = BitWidth::quantized(l.bits) {
-        return Err(format!("layer {}: {e}", l.name));
     }
     if l.rounding.is_stochastic() {
         return Err(format!("layer {}: stochastic input rounding cannot run on the engine", l.name));
@@ -97,7 +94,7 @@ fn expected_sizes(l: &QLayer) -> Result<[usize; 4], String> {
     if s != 4 && s != 4 * rows {
         return Err(format!("layer {}: {} scale bytes", l.name, s));
     }
-    Ok([pack::packed_len(n, l.bits), 0, s, 4 * rows])
+    Ok([pack::packed_len(n, l.bits.get()), 0, s, 4 * rows])
 }
 
 impl QModel {
@@ -209,7 +206,7 @@ mod tests {
         let q = QLayer {
             name: "fc1".into(),
             kind: kind.clone(),
-            bits: 4,
+            bits: BitWidth::of::<4>(),
             rounding: Rounding::Floor,
             in_scale: 0.1,
             in_zero: 0,
@@ -220,8 +217,14 @@ mod tests {
             bias: vec![0.1, -0.2],
             sizes: [0; 4],
         };
-        let f =
-            QLayer { name: "fc2".into(), bits: 32, codes: vec![], weights: vec![1.0; 6], scales: vec![], ..q.clone() };
+        let f = QLayer {
+            name: "fc2".into(),
+            bits: BitWidth::FULL,
+            codes: vec![],
+            weights: vec![1.0; 6],
+            scales: vec![],
+            ..q.clone()
+        };
         QModel { model: "m".into(), plan: "4F-fp".into(), layers: vec![q, f] }
     }
 

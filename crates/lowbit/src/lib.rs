@@ -12,7 +12,7 @@ pub mod pack;
 mod scratch;
 
 pub use format::{QLayer, QModel};
-pub use mpq_net::{LayerKind, Pool, Rounding};
+pub use mpq_net::{BitWidth, LayerKind, Pool, Rounding};
 
 /// What can go wrong building, reading or running a packed model.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,7 @@ fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: Roundi
     QLayer {
         name: name.into(),
         kind,
-        bits,
+        bits: mpq_net::BitWidth::new(bits).unwrap(),
         rounding,
         in_scale: 1.0 / ((1 << bits) - 1) as f32 * 1.3,
         in_zero: zero,

@@ -39,7 +39,7 @@ fn layers(rng: &mut Lcg, kind: LayerKind, bits: u32, in_scale: f32) -> [QLayer; 
         QLayer {
             name: "fc".into(),
             kind: kind.clone(),
-            bits,
+            bits: mpq_net::BitWidth::new(bits).unwrap(),
             rounding,
             in_scale,
             in_zero: 0,

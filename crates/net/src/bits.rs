@@ -17,6 +17,12 @@ impl BitWidth {
     /// Full precision.
     pub const FULL: BitWidth = BitWidth(32);
 
+    /// A width written into the program, checked when it compiles: `BitWidth::of::<8>()`.
+    pub const fn of<const B: u32>() -> BitWidth {
+        const { assert!((2 <= B && B <= 8) || B == 16 || B == 32, "unsupported bit width") };
+        BitWidth(B)
+    }
+
     /// `bits` if supported.
     pub fn new(bits: u32) -> Result<BitWidth, BitsError> {
         if (2..=8).contains(&bits) || bits == 16 || bits == 32 { Ok(BitWidth(bits)) } else { Err(BitsError(bits)) }
@@ -52,6 +58,19 @@ impl From<BitWidth> for u32 {
     }
 }
 
+/// Comparisons with a plain number of bits (`bits <= 8`, `bits == 32`).
+impl PartialEq<u32> for BitWidth {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialOrd<u32> for BitWidth {
+    fn partial_cmp(&self, other: &u32) -> Option<std::cmp::Ordering> {
+        self.0.partial_cmp(other)
+    }
+}
+
 impl std::fmt::Debug for BitWidth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
@@ -75,5 +94,8 @@ mod tests {
         assert!(BitWidth::quantized(32).is_err() && BitWidth::quantized(16).is_ok());
         assert_eq!(BitWidth::new(9).unwrap_err().to_string(), BitsError(9).to_string());
         assert!(BitsError(9).to_string().contains("bit width 9"));
+        let b = BitWidth::new(6).unwrap();
+        assert_eq!(BitWidth::of::<6>(), b);
+        assert!(b == 6 && b < 8 && b > 4 && b <= 6 && !(b >= 32));
     }
 }

@@ -13,7 +13,7 @@ use mpq_models::{Metrics, Net, metrics};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{self, Exhaustive, hawq, mixed, taylor};
-use mpq_quant::{Choice, Plan, Rounding, Target, adaround, stats};
+use mpq_quant::{BitWidth, Choice, Plan, Rounding, Target, adaround, stats};
 use mpq_report::{ConfigRow, Method, RunRow, SensitivityRow, TimingRow};
 use std::path::Path;
 use std::time::Instant;
@@ -125,10 +125,10 @@ impl Ctx<'_> {
 
     /// Learns AdaRound's rounding at `bits` on the calibration split and scores it on both
     /// splits (inputs rounded to nearest, as the row's plan says; weights learned).
-    fn adaround_row(&self, exp: &Experiment, bits: u32) -> Result<RunRow> {
+    fn adaround_row(&self, exp: &Experiment, bits: BitWidth) -> Result<RunRow> {
         let t0 = Instant::now();
         let cfg = exp.quant.adaround.unwrap_or_default();
-        let (weights, _) = adaround::adaround(self.ev, self.calib, bits, &cfg, self.spec.seed ^ bits as u64)?;
+        let (weights, _) = adaround::adaround(self.ev, self.calib, bits, &cfg, self.spec.seed ^ u64::from(bits.get()))?;
         let secs = t0.elapsed().as_secs_f64();
         let plan = Plan::uniform(self.weights.len(), bits, Rounding::Nearest);
         let score = |set: &EvalSet| -> Result<Metrics> {
@@ -136,7 +136,7 @@ impl Ctx<'_> {
         };
         let (calib, test) = (score(self.calib)?, score(self.test)?);
         let m = Measured { calib, test, temperature: 1.0, evaluations: 1, seconds: secs };
-        Ok(self.row(bits, Method::Adaround, &plan, m))
+        Ok(self.row(bits.get(), Method::Adaround, &plan, m))
     }
 
     /// `plan` with a temperature fitted on its calibration logits.
@@ -199,7 +199,7 @@ pub fn execute(
     let fp = Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 };
     out.runs.push(cx.row(32, Method::Fp, &fp_plan, fp));
     out.runs.push(cx.temp_row(32, Method::FpTemp, &fp_plan)?);
-    for bits in exp.quant.bits.iter().map(|b| b.get()) {
+    for &bits in &exp.quant.bits {
         lap(&mut clock, progress, "sensitivity"); // the previous width's
         width_rows(&cx, exp, bits, &mut clock, progress, &mut out)?;
         if exp.quant.sensitivity {
@@ -226,7 +226,7 @@ type Known = Option<(Exhaustive, Exhaustive)>;
 fn width_rows(
     cx: &Ctx,
     exp: &Experiment,
-    bits: u32,
+    bits: BitWidth,
     clock: &mut Clock,
     progress: &mut dyn FnMut(&str, usize, usize),
     out: &mut RunOutput,
@@ -235,7 +235,7 @@ fn width_rows(
     for (r, method) in
         [(Rounding::Nearest, Method::Nearest), (Rounding::Floor, Method::Floor), (Rounding::Ceil, Method::Ceil)]
     {
-        out.runs.push(cx.plan_row(bits, method, &Plan::uniform(n, bits, r), 0, 0.0)?);
+        out.runs.push(cx.plan_row(bits.get(), method, &Plan::uniform(n, bits, r), 0, 0.0)?);
     }
     lap(clock, progress, "baselines");
     let t0 = Instant::now();
@@ -257,23 +257,23 @@ fn width_rows(
             None => search::greedy(cx.ev, bits, cx.calib, 10)?,
         };
         let secs = t0.elapsed().as_secs_f64();
-        out.runs.push(cx.plan_row_in(k, bits, Method::Greedy, &g.best.plan, g.evaluations, secs)?);
+        out.runs.push(cx.plan_row_in(k, bits.get(), Method::Greedy, &g.best.plan, g.evaluations, secs)?);
         evals = evals.max(g.evaluations);
         if k.is_none() {
-            out.runs.push(cx.temp_row(bits, Method::GreedyTemp, &g.best.plan)?);
+            out.runs.push(cx.temp_row(bits.get(), Method::GreedyTemp, &g.best.plan)?);
         }
         lap(clock, progress, "greedy");
     }
     if strategies.contains(&Strategy::Taylor) {
-        out.runs.push(cx.plan_row_in(k, bits, Method::Taylor, &table.best_plan(bits), 1, taylor_secs)?);
+        out.runs.push(cx.plan_row_in(k, bits.get(), Method::Taylor, &table.best_plan(bits), 1, taylor_secs)?);
     }
-    let (n_random, seed, t0) = (exp.quant.random_n.max(evals), cx.spec.seed ^ bits as u64, Instant::now());
+    let (n_random, seed, t0) = (exp.quant.random_n.max(evals), cx.spec.seed ^ u64::from(bits.get()), Instant::now());
     let rb = match k {
         Some((c, _)) => search::random_best_in(c, bits, n_random, seed)?,
         None => search::random_best(cx.ev, bits, cx.calib, n_random, seed)?,
     };
     let secs = t0.elapsed().as_secs_f64();
-    out.runs.push(cx.plan_row_in(k, bits, Method::RandomBest, &rb.best.plan, rb.evaluations, secs)?);
+    out.runs.push(cx.plan_row_in(k, bits.get(), Method::RandomBest, &rb.best.plan, rb.evaluations, secs)?);
     lap(clock, progress, "random null");
     if strategies.contains(&Strategy::Adaround) {
         out.runs.push(cx.adaround_row(exp, bits)?);
@@ -287,7 +287,7 @@ fn width_rows(
 /// evaluations and both tables, which the other searches then look plans up in.
 fn exhaustive_rows(
     cx: &Ctx,
-    bits: u32,
+    bits: BitWidth,
     table: &taylor::TaylorTable,
     progress: &mut dyn FnMut(&str, usize, usize),
     out: &mut RunOutput,
@@ -304,7 +304,7 @@ fn exhaustive_rows(
             run_id: cx.spec.id.clone(),
             model: cx.spec.model.name(),
             seed: cx.spec.seed,
-            bits,
+            bits: bits.get(),
             plan: c.plan.code(),
             calib_loss: c.calib.loss,
             test_loss: tm.loss,
@@ -316,14 +316,14 @@ fn exhaustive_rows(
     }
     let known = (all, on_test);
     let k = Some(&known);
-    out.runs.push(cx.plan_row_in(k, bits, Method::Exhaustive, &found.best.plan, found.evaluations, secs)?);
-    out.runs.push(cx.temp_row(bits, Method::ExhaustiveTemp, &found.best.plan)?);
+    out.runs.push(cx.plan_row_in(k, bits.get(), Method::Exhaustive, &found.best.plan, found.evaluations, secs)?);
+    out.runs.push(cx.temp_row(bits.get(), Method::ExhaustiveTemp, &found.best.plan)?);
     Ok((found.evaluations, known))
 }
 
 /// Per layer at `bits`: the test loss change of quantizing only its input, or only its
 /// weight, with nearest rounding.
-fn sensitivity_rows(cx: &Ctx, net: &Net, bits: u32, out: &mut RunOutput) -> Result<()> {
+fn sensitivity_rows(cx: &Ctx, net: &Net, bits: BitWidth, out: &mut RunOutput) -> Result<()> {
     let n = cx.weights.len();
     for (k, info) in net.layers().iter().enumerate() {
         let only = |target| {
@@ -335,7 +335,7 @@ fn sensitivity_rows(cx: &Ctx, net: &Net, bits: u32, out: &mut RunOutput) -> Resu
             run_id: cx.spec.id.clone(),
             model: cx.spec.model.name(),
             seed: cx.spec.seed,
-            bits,
+            bits: bits.get(),
             layer: k,
             layer_name: info.name.clone(),
             delta_input: only(Target::InputOnly)?,
@@ -352,7 +352,7 @@ fn sensitivity_rows(cx: &Ctx, net: &Net, bits: u32, out: &mut RunOutput) -> Resu
 fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<TimingRow>> {
     let x_test = &cx.test.x;
     let n = cx.ev.n_layers();
-    let bits: Vec<u32> = exp.quant.bits.iter().map(|b| b.get()).collect();
+    let bits: Vec<BitWidth> = exp.quant.bits.clone();
     let samples = cx.test.labels.len();
     let batch = metrics::EVAL_BATCH.min(samples);
     let best_of_3 = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
@@ -364,12 +364,12 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
         }
         Ok(samples as f64 / best.max(1e-12))
     };
-    let row = |backend: String, precision: String, bits: u32, samples_per_s: f64| TimingRow {
+    let row = |backend: String, precision: String, bits: BitWidth, samples_per_s: f64| TimingRow {
         run_id: cx.spec.id.clone(),
         model: cx.spec.model.name(),
         backend,
         precision,
-        bits,
+        bits: bits.get(),
         batch,
         samples_per_s,
     };
@@ -382,7 +382,7 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
             .for_each(|x| std::mem::drop(std::hint::black_box(net.forward(x.clone()).into_data().try_to_vec::<f32>())));
         Ok(())
     })?;
-    rows.push(row(cx.spec.backend.name().into(), "fp32".into(), 32, per_s));
+    rows.push(row(cx.spec.backend.name().into(), "fp32".into(), BitWidth::FULL, per_s));
     for &b in &bits {
         let plan = Plan::uniform(n, b, Rounding::Nearest);
         let per_s = best_of_3(&mut || cx.ev.logits(&plan, cx.test).map(|_| ()).map_err(Into::into))?;
@@ -410,7 +410,7 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
 /// (`mixed-hawq`), and the widest uniform nearest plan that fits (`mixed-uniform`).
 fn mixed_rows(cx: &Ctx, mx: &MixedConfig, out: &mut RunOutput) -> Result<()> {
     let n = cx.ev.n_layers();
-    let widths: Vec<u32> = mx.bits.iter().map(|b| b.get()).collect();
+    let widths: Vec<BitWidth> = mx.bits.clone();
     let t0 = Instant::now();
     let table = mixed::measured_table(cx.ev, cx.calib, &widths, &[Rounding::Nearest])?;
     let (dp_secs, dp_evals) = (t0.elapsed().as_secs_f64(), 1 + n * mx.bits.len());

@@ -14,7 +14,7 @@
 //! burn's autodiff through the layer's own stage ([`Net::stage`]), on the flex backend.
 
 use crate::eval::{EvalSet, Evaluator};
-use crate::{Choice, QuantError, Rounding, Target};
+use crate::{BitWidth, Choice, QuantError, Rounding, Target};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use mpq_host::{Adam, AdamForm};
@@ -117,7 +117,7 @@ fn init_v(w: &[f32], lo: &[f32], hi: &[f32]) -> Vec<f32> {
 pub fn learn_layer(
     ev: &Evaluator,
     k: usize,
-    bits: u32,
+    bits: BitWidth,
     x: &[f32],
     target: &[f32],
     cfg: &AdaRoundConfig,
@@ -185,7 +185,7 @@ pub fn learn_layer(
 pub fn adaround(
     ev: &Evaluator,
     calib: &EvalSet,
-    bits: u32,
+    bits: BitWidth,
     cfg: &AdaRoundConfig,
     seed: u64,
 ) -> Result<(Vec<Vec<f32>>, Vec<LearnedLayer>), QuantError> {

@@ -5,7 +5,7 @@
 
 use crate::host::{fake_slice, quant_weight};
 use crate::tensor::Granularity;
-use crate::{Choice, Plan, QuantError, Rounding, Target};
+use crate::{BitWidth, Choice, Plan, QuantError, Rounding, Target};
 use mpq_host::HostNet;
 use mpq_lowbit::engine::{Engine, Roundings};
 use mpq_lowbit::format::QModel;
@@ -76,14 +76,14 @@ pub struct Evaluator<'a> {
 
 /// One-layer integer engines by (layer, bits, rounding); `None` where the engine refuses
 /// the layer (it then runs simulated).
-type EngineCache = HashMap<(usize, u32, Rounding), Option<Arc<Engine>>>;
+type EngineCache = HashMap<(usize, BitWidth, Rounding), Option<Arc<Engine>>>;
 
 /// A linear layer's integer engines under the three searched roundings at once, by (layer,
 /// bits); `None` where they cannot share products.
-type SharedCache = HashMap<(usize, u32), Option<Arc<Roundings>>>;
+type SharedCache = HashMap<(usize, BitWidth), Option<Arc<Roundings>>>;
 
 /// Quantized weights by (layer, bits, rounding).
-type WeightCache = HashMap<(usize, u32, Rounding), Arc<Vec<f32>>>;
+type WeightCache = HashMap<(usize, BitWidth, Rounding), Arc<Vec<f32>>>;
 
 impl<'a> Evaluator<'a> {
     /// Prepares evaluation with per-tensor weight scales; `seed` drives stochastic rounding.
@@ -139,7 +139,7 @@ impl<'a> Evaluator<'a> {
             return None;
         }
         let make = || {
-            let seed = self.seed ^ ((k as u64) << 32) ^ c.bits as u64;
+            let seed = self.seed ^ ((k as u64) << 32) ^ u64::from(c.bits.get());
             let w = &self.host.weights[k];
             Arc::new(quant_weight(&self.host.kinds[k], w, c.bits, c.rounding, self.granularity, seed))
         };
@@ -153,8 +153,8 @@ impl<'a> Evaluator<'a> {
             return None;
         }
         let (lo, hi) = self.ranges[k];
-        let seed = self.seed ^ 0xA5A5 ^ ((k as u64) << 40) ^ c.bits as u64;
-        Some(fake_slice(h, QParams::for_range(lo, hi, c.bits), c.rounding, seed))
+        let seed = self.seed ^ 0xA5A5 ^ ((k as u64) << 40) ^ u64::from(c.bits.get());
+        Some(fake_slice(h, QParams::for_range(lo, hi, c.bits.get()), c.rounding, seed))
     }
 
     /// One quantized stage.
@@ -171,7 +171,7 @@ impl<'a> Evaluator<'a> {
     /// gives them. On the integer engine a linear layer whose input codes are the same under
     /// the three roundings shares its products between them ([`Roundings`]): the same
     /// numbers, for about two products' cost instead of three.
-    pub fn steps(&self, k: usize, h: &[f32], bits: u32) -> Vec<Vec<f32>> {
+    pub fn steps(&self, k: usize, h: &[f32], bits: BitWidth) -> Vec<Vec<f32>> {
         let choice = |rounding| Choice { bits, rounding, target: Target::Both };
         if let Some(r) = self.shared(k, bits) {
             return r.forward(h, h.len() / self.host.kinds[k].input_width().max(1)).into();
@@ -182,14 +182,14 @@ impl<'a> Evaluator<'a> {
     /// [`Self::steps`] where layer `k` at `bits` shares its products between the three
     /// roundings on `h` (the integer engine, and `h`'s codes the same under the three);
     /// otherwise `None`, so that a search needing only some of the three runs those alone.
-    pub fn shared_steps(&self, k: usize, h: &[f32], bits: u32) -> Option<Vec<Vec<f32>>> {
+    pub fn shared_steps(&self, k: usize, h: &[f32], bits: BitWidth) -> Option<Vec<Vec<f32>>> {
         let r = self.shared(k, bits).filter(|r| r.shares(h))?;
         Some(r.forward(h, h.len() / self.host.kinds[k].input_width().max(1)).into())
     }
 
     /// [`Roundings`] of layer `k` at `bits`, where the integer evaluation applies and the
     /// layer allows it.
-    fn shared(&self, k: usize, bits: u32) -> Option<Arc<Roundings>> {
+    fn shared(&self, k: usize, bits: BitWidth) -> Option<Arc<Roundings>> {
         if self.evaluation != Evaluation::Integer || bits > 8 {
             return None;
         }

@@ -80,18 +80,18 @@ pub fn pack_layer(
         l.weights = w;
         return Ok(l);
     }
-    let ip = QParams::for_range(range.0, range.1, c.bits);
+    let ip = QParams::for_range(range.0, range.1, c.bits.get());
     (l.in_scale, l.in_zero, l.in_qmax) = (ip.scale, ip.zero_point, ip.qmax);
     let params: Vec<QParams> = match granularity {
-        Granularity::PerTensor => vec![QParams::symmetric(max_abs(&w), c.bits)],
-        Granularity::PerChannel => w.chunks(cols).map(|row| QParams::symmetric(max_abs(row), c.bits)).collect(),
+        Granularity::PerTensor => vec![QParams::symmetric(max_abs(&w), c.bits.get())],
+        Granularity::PerChannel => w.chunks(cols).map(|row| QParams::symmetric(max_abs(row), c.bits.get())).collect(),
     };
     let codes: Vec<i32> = w
         .iter()
         .enumerate()
         .map(|(i, &v)| quantize(v, params[(i / cols).min(params.len() - 1)], c.rounding, 0.0))
         .collect();
-    l.codes = pack::pack(&codes, c.bits);
+    l.codes = pack::pack(&codes, c.bits.get());
     l.scales = params.iter().map(|p| p.scale).collect();
     Ok(l)
 }

@@ -2,8 +2,8 @@
 //! element by element, so quantized evaluation on the host ([`mpq_host::HostNet`]) gives
 //! the same numbers on every CPU.
 
-use crate::Rounding;
 use crate::tensor::Granularity;
+use crate::{BitWidth, Rounding};
 use mpq_host::simd;
 use mpq_models::LayerKind;
 use mpq_net::grid::{self, QParams, fake_with, max_abs};
@@ -29,15 +29,22 @@ pub fn fake_slice(x: &[f32], p: QParams, mode: Rounding, seed: u64) -> Vec<f32> 
 
 /// A layer's weight quantized symmetrically at `bits` with `mode`: one scale for the tensor,
 /// or one per output channel (Linear column, conv filter).
-pub fn quant_weight(kind: &LayerKind, w: &[f32], bits: u32, mode: Rounding, g: Granularity, seed: u64) -> Vec<f32> {
+pub fn quant_weight(
+    kind: &LayerKind,
+    w: &[f32],
+    bits: BitWidth,
+    mode: Rounding,
+    g: Granularity,
+    seed: u64,
+) -> Vec<f32> {
     match (g, kind) {
-        (Granularity::PerTensor, _) => fake_slice(w, QParams::symmetric(max_abs(w), bits), mode, seed),
+        (Granularity::PerTensor, _) => fake_slice(w, QParams::symmetric(max_abs(w), bits.get()), mode, seed),
         (Granularity::PerChannel, LayerKind::Conv { c_out, .. }) => {
             let per = w.len() / c_out;
             (0..*c_out)
                 .flat_map(|o| {
                     let f = &w[o * per..(o + 1) * per];
-                    fake_slice(f, QParams::symmetric(max_abs(f), bits), mode, seed ^ o as u64)
+                    fake_slice(f, QParams::symmetric(max_abs(f), bits.get()), mode, seed ^ o as u64)
                 })
                 .collect()
         }
@@ -45,7 +52,7 @@ pub fn quant_weight(kind: &LayerKind, w: &[f32], bits: u32, mode: Rounding, g: G
             let mut out = vec![0f32; w.len()];
             for j in 0..*d_out {
                 let col: Vec<f32> = (0..*d_in).map(|i| w[i * d_out + j]).collect();
-                let q = fake_slice(&col, QParams::symmetric(max_abs(&col), bits), mode, seed ^ j as u64);
+                let q = fake_slice(&col, QParams::symmetric(max_abs(&col), bits.get()), mode, seed ^ j as u64);
                 for (i, v) in q.into_iter().enumerate() {
                     out[i * d_out + j] = v;
                 }
@@ -112,7 +119,7 @@ mod tests {
                     Granularity::PerChannel => tensor::quant_tensor_weight_per_channel(&w, 4, mode, 0),
                 }
                 .to_vec();
-                let got = quant_weight(&kind, &v, 4, mode, g, 0);
+                let got = quant_weight(&kind, &v, BitWidth::new(4).unwrap(), mode, g, 0);
                 for (a, b) in got.iter().zip(&want) {
                     assert!((a - b).abs() < 1e-6, "{mode:?} {g:?}: {a} vs {b}");
                 }

@@ -22,17 +22,12 @@ pub enum Target {
 #[serde(deny_unknown_fields)]
 pub struct Choice {
     /// Bit width: 2..=8 or 16; 32 leaves the layer in full precision.
-    pub bits: u32,
+    pub bits: BitWidth,
     /// Rounding mode.
     pub rounding: Rounding,
     /// What is quantized.
     #[serde(default)]
     pub target: Target,
-}
-
-/// Checks a bit width is one of the supported ones.
-pub fn check_bits(bits: u32) -> Result<u32, QuantError> {
-    Ok(BitWidth::new(bits)?.get())
 }
 
 /// One choice per quantizable layer, in forward order.
@@ -45,18 +40,18 @@ pub struct Plan {
 
 impl Plan {
     /// Every layer at `bits` with `rounding` on weight and input.
-    pub fn uniform(n: usize, bits: u32, rounding: Rounding) -> Plan {
+    pub fn uniform(n: usize, bits: BitWidth, rounding: Rounding) -> Plan {
         Plan { layers: vec![Choice { bits, rounding, target: Target::Both }; n] }
     }
 
     /// A plan from per-layer roundings at one bit width.
-    pub fn from_roundings(bits: u32, r: &[Rounding]) -> Plan {
+    pub fn from_roundings(bits: BitWidth, r: &[Rounding]) -> Plan {
         Plan { layers: r.iter().map(|&rounding| Choice { bits, rounding, target: Target::Both }).collect() }
     }
 
     /// Full precision everywhere.
     pub fn full_precision(n: usize) -> Plan {
-        Plan::uniform(n, 32, Rounding::Nearest)
+        Plan::uniform(n, BitWidth::FULL, Rounding::Nearest)
     }
 
     /// Compact code, e.g. `8N-8F-8C` (bits and rounding letter per layer; `w`/`i` suffix
@@ -85,12 +80,12 @@ impl Plan {
         let mut layers = Vec::new();
         for part in code.split('-') {
             if part == "fp" {
-                layers.push(Choice { bits: 32, rounding: Rounding::Nearest, target: Target::Both });
+                layers.push(Choice { bits: BitWidth::FULL, rounding: Rounding::Nearest, target: Target::Both });
                 continue;
             }
             let digits: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
             let rest: Vec<char> = part[digits.len()..].chars().collect();
-            let bits = check_bits(digits.parse().map_err(|_| bad(part))?)?;
+            let bits = BitWidth::new(digits.parse().map_err(|_| bad(part))?)?;
             let rounding = rest.first().and_then(|&c| Rounding::from_letter(c)).ok_or_else(|| bad(part))?;
             let target = match rest.get(1) {
                 None => Target::Both,
@@ -109,7 +104,8 @@ impl Plan {
     /// Average bits per weight, weighted by each layer's weight count.
     pub fn average_bits(&self, weight_counts: &[usize]) -> f64 {
         let total: usize = weight_counts.iter().sum();
-        self.layers.iter().zip(weight_counts).map(|(c, &n)| c.bits as f64 * n as f64).sum::<f64>() / total.max(1) as f64
+        self.layers.iter().zip(weight_counts).map(|(c, &n)| f64::from(c.bits.get()) * n as f64).sum::<f64>()
+            / total.max(1) as f64
     }
 
     /// Model bytes: each layer's weights at its bit width (plus one f32 scale per quantized layer).
@@ -117,7 +113,7 @@ impl Plan {
         self.layers
             .iter()
             .zip(weight_counts)
-            .map(|(c, &n)| n as f64 * c.bits as f64 / 8.0 + if c.bits < 32 { 4.0 } else { 0.0 })
+            .map(|(c, &n)| n as f64 * f64::from(c.bits.get()) / 8.0 + if c.bits < 32 { 4.0 } else { 0.0 })
             .sum()
     }
 
@@ -128,8 +124,8 @@ impl Plan {
 
     /// Parses a plan from JSON and checks every bit width.
     pub fn from_json(s: &str) -> Result<Plan, QuantError> {
-        let p: Plan = serde_json::from_str(s).map_err(|e| QuantError::Serde(e.to_string()))?;
-        p.check()
+        // Every width is checked as it is read (`BitWidth`'s `TryFrom<u32>`).
+        serde_json::from_str(s).map_err(|e| QuantError::Serde(e.to_string()))
     }
 
     /// TOML text of the plan.
@@ -139,15 +135,7 @@ impl Plan {
 
     /// Parses a plan from TOML and checks every bit width.
     pub fn from_toml(s: &str) -> Result<Plan, QuantError> {
-        let p: Plan = toml::from_str(s).map_err(|e| QuantError::Serde(e.to_string()))?;
-        p.check()
-    }
-
-    fn check(self) -> Result<Plan, QuantError> {
-        for c in &self.layers {
-            check_bits(c.bits)?;
-        }
-        Ok(self)
+        toml::from_str(s).map_err(|e| QuantError::Serde(e.to_string()))
     }
 }
 
@@ -155,11 +143,15 @@ impl Plan {
 mod tests {
     use super::*;
 
+    fn w(bits: u32) -> BitWidth {
+        BitWidth::new(bits).unwrap()
+    }
+
     #[test]
     fn serialization_round_trips_and_rejects_bad_bits() {
-        let mut p = Plan::from_roundings(4, &[Rounding::Nearest, Rounding::Floor, Rounding::Ceil]);
+        let mut p = Plan::from_roundings(w(4), &[Rounding::Nearest, Rounding::Floor, Rounding::Ceil]);
         p.layers[1].target = Target::InputOnly;
-        p.layers[2] = Choice { bits: 32, rounding: Rounding::Nearest, target: Target::Both };
+        p.layers[2] = Choice { bits: BitWidth::FULL, rounding: Rounding::Nearest, target: Target::Both };
         assert_eq!(p.code(), "4N-4Fi-fp");
         assert_eq!(Plan::from_code(&p.code()).unwrap(), p);
         assert!(Plan::from_code("4X-8N").is_err() && Plan::from_code("9N").is_err() && Plan::from_code("4Nq").is_err());
@@ -172,7 +164,7 @@ mod tests {
 
     #[test]
     fn sizes() {
-        let p = Plan::uniform(2, 8, Rounding::Nearest);
+        let p = Plan::uniform(2, w(8), Rounding::Nearest);
         assert_eq!(p.average_bits(&[100, 300]), 8.0);
         assert_eq!(p.model_bytes(&[100, 300]), 408.0);
         assert_eq!(Plan::full_precision(1).model_bytes(&[10]), 40.0);

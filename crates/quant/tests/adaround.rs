@@ -11,6 +11,11 @@ use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::{Choice, Plan, Rounding, Target};
 
+/// A supported bit width, for the tests' literal widths.
+fn bw(bits: u32) -> mpq_quant::BitWidth {
+    mpq_quant::BitWidth::new(bits).unwrap()
+}
+
 fn trained(cfg: ModelConfig) -> (mpq_models::Net, EvalSet) {
     let dev = Device::flex();
     let data = shipped::load().unwrap();
@@ -25,7 +30,7 @@ fn learned_rounding_beats_nearest_and_stays_on_floor_or_ceil() {
     for cfg in [ModelConfig::Mlp { hidden: vec![24] }, ModelConfig::ResCnn { channels: 4, depth: 1 }] {
         let (net, calib) = trained(cfg.clone());
         let ev = Evaluator::new(&net, input_ranges(&net, &calib, Calibration::MinMax), 0);
-        let bits = 3;
+        let bits = bw(3);
         let choice = |rounding| Choice { bits, rounding, target: Target::Both };
         let x = ev.input(0, &calib.x, choice(Rounding::Nearest)).unwrap();
         let target = ev.host.stage(0, &calib.x, None);
@@ -51,11 +56,13 @@ fn whole_network_rounding_scores_like_a_plan() {
     let (net, calib) = trained(ModelConfig::Mlp { hidden: vec![16] });
     let ev = Evaluator::new(&net, input_ranges(&net, &calib, Calibration::MinMax), 0);
     let ada = AdaRoundConfig { iters: 100, batch: 32, lambda: 0.01 };
-    let (weights, learned) = adaround(&ev, &calib, 4, &ada, 3).unwrap();
+    let (weights, learned) = adaround(&ev, &calib, bw(4), &ada, 3).unwrap();
     assert_eq!((weights.len(), learned.len()), (2, 2));
-    let plan = Plan::uniform(2, 4, Rounding::Nearest);
+    let plan = Plan::uniform(2, bw(4), Rounding::Nearest);
     let nearest_w: Vec<Vec<f32>> = (0..2)
-        .map(|k| ev.weight(k, Choice { bits: 4, rounding: Rounding::Nearest, target: Target::Both }).unwrap().to_vec())
+        .map(|k| {
+            ev.weight(k, Choice { bits: bw(4), rounding: Rounding::Nearest, target: Target::Both }).unwrap().to_vec()
+        })
         .collect();
     // With nearest weights, logits_with is the plan's own evaluation.
     assert_eq!(ev.logits_with(&plan, &nearest_w, &calib).unwrap(), ev.logits(&plan, &calib).unwrap());

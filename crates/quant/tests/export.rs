@@ -13,6 +13,11 @@ use mpq_quant::export::pack_plan;
 use mpq_quant::tensor::Granularity;
 use mpq_quant::{Plan, Rounding};
 
+/// A supported bit width, for the tests' literal widths.
+fn bw(bits: u32) -> mpq_quant::BitWidth {
+    mpq_quant::BitWidth::new(bits).unwrap()
+}
+
 fn argmax(row: &[f32]) -> usize {
     row.iter().enumerate().fold(0, |m, (i, &v)| if v > row[m] { i } else { m })
 }
@@ -30,7 +35,7 @@ fn engine_agrees_with_simulation_on_residual_and_plain_cnns() {
         let ranges = input_ranges(&net, &calib, Calibration::MinMax);
         let ev = Evaluator::new(&net, ranges.clone(), 0);
         let r = [Rounding::Nearest, Rounding::Floor, Rounding::Ceil, Rounding::Nearest];
-        for plan in [Plan::uniform(4, 8, Rounding::Nearest), Plan::from_roundings(6, &r)] {
+        for plan in [Plan::uniform(4, bw(8), Rounding::Nearest), Plan::from_roundings(bw(6), &r)] {
             let sim = ev.logits(&plan, &test).unwrap();
             let q = pack_plan(&cfg.name(), &net, &plan, &ranges, Granularity::PerTensor).unwrap();
             let got = Engine::new(&q).unwrap().forward(&test.x, test.len());

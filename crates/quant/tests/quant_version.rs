@@ -13,6 +13,11 @@ use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{hawq, taylor::taylor_table};
 use mpq_quant::{Plan, QUANT_VERSION, Rounding};
 
+/// A supported bit width, for the tests' literal widths.
+fn bw(bits: u32) -> mpq_quant::BitWidth {
+    mpq_quant::BitWidth::new(bits).unwrap()
+}
+
 /// (version, [FP, 4-bit nearest, floor, ceil, 3-bit mixed plan losses, Taylor fc1 floor,
 /// Hessian trace of fc2]) at that version.
 const GOLDEN: (u32, [f64; 7]) = (
@@ -37,16 +42,16 @@ fn fixed_network_gives_the_numbers_of_this_version() {
     let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 5);
     let n = ev.n_layers();
     let loss = |p: &Plan| ev.score(p, &set).unwrap().loss;
-    let mut mixed = Plan::uniform(n, 3, Rounding::Floor);
+    let mut mixed = Plan::uniform(n, bw(3), Rounding::Floor);
     mixed.layers[1].rounding = Rounding::Ceil;
-    mixed.layers[2].bits = 8;
+    mixed.layers[2].bits = bw(8);
     let got = [
         loss(&Plan::full_precision(n)),
-        loss(&Plan::uniform(n, 4, Rounding::Nearest)),
-        loss(&Plan::uniform(n, 4, Rounding::Floor)),
-        loss(&Plan::uniform(n, 4, Rounding::Ceil)),
+        loss(&Plan::uniform(n, bw(4), Rounding::Nearest)),
+        loss(&Plan::uniform(n, bw(4), Rounding::Floor)),
+        loss(&Plan::uniform(n, bw(4), Rounding::Ceil)),
         loss(&mixed),
-        taylor_table(&ev, &set.x, &set.labels, 4).weight[0][1],
+        taylor_table(&ev, &set.x, &set.labels, bw(4)).weight[0][1],
         hawq::hessian_traces(&ev.host, &set.x, &set.labels, 2, 5e-3, 1)[1],
     ];
     let msg = format!(

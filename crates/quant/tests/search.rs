@@ -11,6 +11,11 @@ use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{exhaustive, greedy, greedy_in, random_best, random_best_in, taylor::taylor_table};
 use mpq_quant::{Plan, Rounding};
 
+/// A supported bit width, for the tests' literal widths.
+fn bw(bits: u32) -> mpq_quant::BitWidth {
+    mpq_quant::BitWidth::new(bits).unwrap()
+}
+
 fn setup() -> (mpq_models::Net, mpq_data::Images, Split, Device) {
     let dev = Device::flex();
     let data = shipped::load().unwrap();
@@ -26,8 +31,8 @@ fn prefix_reuse_equals_naive_and_saves_stages() {
     let (net, data, split, _) = setup();
     let set = EvalSet::new(&data, &split.calib);
     let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 0);
-    let fast = exhaustive(&ev, 4, &set, true, &mut |_, _| {}).unwrap();
-    let slow = exhaustive(&ev, 4, &set, false, &mut |_, _| {}).unwrap();
+    let fast = exhaustive(&ev, bw(4), &set, true, &mut |_, _| {}).unwrap();
+    let slow = exhaustive(&ev, bw(4), &set, false, &mut |_, _| {}).unwrap();
     assert_eq!(fast.configs.len(), 27);
     for (a, b) in fast.configs.iter().zip(&slow.configs) {
         assert_eq!(a.plan, b.plan);
@@ -37,19 +42,19 @@ fn prefix_reuse_equals_naive_and_saves_stages() {
     assert_eq!(slow.stage_evals, 27 * 3);
 
     let best = fast.best().best.calib.loss;
-    let g = greedy(&ev, 4, &set, 10).unwrap();
-    let r = random_best(&ev, 4, &set, 27, 5).unwrap();
+    let g = greedy(&ev, bw(4), &set, 10).unwrap();
+    let r = random_best(&ev, bw(4), &set, 27, 5).unwrap();
     assert!(g.best.calib.loss >= best - 1e-9 && r.best.calib.loss >= best - 1e-9);
     assert_eq!(r.evaluations, 27);
-    let nearest = ev.score(&Plan::uniform(3, 4, Rounding::Nearest), &set).unwrap();
+    let nearest = ev.score(&Plan::uniform(3, bw(4), Rounding::Nearest), &set).unwrap();
     assert!(g.best.calib.loss <= nearest.loss + 1e-12, "greedy starts at all-nearest and never gets worse");
     // Table lookups give exactly what evaluation gives.
-    let gi = greedy_in(&fast, 4, 10).unwrap();
+    let gi = greedy_in(&fast, bw(4), 10).unwrap();
     assert_eq!(
         (gi.best.plan.clone(), gi.best.calib, gi.evaluations),
         (g.best.plan.clone(), g.best.calib, g.evaluations)
     );
-    let ri = random_best_in(&fast, 4, 27, 5).unwrap();
+    let ri = random_best_in(&fast, bw(4), 27, 5).unwrap();
     assert_eq!((ri.best.plan, ri.best.calib), (r.best.plan, r.best.calib));
     for c in &fast.configs {
         assert_eq!(ev.score(&c.plan, &set).unwrap(), c.calib, "prefix reuse is exact: {}", c.plan.code());
@@ -64,8 +69,8 @@ fn taylor_matches_finite_differences_at_high_precision() {
     let fp = ev.score(&Plan::full_precision(3), &set).unwrap().loss;
     let x = data.gather_f32(&split.calib);
     // At 8 bits the quantization error is small enough for first order to dominate.
-    let table = taylor_table(&ev, &x, &set.labels, 8);
-    let all = exhaustive(&ev, 8, &set, true, &mut |_, _| {}).unwrap();
+    let table = taylor_table(&ev, &x, &set.labels, bw(8));
+    let all = exhaustive(&ev, bw(8), &set, true, &mut |_, _| {}).unwrap();
     let (mut pred, mut meas) = (Vec::new(), Vec::new());
     for c in &all.configs {
         pred.push(table.predict(&c.plan));
@@ -75,7 +80,8 @@ fn taylor_matches_finite_differences_at_high_precision() {
     assert!(rho > 0.8, "rank correlation {rho}: pred {pred:?} meas {meas:?}");
     // Each single-layer weight term against a central finite difference along the error.
     let mpq_models::Weight::Linear(w0) = net.weight(0) else { panic!("fc1 is linear") };
-    let q0 = ev.weight(0, mpq_quant::Choice { bits: 8, rounding: Rounding::Floor, target: mpq_quant::Target::Both });
+    let q0 =
+        ev.weight(0, mpq_quant::Choice { bits: bw(8), rounding: Rounding::Floor, target: mpq_quant::Target::Both });
     let q0 = Tensor::<2>::from_data(TensorData::new(q0.unwrap().to_vec(), w0.dims()), &dev);
     let dir = q0 - w0.clone();
     let eps = 0.5;
@@ -97,7 +103,7 @@ fn mixed_allocation_respects_budget_and_hawq_traces_are_finite() {
     let set = EvalSet::new(&data, &split.calib);
     let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 0);
     let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
-    let bits = [2, 4, 8, 32];
+    let bits = [2, 4, 8, 32].map(bw);
     let table = mixed::measured_table(&ev, &set, &bits, &Rounding::SEARCHED).unwrap();
     assert_eq!(table.len(), 3);
     assert_eq!(table[0].len(), 3 * 3 + 1);
@@ -122,12 +128,12 @@ fn beam_search_fits_the_budget_beats_uniform_and_finds_the_optimum_with_a_wide_b
     let set = EvalSet::new(&data, &split.calib);
     let ev = Evaluator::new(&net, input_ranges(&net, &set, Calibration::MinMax), 0);
     let counts = [784 * 24, 24 * 16, 16 * 10];
-    let widths = [2, 4, 8, 32];
+    let widths = [2, 4, 8, 32].map(bw);
     for budget in [3.0, 4.0, 5.0] {
         let found = beam_search(&ev, &set, &widths, &counts, budget, 3).unwrap().unwrap();
         assert!(average_bits(&found.best.plan, &counts) <= budget + 1e-9, "{}", found.best.plan.code());
         assert_eq!(ev.score(&found.best.plan, &set).unwrap(), found.best.calib, "the reported loss is the plan's");
-        for w in widths.iter().copied().filter(|&w| f64::from(w) <= budget) {
+        for w in widths.iter().copied().filter(|&w| f64::from(w.get()) <= budget) {
             for r in Rounding::SEARCHED {
                 let uniform = ev.score(&Plan::uniform(3, w, r), &set).unwrap();
                 assert!(found.best.calib.loss <= uniform.loss, "{budget} bits: worse than uniform {w}{r:?}");
@@ -179,7 +185,7 @@ fn integer_evaluation_is_the_engine_and_agrees_with_simulation() {
     let fp = Plan::full_precision(3);
     assert_eq!(int.score(&fp, &set).unwrap(), sim.score(&fp, &set).unwrap(), "full precision stays simulated");
     let mut differ = 0;
-    for bits in [8, 6, 4] {
+    for bits in [8, 6, 4].map(bw) {
         let (a, b) = (
             exhaustive(&sim, bits, &set, true, &mut |_, _| {}).unwrap(),
             exhaustive(&int, bits, &set, true, &mut |_, _| {}).unwrap(),
@@ -209,12 +215,12 @@ fn integer_evaluation_is_the_engine_and_agrees_with_simulation() {
     let ranges = input_ranges(&cnn, &set, Calibration::MinMax);
     let int =
         Evaluator::with_granularity(&cnn, ranges.clone(), Granularity::PerChannel, 0).evaluated_by(Evaluation::Integer);
-    let plan = Plan::from_roundings(6, &[Rounding::Floor, Rounding::Ceil, Rounding::Nearest, Rounding::Floor]);
+    let plan = Plan::from_roundings(bw(6), &[Rounding::Floor, Rounding::Ceil, Rounding::Nearest, Rounding::Floor]);
     let q = mpq_quant::export::pack_plan("c", &cnn, &plan, &ranges, Granularity::PerChannel).unwrap();
     let engine = mpq_lowbit::engine::Engine::new(&q).unwrap().forward(&set.x, set.len());
     assert_eq!(int.logits(&plan, &set).unwrap(), engine, "the CNN's logits are the engine's");
     let mut mixed = plan.clone();
-    mixed.layers[1].bits = 16;
+    mixed.layers[1].bits = bw(16);
     let sim = Evaluator::with_granularity(&cnn, ranges, Granularity::PerChannel, 0);
     let (s, i) = (sim.logits(&mixed, &set).unwrap(), int.logits(&mixed, &set).unwrap());
     let gap = s.iter().zip(&i).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
@@ -264,8 +270,8 @@ fn greedy_keeping_outputs_equals_greedy_from_scratch() {
         for _ in 0..40 {
             // Mixed widths and roundings, so that passes change layers in every order.
             let r: Vec<Rounding> = (0..3).map(|_| Rounding::SEARCHED[rng.random_range(0..3)]).collect();
-            let mut start = Plan::from_roundings(4, &r);
-            start.layers.iter_mut().for_each(|c| c.bits = rng.random_range(2..=8));
+            let mut start = Plan::from_roundings(bw(4), &r);
+            start.layers.iter_mut().for_each(|c| c.bits = bw(rng.random_range(2..=8)));
             let g = greedy_from(&ev, start.clone(), &set, 10).unwrap();
             let (plan, loss, evaluations) = greedy_from_scratch(&ev, start, &set);
             assert_eq!((g.best.plan.clone(), g.best.calib.loss, g.evaluations), (plan, loss, evaluations));

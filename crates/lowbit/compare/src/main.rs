@@ -48,7 +48,8 @@ fn weights(rng: &mut Lcg) -> Vec<(Vec<f32>, Vec<f32>)> {
 
 /// The same network as a packed model: symmetric per-tensor weight codes, nearest rounding,
 /// unsigned inputs in [0, 1] for the first layer and [0, 4] after.
-fn qmodel(ws: &[(Vec<f32>, Vec<f32>)], bits: u32) -> QModel {
+fn qmodel(ws: &[(Vec<f32>, Vec<f32>)], width: mpq_lowbit::BitWidth) -> QModel {
+    let bits = width.get();
     let qmax = (1i32 << (bits - 1)) - 1;
     let layers = ws
         .iter()
@@ -65,7 +66,7 @@ fn qmodel(ws: &[(Vec<f32>, Vec<f32>)], bits: u32) -> QModel {
                     relu: k + 2 < DIMS.len(),
                     residual: false,
                 },
-                bits,
+                bits: width,
                 rounding: mpq_lowbit::Rounding::Nearest,
                 in_scale: hi / ((1 << bits) - 1) as f32,
                 in_zero: 0,
@@ -143,8 +144,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
             rows.push((name.into(), batch as f64 / secs));
         }
-        for bits in [8u32, 4] {
-            let engine = Engine::new(&qmodel(&ws, bits))?;
+        for width in [mpq_lowbit::BitWidth::of::<8>(), mpq_lowbit::BitWidth::of::<4>()] {
+            let bits = width.get();
+            let engine = Engine::new(&qmodel(&ws, width))?;
             let secs = time_per_call(|| {
                 std::hint::black_box(engine.forward(&x, batch));
             });

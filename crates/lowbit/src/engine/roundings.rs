@@ -46,7 +46,7 @@ impl Roundings {
         if l[0].bits > 8 || !l.iter().zip(order).all(|(x, r)| x.rounding == r && alike(x)) {
             return refuse("not one quantized linear layer under nearest, floor and ceil");
         }
-        let [near, floor, ceil] = l.map(|x| pack::unpack(&x.codes, d_in * d_out, x.bits));
+        let [near, floor, ceil] = l.map(|x| pack::unpack(&x.codes, d_in * d_out, x.bits.get()));
         // Codes are stored one output after another: index o * d_in + depth.
         let mut e = vec![0i16; d_in * d_out];
         let mut flat = vec![Vec::new(); d_in];

@@ -9,11 +9,11 @@
 
 use super::{Evaluated, Found};
 use crate::eval::{EvalSet, Evaluator, score_logits};
-use crate::{Choice, Plan, QuantError, Rounding, Target};
+use crate::{BitWidth, Choice, Plan, QuantError, Rounding, Target};
 
 /// The options of one layer: each width in `widths`, with every searched rounding below 32
 /// bits and nearest (unused) at 32.
-fn options(widths: &[u32]) -> Vec<Choice> {
+fn options(widths: &[BitWidth]) -> Vec<Choice> {
     let mut out = Vec::new();
     for &bits in widths {
         let rs: &[Rounding] = if bits >= 32 { &[Rounding::Nearest] } else { &Rounding::SEARCHED };
@@ -58,7 +58,7 @@ impl Tracker {
 pub fn beam_search(
     ev: &Evaluator,
     set: &EvalSet,
-    widths: &[u32],
+    widths: &[BitWidth],
     weight_counts: &[usize],
     avg_bits: f64,
     beam: usize,
@@ -72,7 +72,7 @@ pub fn beam_search(
     for k in (0..n).rev() {
         rest[k] = rest[k + 1] + weight_counts[k] as u64;
     }
-    let fits = |cost: u64, bits: u32, from: usize| cost + u64::from(bits) * rest[from] <= budget;
+    let fits = |cost: u64, bits: BitWidth, from: usize| cost + u64::from(bits.get()) * rest[from] <= budget;
     let opts = options(widths);
     let mut t = Tracker { best: None, evaluations: 0 };
     for &c in opts.iter().filter(|c| fits(0, c.bits, 0)) {
@@ -85,7 +85,7 @@ pub fn beam_search(
         let mut cands: Vec<(f64, usize, Choice, u64)> = Vec::new();
         for (pi, p) in kept.iter().enumerate() {
             for &c in &opts {
-                let cost = p.cost + u64::from(c.bits) * count as u64;
+                let cost = p.cost + u64::from(c.bits.get()) * count as u64;
                 if !fits(cost, narrowest, k + 1) {
                     continue;
                 }
@@ -121,6 +121,6 @@ pub fn beam_search(
 /// Average bits per weight of `plan` (layer k weighing `weight_counts[k]`).
 pub fn average_bits(plan: &Plan, weight_counts: &[usize]) -> f64 {
     let total: usize = weight_counts.iter().sum();
-    let bits: f64 = plan.layers.iter().zip(weight_counts).map(|(c, &w)| f64::from(c.bits) * w as f64).sum();
+    let bits: f64 = plan.layers.iter().zip(weight_counts).map(|(c, &w)| f64::from(c.bits.get()) * w as f64).sum();
     bits / total.max(1) as f64
 }

@@ -3,7 +3,7 @@
 
 use super::{Exhaustive, Found, lookup};
 use crate::eval::{EvalSet, Evaluator, score_logits};
-use crate::{Choice, Plan, QuantError, Rounding, Target};
+use crate::{BitWidth, Choice, Plan, QuantError, Rounding, Target};
 use mpq_models::Metrics;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 /// Greedy coordinate descent from all-nearest: each pass tries every rounding of every
 /// layer with the others fixed and keeps improvements; stops after a pass with no change.
-pub fn greedy(ev: &Evaluator, bits: u32, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
+pub fn greedy(ev: &Evaluator, bits: BitWidth, set: &EvalSet, max_passes: usize) -> Result<Found, QuantError> {
     greedy_from(ev, Plan::uniform(ev.n_layers(), bits, Rounding::Nearest), set, max_passes)
 }
 
@@ -92,7 +92,7 @@ impl<'e, 'a> Activations<'e, 'a> {
 
 /// Greedy coordinate descent at `bits` from all-nearest, scored by lookup in an exhaustive
 /// table of the same set: the same plans and numbers as [`greedy`], no evaluation.
-pub fn greedy_in(table: &Exhaustive, bits: u32, max_passes: usize) -> Result<Found, QuantError> {
+pub fn greedy_in(table: &Exhaustive, bits: BitWidth, max_passes: usize) -> Result<Found, QuantError> {
     let n = table.configs.first().map_or(0, |c| c.plan.layers.len());
     let mut cur = Plan::uniform(n, bits, Rounding::Nearest);
     let mut best = lookup(table, &cur)?;
@@ -175,6 +175,7 @@ mod tests {
         let ranges = input_ranges(&net, &set, Calibration::MinMax);
         for (evaluation, bits) in [(Evaluation::Simulated, 4), (Evaluation::Integer, 4), (Evaluation::Integer, 8)] {
             let ev = Evaluator::new(&net, ranges.clone(), 0).evaluated_by(evaluation);
+            let bits = BitWidth::new(bits).unwrap();
             assert_eq!(ev.shared_steps(0, &set.x, bits).is_some(), evaluation == Evaluation::Integer && bits == 8);
             let mut rng = ChaCha8Rng::seed_from_u64(1);
             let mut cur = Plan::uniform(4, bits, Rounding::Nearest);

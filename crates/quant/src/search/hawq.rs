@@ -5,7 +5,7 @@
 
 use super::mixed::LayerOption;
 use crate::eval::Evaluator;
-use crate::{Choice, Rounding, Target};
+use crate::{BitWidth, Choice, Rounding, Target};
 use mpq_host::HostNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -38,7 +38,7 @@ pub fn hessian_traces(host: &HostNet, x: &[f32], y: &[i64], samples: usize, eps:
 
 /// The HAWQ-V2 table: Ω(k, b) = trace_k / n_k · ‖Q_b(W_k) − W_k‖² for nearest rounding at each
 /// bit width (32 = full precision, Ω = 0), in the shape [`super::mixed::allocate`] takes.
-pub fn hawq_table(ev: &Evaluator, traces: &[f64], bits: &[u32]) -> Vec<Vec<LayerOption>> {
+pub fn hawq_table(ev: &Evaluator, traces: &[f64], bits: &[BitWidth]) -> Vec<Vec<LayerOption>> {
     (0..ev.n_layers())
         .map(|k| {
             let wv = &ev.host.weights[k];

@@ -97,7 +97,7 @@ mod tests {
 }
 
 use crate::eval::{EvalSet, Evaluator};
-use crate::{Choice, Plan, QuantError, Rounding, Target};
+use crate::{BitWidth, Choice, Plan, QuantError, Rounding, Target};
 
 /// One candidate for one layer with its measured or estimated loss change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,7 +113,7 @@ pub struct LayerOption {
 pub fn measured_table(
     ev: &Evaluator,
     set: &EvalSet,
-    bits: &[u32],
+    bits: &[BitWidth],
     roundings: &[Rounding],
 ) -> Result<Vec<Vec<LayerOption>>, QuantError> {
     let n = ev.n_layers();
@@ -152,7 +152,7 @@ pub fn measured_table(
 pub fn allocate(table: &[Vec<LayerOption>], weight_counts: &[usize], avg_bits: f64) -> Option<Plan> {
     // Costs are counted above the narrowest width, so the all-narrowest plan costs exactly 0
     // and a budget equal to that width stays feasible after rounding costs up.
-    let min_bits = table.iter().flatten().map(|o| o.choice.bits).min()? as f64;
+    let min_bits = f64::from(table.iter().flatten().map(|o| o.choice.bits).min()?.get());
     let total: usize = weight_counts.iter().sum();
     let budget_bits = (avg_bits - min_bits) * total as f64;
     if budget_bits < 0.0 {
@@ -165,7 +165,7 @@ pub fn allocate(table: &[Vec<LayerOption>], weight_counts: &[usize], avg_bits: f
         .map(|(row, &n)| {
             row.iter()
                 .map(|o| Item {
-                    cost: (((o.choice.bits as f64 - min_bits) * n as f64) / unit).ceil() as usize,
+                    cost: (((f64::from(o.choice.bits.get()) - min_bits) * n as f64) / unit).ceil() as usize,
                     delta: o.delta,
                 })
                 .collect()

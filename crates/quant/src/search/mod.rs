@@ -8,7 +8,7 @@ pub mod mixed;
 pub mod taylor;
 
 use crate::eval::{EvalSet, Evaluator, score_logits};
-use crate::{Plan, QuantError, Rounding};
+use crate::{BitWidth, Plan, QuantError, Rounding};
 pub use greedy::{greedy, greedy_from, greedy_in};
 use mpq_models::Metrics;
 use rand::{Rng, SeedableRng};
@@ -70,7 +70,7 @@ fn decode(mut i: usize, n: usize) -> Vec<Rounding> {
 struct Dfs<'a, 'b> {
     ev: &'a Evaluator<'b>,
     set: &'a EvalSet,
-    bits: u32,
+    bits: BitWidth,
     prefix: Vec<Rounding>,
     out: Vec<Evaluated>,
     stage_evals: usize,
@@ -102,7 +102,7 @@ impl Dfs<'_, '_> {
 /// config is run from the input (the naive baseline the speed-up is measured against).
 pub fn exhaustive(
     ev: &Evaluator,
-    bits: u32,
+    bits: BitWidth,
     set: &EvalSet,
     reuse: bool,
     progress: &mut dyn FnMut(usize, usize),
@@ -149,7 +149,7 @@ pub(super) fn lookup(table: &Exhaustive, plan: &Plan) -> Result<Metrics, QuantEr
 
 /// The best-of-`n` random null drawn exactly as [`random_best`] draws it (same seed, same
 /// plans), scored by lookup in an exhaustive table of the same set.
-pub fn random_best_in(table: &Exhaustive, bits: u32, n: usize, seed: u64) -> Result<Found, QuantError> {
+pub fn random_best_in(table: &Exhaustive, bits: BitWidth, n: usize, seed: u64) -> Result<Found, QuantError> {
     let layers = table.configs.first().map_or(0, |c| c.plan.layers.len());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut best: Option<Evaluated> = None;
@@ -167,7 +167,7 @@ pub fn random_best_in(table: &Exhaustive, bits: u32, n: usize, seed: u64) -> Res
 
 /// The null baseline: `n` uniformly random rounding assignments (seeded), the one with the
 /// lowest calibration loss kept.
-pub fn random_best(ev: &Evaluator, bits: u32, set: &EvalSet, n: usize, seed: u64) -> Result<Found, QuantError> {
+pub fn random_best(ev: &Evaluator, bits: BitWidth, set: &EvalSet, n: usize, seed: u64) -> Result<Found, QuantError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut best: Option<Evaluated> = None;
     for _ in 0..n.max(1) {

@@ -7,7 +7,7 @@
 
 use crate::calib::stage_inputs;
 use crate::eval::Evaluator;
-use crate::{Choice, Plan, Rounding, Target};
+use crate::{BitWidth, Choice, Plan, Rounding, Target};
 
 /// Predicted loss change per layer and rounding (index as [`Rounding::SEARCHED`]).
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ impl TaylorTable {
     }
 
     /// The plan with the lowest predicted change.
-    pub fn best_plan(&self, bits: u32) -> Plan {
+    pub fn best_plan(&self, bits: BitWidth) -> Plan {
         let r: Vec<Rounding> = (0..self.weight.len())
             .map(|k| {
                 let tot = |i: usize| self.weight[k][i] + self.input[k][i];
@@ -52,7 +52,7 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 
 /// Builds the table at `bits` from one backward pass (on the host) over the calibration
 /// examples `x` (flattened images) with labels `y`.
-pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: u32) -> TaylorTable {
+pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: BitWidth) -> TaylorTable {
     let grads = ev.host.gradients(x, y, None);
     let fp_inputs = stage_inputs(&ev.host, x);
     let (mut wt, mut it) = (Vec::new(), Vec::new());
