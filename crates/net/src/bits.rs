@@ -96,6 +96,6 @@ mod tests {
         assert!(BitsError(9).to_string().contains("bit width 9"));
         let b = BitWidth::new(6).unwrap();
         assert_eq!(BitWidth::of::<6>(), b);
-        assert!(b == 6 && b < 8 && b > 4 && b <= 6 && !(b >= 32));
+        assert!(b == 6 && b < 8 && b > 4 && b <= 6 && b != 32);
     }
 }
