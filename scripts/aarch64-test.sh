@@ -6,8 +6,9 @@
 # a Cortex-A53, which lacks it (the engine must fall back to the portable kernel).
 # Debian 12, as root (installs packages with apt when missing); about two minutes.
 #
-# With --models it also runs mpq-models' tests on aarch64 (the host evaluation's kernels bit
-# for bit, the host forward against burn's flex backend, and the training golden hash): this
+# With --models it also runs mpq-host's and mpq-models' tests on aarch64 (the host
+# evaluation's kernels bit for bit, the host forward against burn's flex backend, and the
+# training golden hash): this
 # builds burn for aarch64, about 20 minutes on 2 cores, so CI leaves it out.
 set -euo pipefail
 models=false
@@ -47,6 +48,6 @@ QEMU_CPU=max MPQ_EXPECT_KERNELS=neon-sdot,portable test_lowbit
 echo "== emulated Cortex-A53 (no dot product): the portable kernel alone"
 QEMU_CPU=cortex-a53 MPQ_EXPECT_KERNELS=portable MPQ_EXPECT_MISSING=neon-sdot test_lowbit
 if $models; then
-  echo "== mpq-models (host evaluation, burn flex, training golden hash) on the emulated CPU"
-  QEMU_CPU=max cargo test --release -p mpq-models --target aarch64-unknown-linux-gnu --lib --tests
+  echo "== mpq-net, mpq-host, mpq-models (host evaluation, burn flex, training golden hash) on the emulated CPU"
+  QEMU_CPU=max cargo test --release -p mpq-net -p mpq-host -p mpq-models --target aarch64-unknown-linux-gnu --lib --tests
 fi

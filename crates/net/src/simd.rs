@@ -46,7 +46,8 @@ impl Level {
 pub const OVERRIDE: &str = "MPQ_HOST_SIMD";
 
 /// The level in use: [`Level::detect`], or nothing beyond the baseline when
-/// `MPQ_HOST_SIMD=portable`.
+/// `MPQ_HOST_SIMD=portable`. Inlined: kernels ask it before every call.
+#[inline]
 pub fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
