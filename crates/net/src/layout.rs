@@ -5,7 +5,7 @@
 /// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
 pub fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
     let mut out = vec![fill; c * (side + 2) * (side + 2)];
-    pad1_into(img, c, side, fill, &mut out);
+    copy_inside(img, c, side, &mut out);
     out
 }
 
@@ -13,6 +13,12 @@ pub fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
 pub fn pad1_into<T: Copy>(img: &[T], c: usize, side: usize, fill: T, out: &mut [T]) {
     let p = side + 2;
     out[..c * p * p].fill(fill);
+    copy_inside(img, c, side, out);
+}
+
+/// The rows of `img` into the inside of a padded `out`, its border left as it is.
+fn copy_inside<T: Copy>(img: &[T], c: usize, side: usize, out: &mut [T]) {
+    let p = side + 2;
     for ch in 0..c {
         for y in 0..side {
             out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
