@@ -8,32 +8,9 @@
 // after `mpq_net::simd::level()` (which only reports what the CPU has) confirmed AVX2.
 #![allow(unsafe_code)]
 
-/// An instruction-set path of the host kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    /// The baseline of the target (SSE2 on x86-64).
-    Portable,
-    /// 256-bit AVX2 vectors (x86-64 only).
-    Avx2,
-}
-
-impl Path {
-    /// Whether this CPU can run the path.
-    pub fn supported(self) -> bool {
-        match self {
-            Path::Portable => true,
-            Path::Avx2 => cfg!(target_arch = "x86_64") && mpq_net::simd::level().avx2,
-        }
-    }
-
-    /// Name for manifests and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Path::Portable => "portable",
-            Path::Avx2 => "avx2",
-        }
-    }
-}
+/// An instruction-set path of the host kernels: [`Path::Avx2`] or [`Path::Portable`] of the
+/// kernels named in [`mpq_net::simd::Kernel`].
+pub use mpq_net::simd::Kernel as Path;
 
 /// The path in use: AVX2 where [`mpq_net::simd::level`] has it.
 pub fn path() -> Path {

@@ -177,7 +177,7 @@ fn usable(kernel: Kernel) -> Result<(), LowbitError> {
 /// multiples of the kernel's register-block rows.
 fn chunk_rows(kernel: Kernel, n: usize) -> usize {
     let per = n.div_ceil(4 * rayon::current_num_threads()).max(1);
-    let rows = kernel.block_rows();
+    let rows = crate::gemm::block_rows(kernel);
     if per >= rows { per.div_ceil(rows) * rows } else { per }
 }
 

@@ -24,7 +24,8 @@
 //!   time, through `wide`'s portable vectors (SSE2 `pmaddwd`, NEON `smull`, plain
 //!   arithmetic elsewhere); any CPU.
 //!
-//! [`Kernel::detect`] picks the fastest one the CPU has at run time.
+//! [`Kernel::detect`] picks the fastest one the CPU has at run time; the kernels are named
+//! once, in [`mpq_net::simd::Kernel`].
 
 /// Output columns per packed panel.
 pub const PANEL: usize = 16;
@@ -40,62 +41,16 @@ const SPARSE_DEPTH: usize = 128;
 /// Rows of the `neon-sdot` register block (16 of NEON's 32 registers hold its sums).
 const SDOT_ROWS: usize = 4;
 
-/// Which kernel computes the products; see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kernel {
-    /// AVX-512 VNNI (`vpdpbusd`).
-    Vnni512,
-    /// AVX-VNNI (`vpdpbusd` on 256-bit registers).
-    AvxVnni,
-    /// AVX2 (`vpmaddwd`).
-    Avx2,
-    /// aarch64 NEON with the dot-product extension (`sdot`).
-    NeonSdot,
-    /// Plain Rust, any CPU.
-    Portable,
-}
+pub use mpq_net::simd::Kernel;
 
-impl Kernel {
-    /// Every kernel, fastest first: what tests and benchmarks compare.
-    pub const ALL: [Kernel; 5] = [Kernel::Vnni512, Kernel::AvxVnni, Kernel::Avx2, Kernel::NeonSdot, Kernel::Portable];
-
-    /// The fastest kernel this CPU supports: the first of [`Kernel::ALL`] it can run.
-    pub fn detect() -> Kernel {
-        Kernel::ALL.into_iter().find(|k| k.supported()).unwrap_or(Kernel::Portable)
-    }
-
-    /// Whether this CPU can run the kernel, at the SIMD level in use ([`mpq_net::simd::level`],
-    /// which `MPQ_HOST_SIMD=portable` limits to the baseline).
-    pub fn supported(self) -> bool {
-        let level = mpq_net::simd::level();
-        match self {
-            Kernel::Portable => true,
-            Kernel::Avx2 => cfg!(target_arch = "x86_64") && level.avx2,
-            Kernel::AvxVnni => cfg!(target_arch = "x86_64") && level.avx_vnni,
-            Kernel::Vnni512 => cfg!(target_arch = "x86_64") && level.avx512_vnni,
-            Kernel::NeonSdot => cfg!(target_arch = "aarch64") && level.neon_dot,
-        }
-    }
-
-    /// Rows of `A` in one register block: batches split in multiples of it waste no block.
-    pub fn block_rows(self) -> usize {
-        match self {
-            Kernel::Vnni512 => MR,
-            Kernel::Avx2 | Kernel::AvxVnni => AVX2_ROWS,
-            Kernel::NeonSdot => SDOT_ROWS,
-            Kernel::Portable => portable::ROWS,
-        }
-    }
-
-    /// Short name for tables (`vnni512`, `avxvnni`, `avx2`, `neon-sdot`, `portable`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Vnni512 => "vnni512",
-            Kernel::AvxVnni => "avxvnni",
-            Kernel::Avx2 => "avx2",
-            Kernel::NeonSdot => "neon-sdot",
-            Kernel::Portable => "portable",
-        }
+/// Rows of `A` in one register block of `kernel`: batches split in multiples of it waste no
+/// block.
+pub fn block_rows(kernel: Kernel) -> usize {
+    match kernel {
+        Kernel::Vnni512 => MR,
+        Kernel::Avx2 | Kernel::AvxVnni => AVX2_ROWS,
+        Kernel::NeonSdot => SDOT_ROWS,
+        Kernel::Portable => portable::ROWS,
     }
 }
 

@@ -41,6 +41,58 @@ impl Level {
     }
 }
 
+/// Every kernel of both executors, named once: the integer engine runs any of them (its GEMM
+/// kernels, `mpq-lowbit`'s `gemm`), the host network `Avx2` or `Portable` (its f32 path);
+/// the names are those of tables, manifests and [`EXPECT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// x86-64 AVX-512 VNNI (`vpdpbusd`).
+    Vnni512,
+    /// x86-64 AVX-VNNI (`vpdpbusd` on 256-bit registers).
+    AvxVnni,
+    /// x86-64 AVX2 (256-bit vectors).
+    Avx2,
+    /// aarch64 NEON with the dot-product extension (`sdot`).
+    NeonSdot,
+    /// The target's baseline (SSE2 on x86-64), any CPU.
+    Portable,
+}
+
+impl Kernel {
+    /// Every kernel, fastest first: what tests and benchmarks compare.
+    pub const ALL: [Kernel; 5] = [Kernel::Vnni512, Kernel::AvxVnni, Kernel::Avx2, Kernel::NeonSdot, Kernel::Portable];
+
+    /// The fastest kernel this CPU supports: the first of [`Kernel::ALL`] it can run.
+    pub fn detect() -> Kernel {
+        Kernel::ALL.into_iter().find(|k| k.supported()).unwrap_or(Kernel::Portable)
+    }
+
+    /// Whether this CPU can run the kernel at the level in use ([`level`], which
+    /// `MPQ_HOST_SIMD=portable` limits to the baseline).
+    #[inline]
+    pub fn supported(self) -> bool {
+        let level = level();
+        match self {
+            Kernel::Portable => true,
+            Kernel::Avx2 => cfg!(target_arch = "x86_64") && level.avx2,
+            Kernel::AvxVnni => cfg!(target_arch = "x86_64") && level.avx_vnni,
+            Kernel::Vnni512 => cfg!(target_arch = "x86_64") && level.avx512_vnni,
+            Kernel::NeonSdot => cfg!(target_arch = "aarch64") && level.neon_dot,
+        }
+    }
+
+    /// Short name for tables (`vnni512`, `avxvnni`, `avx2`, `neon-sdot`, `portable`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Vnni512 => "vnni512",
+            Kernel::AvxVnni => "avxvnni",
+            Kernel::Avx2 => "avx2",
+            Kernel::NeonSdot => "neon-sdot",
+            Kernel::Portable => "portable",
+        }
+    }
+}
+
 /// The environment variable that, set to `portable`, hides every extension from both
 /// executors (to show that results do not depend on the SIMD level, or to time the baseline).
 pub const OVERRIDE: &str = "MPQ_HOST_SIMD";
@@ -121,6 +173,9 @@ mod tests {
         ] {
             assert!(!u || c);
         }
+        let names: Vec<&str> = Kernel::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["vnni512", "avxvnni", "avx2", "neon-sdot", "portable"]);
+        assert!(Kernel::Portable.supported() && Kernel::detect().supported());
         let flags = cpu_flags();
         #[cfg(target_arch = "x86_64")]
         assert_eq!(flags.iter().find(|f| f.0 == "avx2").map(|f| f.1), Some(cpu.avx2));
