@@ -3,7 +3,9 @@
 #  1. the main experiment, every run redone, its models taken from the shipped checkpoints
 #     (pass --retrain to train them here instead: the host engine trains the same weights on
 #     every CPU, so the results are the same);
-#  2. the replication table (two independent experiment seeds, models trained here);
+#  2. the replication table: the design, halved and frozen, on the even half of the shipped
+#     digits and on the disjoint odd half (experiments/halves.toml, models trained here, about
+#     25 minutes);
 #  3. the report, which includes the replication table;
 #  4. the mixed-precision study (experiments/claims-mixed.toml, models trained here, about
 #     10 minutes) into paper/claims-mixed/;
@@ -16,9 +18,11 @@
 #   cargo run --release -p harness --features wgpu -- paper experiments/backends-wgpu.toml --out paper/backends
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf results/cache results/mnist results/mnist-seed1 results/mnist-seed2 results/claims-mixed results/claims-identity results/claims-adaround
+rm -rf results/cache results/mnist results/halves results/halves-pool results/claims-mixed results/claims-identity results/claims-adaround
 cargo run --release -p harness -- run experiments/mnist.toml --force "$@"
-cargo run --release -p harness -- replicate experiments/mnist.toml --seeds 1,2 --out paper/replication
+cargo run --release -p harness -- halves --out datasets/halves
+cargo run --release -p harness -- replicate experiments/halves.toml --out paper/replication \
+  --pool datasets/halves/odd-images-idx3-ubyte datasets/halves/odd-labels-idx1-ubyte
 cargo run --release -p harness -- paper experiments/mnist.toml
 cargo run --release -p harness -- run experiments/claims-mixed.toml --force
 cargo run --release -p harness -- paper experiments/claims-mixed.toml --out paper/claims-mixed

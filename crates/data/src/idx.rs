@@ -56,6 +56,25 @@ impl Images {
         crate::sha256_hex(&bytes)
     }
 
+    /// The examples at even and at odd positions: two disjoint halves. Data stored by class
+    /// (as the shipped digits are) gives halves stratified to within one example per class,
+    /// so a design can be replicated on digits its first models never saw.
+    pub fn halves(&self) -> [Images; 2] {
+        let half = |parity: usize| {
+            let idx: Vec<usize> = (0..self.len()).filter(|i| i % 2 == parity).collect();
+            let pixels = idx.iter().flat_map(|&i| self.pixels[i * PIXELS..(i + 1) * PIXELS].iter().copied()).collect();
+            Images { pixels, labels: idx.iter().map(|&i| self.labels[i]).collect() }
+        };
+        [half(0), half(1)]
+    }
+
+    /// How many examples of `other` have pixels identical to some example here: a check
+    /// that two pools meant to be disjoint are.
+    pub fn shared_images(&self, other: &Images) -> usize {
+        let mine: std::collections::HashSet<&[u8]> = self.pixels.chunks_exact(PIXELS).collect();
+        other.pixels.chunks_exact(PIXELS).filter(|p| mine.contains(p)).count()
+    }
+
     /// Concatenates two sets (train and test files of a full dataset).
     pub fn concat(mut self, other: Images) -> Images {
         self.pixels.extend(other.pixels);
@@ -204,6 +223,25 @@ pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_are_disjoint_stratified_and_cover_the_set() {
+        let n = 10;
+        let labels: Vec<u8> = (0..n).map(|i| (i / 2) as u8).collect();
+        let pixels: Vec<u8> = (0..n * PIXELS).map(|i| (i / PIXELS) as u8).collect();
+        let all = Images { pixels, labels };
+        let [even, odd] = all.halves();
+        assert_eq!((even.len(), odd.len()), (5, 5));
+        assert_eq!(even.labels, odd.labels, "two of each class, one in each half");
+        assert_eq!(even.pixels[PIXELS], 2, "the second even example is example 2");
+        assert_eq!(even.shared_images(&odd), 0);
+        assert_eq!(all.shared_images(&odd), 5);
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder};
     use std::io::Write;

@@ -96,24 +96,41 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         shards: Option<u32>,
     },
-    /// Run an experiment under two independent experiment seeds (new splits, folds,
-    /// initializations and shuffles) and print how often the claims' verdicts agree, and
-    /// whether the two estimates of each setting differ more than their intervals allow
-    /// (z-scores, a chi-square test per family); writes agreement.csv, consistency.csv and
-    /// REPLICATION.md. Models are trained (shipped checkpoints belong to the experiment's own
-    /// seed).
+    /// Replicate an experiment's frozen design (same file, same overrides) and compare the
+    /// claims' verdicts setting by setting: agreement and Cohen's κ per family, verdicts
+    /// that flip, and whether the two estimates of each setting differ more than their
+    /// intervals allow (z per setting, a chi-square test per family). Two modes:
+    /// `--pool IMAGES LABELS` runs the design once more, under a new seed, on a disjoint pool
+    /// of digits the first models never saw (IDX files; models train on it), against the
+    /// experiment as it is; `--seeds A,B` reruns it under two experiment seeds on the same
+    /// digits, which measures seed noise only. Writes agreement.csv, consistency.csv and
+    /// REPLICATION.md into --out.
     Replicate {
         /// Experiment TOML file.
         file: PathBuf,
-        /// Two experiment seeds.
+        /// Two experiment seeds (seed-only mode).
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
         seeds: Vec<u64>,
+        /// IDX image and label files of a pool disjoint from the experiment's data.
+        #[arg(long, num_args = 2, value_names = ["IMAGES", "LABELS"], conflicts_with = "seeds")]
+        pool: Option<Vec<PathBuf>>,
+        /// Experiment seed of the replication on the pool (default: the experiment's + 1).
+        #[arg(long, requires = "pool")]
+        seed: Option<u64>,
         /// Output folder for the agreement table.
         #[arg(long, default_value = "paper/replication")]
         out: PathBuf,
         /// Rerun every run even if its results exist.
         #[arg(long)]
         force: bool,
+    },
+    /// Write the shipped digits' two disjoint halves (even and odd positions; stratified by
+    /// class) as IDX files, to replicate a design on digits its models never saw:
+    /// `harness replicate experiments/halves.toml --pool OUT/odd-images-idx3-ubyte OUT/odd-labels-idx1-ubyte`.
+    Halves {
+        /// Destination folder.
+        #[arg(long, default_value = "datasets/halves")]
+        out: PathBuf,
     },
     /// Validate an experiment file and print the expanded runs without training anything.
     Check {
@@ -204,7 +221,14 @@ fn main() -> ExitCode {
         (None, Some(file)) => cli.run.options().and_then(|o| sweep::run(&file, cli.run.retrain, &o)),
         (Some(Command::Gather { file, shards }), _) => sweep::gather(&file, shards.map(|n| n as usize)),
         (Some(Command::Check { file }), _) => sweep::check(&file),
-        (Some(Command::Replicate { file, seeds, out, force }), _) => replicate::replicate(&file, &seeds, &out, force),
+        (Some(Command::Replicate { file, seeds, pool, seed, out, force }), _) => {
+            let mode = match pool {
+                Some(p) => replicate::Mode::Pool { images: p[0].clone(), labels: p[1].clone(), seed },
+                None => replicate::Mode::Seeds(seeds),
+            };
+            replicate::replicate(&file, &mode, &out, force)
+        }
+        (Some(Command::Halves { out }), _) => replicate::halves(&out),
         (Some(Command::Train { file, retrain, ship }), _) => sweep::train_only(&file, retrain, ship),
         (Some(Command::Paper { file, out }), _) => publish::paper(&file, &out),
         (Some(Command::Bench { backends, samples, out, passes }), _) => {

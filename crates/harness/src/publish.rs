@@ -175,18 +175,32 @@ impl Provenance {
     }
 }
 
+/// What the claims read of `exp`'s design: the residual/plain pairs and each model's split
+/// sizes.
+pub fn design(exp: &Experiment) -> mpq_report::analysis::Design {
+    let sizes = exp
+        .models
+        .iter()
+        .map(|m| {
+            let s = exp.sizes_for(m);
+            (m.name(), mpq_report::analysis::FoldSizes { train: s.train, test: s.test })
+        })
+        .collect();
+    mpq_report::analysis::Design { identity_pairs: exp.identity_pairs(), sizes }
+}
+
 fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &str) -> Result<()> {
     let provenance = serde_json::to_string_pretty(&Provenance::current(exp)?)? + "\n";
     output::write_atomic(&out.join("provenance.json"), provenance.as_bytes())?;
     let pairs = exp.identity_pairs();
     let summary = mpq_report::analysis::summarize(&t.runs);
-    let claims = mpq_report::analysis::claims(&t.runs, &t.configs, &t.sensitivity, &pairs);
+    let claims = mpq_report::analysis::claims(&t.runs, &t.configs, &t.sensitivity, &design(exp));
     csvio::write(&out.join("summary.csv"), &summary)?;
     csvio::write(&out.join("claims.csv"), &claims)?;
     let mut figures = mpq_report::figures::draw_all(t, fig_dir, &pairs)?;
     let forest = mpq_report::findings::forest_rows(&claims, &summary);
     if !forest.is_empty() {
-        let title = "Primary claims: mean effect with 95% interval, coloured by the adjusted verdict".to_string();
+        let title = "Primary claims: mean effect with 95% interval, coloured by the adjusted verdict ([fragile]: inconclusive under the Nadeau-Bengio correction)".to_string();
         mpq_report::forest::forest(
             &fig_dir.join("forest_primary"),
             &title,
@@ -219,9 +233,8 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
             .map(|l| if l.starts_with("## ") { format!("#{l}") } else { l.to_string() })
             .collect::<Vec<_>>()
             .join("\n");
-        sections.push_str(&format!(
-            "## Stability across independent replications\n\nFrom `replication/REPLICATION.md`. {body}\n"
-        ));
+        sections
+            .push_str(&format!("## Replication\n\nFrom `replication/REPLICATION.md` (`harness replicate`). {body}\n"));
     }
     let input = ReportInput {
         name: &exp.name,

@@ -1,13 +1,18 @@
 //! Aggregation over seeds: the summary table and the per-claim verdicts (the verdict rule,
 //! primary and exploratory families, adjusted p-values).
 
-use crate::stats::{TTest, benjamini_hochberg, holm, spearman, t_test};
+mod layers;
+
+use crate::stats::{TTest, benjamini_hochberg, holm, t_test};
 use crate::{ClaimRow, ConfigRow, Method, RunRow, SensitivityRow, SummaryRow};
 use std::collections::BTreeMap;
 
+pub use crate::fragile::FoldSizes;
+
 /// The paper's own claims: judged together, with Holm's family-wise correction.
-pub const PRIMARY: [&str; 6] = [
+pub const PRIMARY: [&str; 7] = [
     "lower-loss",
+    "lower-loss-than-fp-temperature",
     "lower-loss-beyond-temperature",
     "input-vs-weight",
     "identity-mappings",
@@ -16,10 +21,10 @@ pub const PRIMARY: [&str; 6] = [
 ];
 
 /// Significance level of every verdict.
-const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 
 /// 95% Student-t interval of the mean over seeds, tested against 0.
-fn ci(values: &[f64]) -> TTest {
+pub(crate) fn ci(values: &[f64]) -> TTest {
     t_test(values, 0.0, 1.0 - ALPHA)
 }
 
@@ -57,7 +62,7 @@ pub fn summarize(rows: &[RunRow]) -> Vec<SummaryRow> {
 
 /// The verdict of a test whose claim is that the mean lies below (`want_below`) or above
 /// `null`: a direction only when `p` is significant.
-fn verdict(mean: f64, null: f64, p: f64, want_below: bool) -> String {
+pub(crate) fn verdict(mean: f64, null: f64, p: f64, want_below: bool) -> String {
     if p.is_nan() || p >= ALPHA {
         "inconclusive".into()
     } else if (mean < null) == want_below {
@@ -67,21 +72,49 @@ fn verdict(mean: f64, null: f64, p: f64, want_below: bool) -> String {
     }
 }
 
-/// Fills each claim's family, adjusted p-value and adjusted verdict: Holm across the
-/// primary claims, Benjamini-Hochberg across the exploratory ones.
-fn adjust(rows: &mut [ClaimRow], nulls: &[(f64, bool)]) {
+/// Each row's p-value in `p` after its family's correction: Holm across the primary claims,
+/// Benjamini-Hochberg across the exploratory ones.
+pub(crate) fn family_adjusted(rows: &[ClaimRow], p: &[f64]) -> Vec<f64> {
+    let mut out = vec![f64::NAN; rows.len()];
     for primary in [true, false] {
         let idx: Vec<usize> =
             (0..rows.len()).filter(|&i| PRIMARY.contains(&rows[i].claim.as_str()) == primary).collect();
-        let p: Vec<f64> = idx.iter().map(|&i| rows[i].p_value).collect();
-        let adj = if primary { holm(&p) } else { benjamini_hochberg(&p) };
+        let ps: Vec<f64> = idx.iter().map(|&i| p[i]).collect();
+        let adj = if primary { holm(&ps) } else { benjamini_hochberg(&ps) };
         for (&i, a) in idx.iter().zip(adj) {
-            let (null, below) = nulls[i];
-            let r = &mut rows[i];
-            r.family = if primary { "primary" } else { "exploratory" }.into();
-            r.p_adjusted = a;
-            r.verdict_adjusted = verdict(r.value, null, a, below);
+            out[i] = a;
         }
+    }
+    out
+}
+
+/// Fills each claim's family, adjusted p-value and adjusted verdict (see [`family_adjusted`]).
+fn adjust(rows: &mut [ClaimRow], nulls: &[Null]) {
+    let p: Vec<f64> = rows.iter().map(|r| r.p_value).collect();
+    let adj = family_adjusted(rows, &p);
+    for ((r, a), n) in rows.iter_mut().zip(adj).zip(nulls) {
+        let primary = PRIMARY.contains(&r.claim.as_str());
+        r.family = if primary { "primary" } else { "exploratory" }.into();
+        r.p_adjusted = a;
+        r.verdict_adjusted = verdict(r.value, n.value, a, n.below);
+    }
+}
+
+/// What a claim's mean is tested against, and in which direction the claim lies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Null {
+    /// The value of no effect.
+    pub value: f64,
+    /// Whether the claim says the mean lies below it.
+    pub below: bool,
+}
+
+/// The null of each claim id.
+fn null_of(claim: &str) -> Null {
+    match claim {
+        "taylor-sign" => Null { value: 0.5, below: false },
+        "input-vs-weight" | "taylor-rank" => Null { value: 0.0, below: false },
+        _ => Null { value: 0.0, below: true },
     }
 }
 
@@ -112,33 +145,33 @@ fn claim(claim: &str, statement: &str, setting: String, measurement: &str, c: TT
         p_adjusted: c.p,
         verdict_adjusted: String::new(),
         seeds: c.n,
+        ..ClaimRow::default()
     }
 }
 
+/// What the claims need to know of the experiment's design besides its rows.
+#[derive(Debug, Clone, Default)]
+pub struct Design {
+    /// Each residual model with its plain twin, as the experiment names them (the
+    /// identity-mapping claim compares them).
+    pub identity_pairs: Vec<(String, String)>,
+    /// Each model's training and test split sizes (the Nadeau–Bengio correction reads them).
+    pub sizes: BTreeMap<String, FoldSizes>,
+}
+
 /// The claims table: lower loss than FP (and than FP with temperature scaling, and than the
-/// best-of-N null), input noise dominating, identity mappings resisting quantization
-/// (`identity_pairs`: each residual model with its plain twin, as the experiment names them).
-pub fn claims(
-    rows: &[RunRow],
-    configs: &[ConfigRow],
-    sens: &[SensitivityRow],
-    identity_pairs: &[(String, String)],
-) -> Vec<ClaimRow> {
+/// best-of-N null), input noise dominating, identity mappings resisting quantization, each
+/// with its verdict under the Nadeau–Bengio-corrected interval beside the plain one.
+pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], design: &Design) -> Vec<ClaimRow> {
     let mut out = Vec::new();
     search_claims(rows, &mut out);
     mixed_claims(rows, &mut out);
-    input_weight_claims(sens, &mut out);
-    identity_claims(configs, identity_pairs, &mut out);
-    taylor_rows(configs, &mut out);
-    let nulls: Vec<(f64, bool)> = out
-        .iter()
-        .map(|r| match r.claim.as_str() {
-            "taylor-sign" => (0.5, false),
-            "input-vs-weight" | "taylor-rank" => (0.0, false),
-            _ => (0.0, true),
-        })
-        .collect();
+    layers::input_weight_claims(sens, &mut out);
+    layers::identity_claims(configs, &design.identity_pairs, &mut out);
+    layers::taylor_rows(configs, &mut out);
+    let nulls: Vec<Null> = out.iter().map(|r| null_of(&r.claim)).collect();
     adjust(&mut out, &nulls);
+    crate::fragile::correct(&mut out, &nulls, &design.sizes);
     out
 }
 
@@ -159,6 +192,12 @@ fn search_claims(rows: &[RunRow], out: &mut Vec<ClaimRow>) {
         let d = paired(rows, model, *bits, search, Method::Fp);
         if !d.is_empty() {
             out.push(claim("lower-loss", lower, setting.clone(), "test ΔL = L(plan) − L(FP32)", ci(&d), true));
+        }
+        let ft = paired(rows, model, *bits, search, Method::FpTemp);
+        if !ft.is_empty() {
+            let s = "A floor/ceil/nearest layerwise plan has lower loss than full precision with a fitted temperature";
+            let m = "test L(plan) − L(FP32+T), T fitted on calibration";
+            out.push(claim("lower-loss-than-fp-temperature", s, setting.clone(), m, ci(&ft), true));
         }
         let t = search.with_temperature().map_or_else(Vec::new, |st| paired(rows, model, *bits, st, Method::FpTemp));
         if !t.is_empty() {
@@ -251,82 +290,6 @@ const SEARCH_COMPARISONS: [(&str, &str, Method, &str); 2] = [
     ),
 ];
 
-/// Per model and width: whether quantizing layer inputs moves the loss more than weights.
-fn input_weight_claims(sens: &[SensitivityRow], out: &mut Vec<ClaimRow>) {
-    let mut mk: Vec<(String, u32)> = sens.iter().map(|s| (s.model.clone(), s.bits)).collect();
-    mk.sort();
-    mk.dedup();
-    for (model, bits) in mk {
-        let mut per_seed: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for s in sens.iter().filter(|s| s.model == model && s.bits == bits) {
-            per_seed.entry(s.run_id.clone()).or_default().push(s.delta_input.abs() - s.delta_weight.abs());
-        }
-        let v: Vec<f64> = per_seed.values().map(|x| mean(x)).collect();
-        let s = "Layer-input noise dominates the loss change (more than weight noise)";
-        let m = "mean over layers of |ΔL input-only| − |ΔL weight-only| (test, nearest)";
-        out.push(claim("input-vs-weight", s, format!("{model}, {bits}-bit"), m, ci(&v), false));
-    }
-}
-
-/// How well the first-order Taylor prediction tracks measured calibration ΔL over all
-/// exhaustive configs: Spearman ρ and sign agreement, per model and bit width, over seeds.
-fn taylor_rows(configs: &[ConfigRow], out: &mut Vec<ClaimRow>) {
-    let mut groups: BTreeMap<(String, u32), BTreeMap<String, Vec<&ConfigRow>>> = BTreeMap::new();
-    for c in configs {
-        groups.entry((c.model.clone(), c.bits)).or_default().entry(c.run_id.clone()).or_default().push(c);
-    }
-    for ((model, bits), runs) in groups {
-        let (mut rho, mut sign) = (Vec::new(), Vec::new());
-        for cs in runs.values() {
-            let pred: Vec<f64> = cs.iter().map(|c| c.taylor_pred).collect();
-            let meas: Vec<f64> = cs.iter().map(|c| c.delta_calib).collect();
-            let r = spearman(&pred, &meas);
-            if r.is_finite() {
-                rho.push(r);
-            }
-            let agree = pred.iter().zip(&meas).filter(|(p, m)| (**p < 0.0) == (**m < 0.0)).count();
-            sign.push(agree as f64 / pred.len().max(1) as f64);
-        }
-        let setting = format!("{model}, {bits}-bit, all configs");
-        let s = "A first-order Taylor expansion predicts the loss change of a rounding config";
-        let c = ci(&rho);
-        out.push(claim("taylor-rank", s, setting.clone(), "Spearman ρ(predicted, measured calibration ΔL)", c, false));
-        let c = t_test(&sign, 0.5, 1.0 - ALPHA);
-        let mut row =
-            claim("taylor-sign", s, setting, "fraction of configs where the signs agree (chance ≈ 0.5)", c, false);
-        row.verdict = verdict(c.mean, 0.5, c.p, false);
-        out.push(row);
-    }
-}
-
-/// Each residual model against its plain twin of the same depth and width: the mean test ΔL
-/// over all rounding configs, paired by repeat.
-fn identity_claims(configs: &[ConfigRow], pairs: &[(String, String)], out: &mut Vec<ClaimRow>) {
-    for (res, plain) in pairs {
-        let mut bits: Vec<u32> = configs.iter().filter(|c| &c.model == res).map(|c| c.bits).collect();
-        bits.sort();
-        bits.dedup();
-        for b in bits {
-            let by_repeat = |model: &str| -> BTreeMap<String, f64> {
-                let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-                for c in configs.iter().filter(|c| c.model == model && c.bits == b) {
-                    let repeat = c.run_id.rsplit('-').next().unwrap_or("").to_string();
-                    let backend = c.run_id.rsplit('-').nth(1).unwrap_or("").to_string();
-                    m.entry(format!("{backend}-{repeat}")).or_default().push(c.delta_test);
-                }
-                m.into_iter().map(|(k, v)| (k, mean(&v))).collect()
-            };
-            let (r, p) = (by_repeat(res), by_repeat(plain));
-            let d: Vec<f64> = r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect();
-            if !d.is_empty() {
-                let s = "Networks with identity mappings (residual) resist quantization";
-                let m = "mean test ΔL over all configs: residual − plain";
-                out.push(claim("identity-mappings", s, format!("{res} vs {plain}, {b}-bit"), m, ci(&d), true));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,7 +336,7 @@ mod tests {
             claim("exploratory-x", "", "e".into(), "", t(-0.1, 0.03), true),
         ];
         assert!(rows.iter().take(2).all(|r| r.verdict == "reproduced"));
-        adjust(&mut rows, &[(0.0, true); 5]);
+        adjust(&mut rows, &[Null { value: 0.0, below: true }; 5]);
         let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.family.as_str(), r.verdict_adjusted.as_str())).collect();
         assert_eq!(
             got,

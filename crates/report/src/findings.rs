@@ -6,8 +6,9 @@ use crate::forest::ForestRow;
 use crate::{ClaimRow, SummaryRow};
 
 /// What each primary claim says, in the words the summary uses.
-const PRIMARY: [(&str, &str); 6] = [
+const PRIMARY: [(&str, &str); 7] = [
     ("lower-loss", "Lower loss than FP32 (searched floor/ceil/nearest plan)"),
+    ("lower-loss-than-fp-temperature", "Lower loss than FP32 with a fitted temperature (paired by repeat)"),
     ("lower-loss-beyond-temperature", "Lower loss than FP32 once both get a fitted temperature"),
     ("input-vs-weight", "Layer-input noise dominates weight noise"),
     ("identity-mappings", "Identity mappings (residual) resist quantization better than the plain twin"),
@@ -15,10 +16,11 @@ const PRIMARY: [(&str, &str); 6] = [
     ("mixed-rounding-beats-uniform", "Mixed precision with per-layer floor/ceil beats uniform bits"),
 ];
 
-fn setting(c: &ClaimRow) -> String {
-    // "model, 8-bit, exhaustive" → "model 8-bit"; other settings as they are.
+/// A claim's setting, short: "model, 8-bit, exhaustive" and "model, 8-bit" become
+/// "model 8-bit"; other settings stay as they are.
+pub(crate) fn setting(c: &ClaimRow) -> String {
     let parts: Vec<&str> = c.setting.split(", ").collect();
-    if parts.len() == 3 && parts[1].ends_with("-bit") {
+    if (2..=3).contains(&parts.len()) && parts[1].ends_with("-bit") {
         format!("{} {}", parts[0], parts[1])
     } else {
         c.setting.clone()
@@ -84,7 +86,7 @@ pub fn forest_rows(claims: &[ClaimRow], summary: &[SummaryRow]) -> Vec<ForestRow
             let model = c.setting.split(", ").next().unwrap_or("");
             let reference = if id == "lower-loss" { temperature_effect(summary, model) } else { None };
             rows.push(ForestRow {
-                label: format!("{id}: {}", setting(c)),
+                label: format!("{id}: {}{}", setting(c), if crate::fragile::is_fragile(c) { " [fragile]" } else { "" }),
                 mean: c.value,
                 lo: c.lo,
                 hi: c.hi,

@@ -9,11 +9,13 @@ pub mod adaround;
 pub mod analysis;
 pub mod backends;
 pub mod claims;
+pub mod conclusion;
 pub mod cost;
 pub mod csvio;
 pub mod figures;
 pub mod findings;
 pub mod forest;
+pub mod fragile;
 pub mod method;
 pub mod plots;
 pub mod replication;
@@ -24,7 +26,7 @@ pub mod tables;
 /// Version of the statistics, tables and report layout. Recorded in `provenance.json` beside
 /// every report; bump it with any change that alters `summary.csv`, `claims.csv` or
 /// `REPORT.md` for the same runs, and regenerate `paper/`.
-pub const REPORT_VERSION: u32 = 5;
+pub const REPORT_VERSION: u32 = 6;
 
 /// Writes `path` whole or not at all: `write` fills a temporary file beside it (same
 /// extension, which plotters reads the image format from), which is then renamed over

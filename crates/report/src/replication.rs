@@ -5,6 +5,29 @@
 use crate::{ClaimRow, stats};
 use std::collections::BTreeMap;
 
+/// What two replications of one frozen design differ in: the names the tables give them,
+/// and whether they ran on different data.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    /// How each replication is named in the tables ("seed 1", "pool").
+    pub labels: [String; 2],
+    /// One sentence on what each replication ran on.
+    pub design: String,
+    /// Whether the two ran on disjoint data (else only seeds and partitions differ).
+    pub new_data: bool,
+}
+
+impl Pair {
+    /// What the replication varied, in words, and what that can and cannot show.
+    fn varied(&self) -> &'static str {
+        if self.new_data {
+            "**Varied: seed and data.** The two replications share no digit, so agreement here also tests whether the effects hold on digits the first models never saw."
+        } else {
+            "**Varied: seed only.** Both replications draw from the same digits, so this measures seed and partition noise only: it cannot detect an effect that depends on the pool of digits, and its agreement would rise with more folds even if the effects failed on new data. `harness replicate FILE --pool IMAGES LABELS` replicates on a disjoint pool."
+        }
+    }
+}
+
 /// Agreement of one claim id between two replications.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct AgreementRow {
@@ -45,6 +68,23 @@ pub fn agreement(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<AgreementRow> {
     let mut out: Vec<AgreementRow> = rows.into_values().collect();
     out.sort_by_key(|r| (r.family != "primary", r.claim.clone()));
     out
+}
+
+/// Cohen's κ of two replications' adjusted verdicts (reproduced, not reproduced,
+/// inconclusive) over the settings both judged in `family`: agreement beyond what the two
+/// verdict frequencies give by chance. NaN when chance agreement is already 1.
+pub fn kappa(a: &[ClaimRow], b: &[ClaimRow], family: &str) -> f64 {
+    let pairs: Vec<(&str, &str)> = matched(a, b)
+        .filter(|(x, _)| x.family == family)
+        .map(|(x, y)| (x.verdict_adjusted.as_str(), y.verdict_adjusted.as_str()))
+        .collect();
+    let n = pairs.len() as f64;
+    let observed = pairs.iter().filter(|(x, y)| x == y).count() as f64 / n;
+    let share =
+        |v: &str, first: bool| pairs.iter().filter(|(x, y)| (if first { *x } else { *y }) == v).count() as f64 / n;
+    let chance: f64 =
+        ["reproduced", "not reproduced", "inconclusive"].iter().map(|v| share(v, true) * share(v, false)).sum();
+    (observed - chance) / (1.0 - chance)
 }
 
 /// How far apart two replications put one setting's estimate, in units of their joint
@@ -96,9 +136,14 @@ pub fn consistency(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<ConsistencyRow> {
 }
 
 /// The consistency table as markdown, with what it means.
-pub fn render_consistency(rows: &[ConsistencyRow]) -> String {
-    let mut s = String::from(
-        "\n## Do the replications differ more than their intervals allow?\n\nA verdict flips whenever an effect sits near the significance threshold, however honest the numbers. This table asks the question beneath: for each setting, z = (mean₁ − mean₂) / √(se₁² + se₂²), with each standard error read off its 95% interval. If the intervals are honest, about 5% of settings have |z| > 1.96 and the mean of z² is about 1 (below 1 when both replications share data, as here: the same shipped digits); Σz² then follows a chi-square with one degree of freedom per setting.\n\n| family | settings | \\|z\\| > 1.96 | expected by chance | mean z² | P(χ² ≥ Σz²) |\n|---|---|---|---|---|---|\n",
+pub fn render_consistency(pair: &Pair, rows: &[ConsistencyRow]) -> String {
+    let shared = if pair.new_data {
+        "the two share no digit, so a mean z² well above 1 says the effects depend on the data more than the intervals allow"
+    } else {
+        "below 1 when both replications share data, as here: the same digits"
+    };
+    let mut s = format!(
+        "\n## Do the replications differ more than their intervals allow?\n\nA verdict flips whenever an effect sits near the significance threshold, however honest the numbers. This table asks the question beneath: for each setting, z = (mean₁ − mean₂) / √(se₁² + se₂²), with each standard error read off its 95% interval. If the intervals are honest, about 5% of settings have |z| > 1.96 and the mean of z² is about 1 ({shared}); Σz² then follows a chi-square with one degree of freedom per setting.\n\n| family | settings | \\|z\\| > 1.96 | expected by chance | mean z² | P(χ² ≥ Σz²) |\n|---|---|---|---|---|---|\n",
     );
     for r in rows {
         s.push_str(&format!(
@@ -119,11 +164,11 @@ pub fn differences<'a>(a: &'a [ClaimRow], b: &'a [ClaimRow]) -> Vec<(&'a ClaimRo
 }
 
 /// One markdown table row per differing setting: each seed's mean, adjusted p and verdicts.
-pub fn render_differences(seeds: &[u64], diffs: &[(&ClaimRow, &ClaimRow)]) -> String {
+pub fn render_differences(pair: &Pair, diffs: &[(&ClaimRow, &ClaimRow)]) -> String {
     let mut s = format!(
-        "\n## Settings whose adjusted verdicts differ\n\n| family | claim | setting | seed {a}: mean, p adjusted, verdict (raw) | seed {b}: mean, p adjusted, verdict (raw) | z |\n|---|---|---|---|---|---|\n",
-        a = seeds[0],
-        b = seeds[1]
+        "\n## Settings whose adjusted verdicts differ\n\n| family | claim | setting | {a}: mean, p adjusted, verdict (raw) | {b}: mean, p adjusted, verdict (raw) | z |\n|---|---|---|---|---|---|\n",
+        a = pair.labels[0],
+        b = pair.labels[1]
     );
     let mean = |v: f64| if v.abs() >= 0.01 || v == 0.0 { format!("{v:+.4}") } else { format!("{v:+.2e}") };
     let cell = |r: &ClaimRow| format!("{}, {:.3}, {} ({})", mean(r.value), r.p_adjusted, r.verdict_adjusted, r.verdict);
@@ -134,11 +179,32 @@ pub fn render_differences(seeds: &[u64], diffs: &[(&ClaimRow, &ClaimRow)]) -> St
     s
 }
 
-/// The agreement table as markdown, with totals per family.
-pub fn render(seeds: &[u64], rows: &[AgreementRow]) -> String {
+/// Every setting both replications judged: each estimate with its interval and adjusted
+/// verdict, and the z of their difference.
+pub fn render_settings(pair: &Pair, a: &[ClaimRow], b: &[ClaimRow]) -> String {
     let mut s = format!(
-        "# Replication\n\nThe same experiment under experiment seeds {} and {} (independent splits, folds, initializations and shuffles); verdicts compared setting by setting.\n\n| family | claim | settings | same adjusted verdict | same raw verdict | reproduced ↔ not reproduced |\n|---|---|---|---|---|---|\n",
-        seeds[0], seeds[1]
+        "\n## Every setting\n\n| family | claim | setting | {}: mean [95% CI], verdict | {}: mean [95% CI], verdict | z |\n|---|---|---|---|---|---|\n",
+        pair.labels[0], pair.labels[1]
+    );
+    let v = |v: f64| if v.abs() >= 0.01 || v == 0.0 { format!("{v:+.4}") } else { format!("{v:+.2e}") };
+    let cell = |r: &ClaimRow| format!("{} [{}, {}], {}", v(r.value), v(r.lo), v(r.hi), r.verdict_adjusted);
+    let mut rows: Vec<(&ClaimRow, &ClaimRow)> = matched(a, b).collect();
+    rows.sort_by_key(|(x, _)| (x.family != "primary", x.claim.clone(), x.setting.clone()));
+    for (x, y) in rows {
+        let z = z_score(x, y).map_or("–".into(), |z| format!("{z:+.2}"));
+        s.push_str(&format!("| {} | {} | {} | {} | {} | {z} |\n", x.family, x.claim, x.setting, cell(x), cell(y)));
+    }
+    s
+}
+
+/// The agreement table as markdown, with totals and Cohen's κ per family.
+pub fn render(pair: &Pair, rows: &[AgreementRow], a: &[ClaimRow], b: &[ClaimRow]) -> String {
+    let mut s = format!(
+        "# Replication\n\n{} Verdicts compared setting by setting, {} against {}.\n\n{}\n\n| family | claim | settings | same adjusted verdict | same raw verdict | reproduced ↔ not reproduced |\n|---|---|---|---|---|---|\n",
+        pair.design,
+        pair.labels[0],
+        pair.labels[1],
+        pair.varied()
     );
     for r in rows {
         s.push_str(&format!(
@@ -148,10 +214,14 @@ pub fn render(seeds: &[u64], rows: &[AgreementRow]) -> String {
     }
     for family in ["primary", "exploratory"] {
         let f: Vec<&AgreementRow> = rows.iter().filter(|r| r.family == family).collect();
-        let (n, a, flips) = f.iter().fold((0, 0, 0), |(n, a, x), r| (n + r.settings, a + r.agree, x + r.flips));
+        let (n, agree, flips) = f.iter().fold((0, 0, 0), |(n, a, x), r| (n + r.settings, a + r.agree, x + r.flips));
         s.push_str(&format!(
-            "\n**{family}**: {a} of {n} adjusted verdicts agree ({:.1}%); {flips} go from reproduced to not reproduced.",
-            100.0 * a as f64 / n.max(1) as f64
+            "\n**{family}**: {agree} of {n} adjusted verdicts agree ({:.1}%, Cohen's κ {}); {flips} go from reproduced to not reproduced.",
+            100.0 * agree as f64 / n.max(1) as f64,
+            match kappa(a, b, family) {
+                k if k.is_finite() => format!("{k:.2}"),
+                _ => "undefined: one verdict throughout".into(),
+            }
         ));
     }
     s.push('\n');
@@ -190,7 +260,9 @@ mod tests {
         let d = differences(&a, &b);
         let settings: Vec<&str> = d.iter().map(|(x, _)| x.setting.as_str()).collect();
         assert_eq!(settings, ["p", "e"]);
-        let text = render_differences(&[1, 2], &d);
+        let pair = Pair { labels: ["seed 1".into(), "seed 2".into()], design: String::new(), new_data: false };
+        let text = render_differences(&pair, &d);
+        assert!(text.contains("| seed 1: mean, p adjusted"), "{text}");
         assert!(text.contains("| primary | lower-loss | p | -0.0200, 0.010, reproduced (reproduced) | -0.0200, 0.200, inconclusive (reproduced) | – |"), "{text}");
     }
 
@@ -234,7 +306,33 @@ mod tests {
         assert!((c[0].mean_z2 - (zp * zp + zq * zq) / 2.0).abs() < 1e-9);
         assert!((c[0].p_value - stats::chi_square_upper(zp * zp + zq * zq, 2)).abs() < 1e-12);
         assert_eq!((c[1].settings, c[1].p_value), (0, 1.0));
-        let text = render_consistency(&c);
+        let pair = Pair { labels: ["a".into(), "b".into()], design: String::new(), new_data: true };
+        let text = render_consistency(&pair, &c);
+        assert!(text.contains("share no digit"), "{text}");
         assert!(text.contains("| primary | 2 | 1 | 0.1 | "), "{text}");
+    }
+
+    /// κ is 1 for identical verdicts, 0 when agreement is what the verdict frequencies give
+    /// by chance, and the rendered text says what the replication varied.
+    #[test]
+    fn kappa_measures_agreement_beyond_chance() {
+        let mk = |v: &[&str]| -> Vec<ClaimRow> {
+            v.iter().enumerate().map(|(i, v)| row("primary", &format!("s{i}"), 0.01, v)).collect()
+        };
+        let a = mk(&["reproduced", "reproduced", "inconclusive", "inconclusive"]);
+        assert!((kappa(&a, &a, "primary") - 1.0).abs() < 1e-12);
+        // Observed 0.5, chance 0.5·0.5 + 0.5·0.5 = 0.5: κ 0.
+        let b = mk(&["reproduced", "inconclusive", "reproduced", "inconclusive"]);
+        assert!(kappa(&a, &b, "primary").abs() < 1e-12);
+        // One of four differs: observed 0.75, chance 0.5·0.25 + 0.5·0.75 = 0.5, κ 0.5.
+        let c = mk(&["reproduced", "inconclusive", "inconclusive", "inconclusive"]);
+        assert!((kappa(&a, &c, "primary") - 0.5).abs() < 1e-12);
+        let seeds = Pair { labels: ["seed 1".into(), "seed 2".into()], design: "D.".into(), new_data: false };
+        let text = render(&seeds, &agreement(&a, &c), &a, &c);
+        assert!(text.contains("Varied: seed only") && text.contains("cannot detect"), "{text}");
+        assert!(text.contains("3 of 4 adjusted verdicts agree (75.0%, Cohen's κ 0.50)"), "{text}");
+        let pool = Pair { new_data: true, ..seeds };
+        assert!(render(&pool, &agreement(&a, &c), &a, &c).contains("Varied: seed and data"));
+        assert!(render_settings(&pool, &a, &c).contains("| primary | lower-loss | s1 |"));
     }
 }

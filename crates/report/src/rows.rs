@@ -166,6 +166,18 @@ pub struct ClaimRow {
     pub p_adjusted: f64,
     /// The verdict at 5% after the correction: what to read first.
     pub verdict_adjusted: String,
+    /// Nadeau–Bengio inflation of the standard error, √(1 + n·n_test/n_train) for n repeats
+    /// whose training sets overlap (1 where the model's split sizes are unknown).
+    pub se_factor: f64,
+    /// 95% interval with the inflated standard error, lower.
+    pub lo_nb: f64,
+    /// 95% interval with the inflated standard error, upper.
+    pub hi_nb: f64,
+    /// The p-value with the inflated standard error, after the family's correction.
+    pub p_adjusted_nb: f64,
+    /// The adjusted verdict with the inflated standard error: where it differs from
+    /// `verdict_adjusted`, the verdict is fragile to the training data the repeats share.
+    pub verdict_nb: String,
     /// How many per-seed values the estimate rests on: what turns the interval back into a
     /// standard error when two replications are compared. In memory only, not a column.
     #[serde(skip)]
