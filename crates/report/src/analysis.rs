@@ -3,25 +3,13 @@
 
 mod layers;
 
-use crate::stats::{TTest, benjamini_hochberg, holm, t_test};
+use crate::stats::{TTest, t_test};
+pub use crate::verdict::PRIMARY;
+use crate::verdict::{ALPHA, Null, family_adjusted, null_of, verdict};
 use crate::{ClaimRow, ConfigRow, Method, RunRow, SensitivityRow, SummaryRow};
 use std::collections::BTreeMap;
 
 pub use crate::fragile::FoldSizes;
-
-/// The paper's own claims: judged together, with Holm's family-wise correction.
-pub const PRIMARY: [&str; 7] = [
-    "lower-loss",
-    "lower-loss-than-fp-temperature",
-    "lower-loss-beyond-temperature",
-    "input-vs-weight",
-    "identity-mappings",
-    "mixed-beats-uniform",
-    "mixed-rounding-beats-uniform",
-];
-
-/// Significance level of every verdict.
-pub(crate) const ALPHA: f64 = 0.05;
 
 /// 95% Student-t interval of the mean over seeds, tested against 0.
 pub(crate) fn ci(values: &[f64]) -> TTest {
@@ -60,34 +48,6 @@ pub fn summarize(rows: &[RunRow]) -> Vec<SummaryRow> {
         .collect()
 }
 
-/// The verdict of a test whose claim is that the mean lies below (`want_below`) or above
-/// `null`: a direction only when `p` is significant.
-pub(crate) fn verdict(mean: f64, null: f64, p: f64, want_below: bool) -> String {
-    if p.is_nan() || p >= ALPHA {
-        "inconclusive".into()
-    } else if (mean < null) == want_below {
-        "reproduced".into()
-    } else {
-        "not reproduced".into()
-    }
-}
-
-/// Each row's p-value in `p` after its family's correction: Holm across the primary claims,
-/// Benjamini-Hochberg across the exploratory ones.
-pub(crate) fn family_adjusted(rows: &[ClaimRow], p: &[f64]) -> Vec<f64> {
-    let mut out = vec![f64::NAN; rows.len()];
-    for primary in [true, false] {
-        let idx: Vec<usize> =
-            (0..rows.len()).filter(|&i| PRIMARY.contains(&rows[i].claim.as_str()) == primary).collect();
-        let ps: Vec<f64> = idx.iter().map(|&i| p[i]).collect();
-        let adj = if primary { holm(&ps) } else { benjamini_hochberg(&ps) };
-        for (&i, a) in idx.iter().zip(adj) {
-            out[i] = a;
-        }
-    }
-    out
-}
-
 /// Fills each claim's family, adjusted p-value and adjusted verdict (see [`family_adjusted`]).
 fn adjust(rows: &mut [ClaimRow], nulls: &[Null]) {
     let p: Vec<f64> = rows.iter().map(|r| r.p_value).collect();
@@ -97,24 +57,6 @@ fn adjust(rows: &mut [ClaimRow], nulls: &[Null]) {
         r.family = if primary { "primary" } else { "exploratory" }.into();
         r.p_adjusted = a;
         r.verdict_adjusted = verdict(r.value, n.value, a, n.below);
-    }
-}
-
-/// What a claim's mean is tested against, and in which direction the claim lies.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Null {
-    /// The value of no effect.
-    pub value: f64,
-    /// Whether the claim says the mean lies below it.
-    pub below: bool,
-}
-
-/// The null of each claim id.
-fn null_of(claim: &str) -> Null {
-    match claim {
-        "taylor-sign" => Null { value: 0.5, below: false },
-        "input-vs-weight" | "taylor-rank" => Null { value: 0.0, below: false },
-        _ => Null { value: 0.0, below: true },
     }
 }
 
@@ -293,6 +235,7 @@ const SEARCH_COMPARISONS: [(&str, &str, Method, &str); 2] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fragile::is_fragile;
 
     fn row(seed: u64, method: Method, test_loss: f64) -> RunRow {
         RunRow {
@@ -304,21 +247,6 @@ mod tests {
             test_loss,
             ..RunRow::default()
         }
-    }
-
-    /// Every branch of the verdict rule: the claimed direction, the other one, not
-    /// significant, NaN, and p on either side of the 5% line.
-    #[test]
-    fn verdicts_follow_direction_and_significance() {
-        assert_eq!(verdict(-0.1, 0.0, 0.01, true), "reproduced");
-        assert_eq!(verdict(0.1, 0.0, 0.01, false), "reproduced");
-        assert_eq!(verdict(0.1, 0.0, 0.01, true), "not reproduced");
-        assert_eq!(verdict(-0.1, 0.0, 0.01, false), "not reproduced");
-        assert_eq!(verdict(-0.1, 0.0, 0.2, true), "inconclusive");
-        assert_eq!(verdict(-0.1, 0.0, f64::NAN, true), "inconclusive");
-        assert_eq!(verdict(-0.1, 0.0, ALPHA, true), "inconclusive", "p = alpha is not significant");
-        assert_eq!(verdict(-0.1, 0.0, ALPHA - 1e-12, true), "reproduced");
-        assert_eq!(verdict(0.4, 0.5, 0.001, true), "reproduced", "judged against the null, not zero");
     }
 
     /// The adjusted verdicts: Holm over the primary claims can turn a raw "reproduced" into
@@ -377,5 +305,42 @@ mod tests {
         assert!((vs_uniform.value - (-0.1 + 0.015 * 2.0)).abs() < 1e-9, "{}", vs_uniform.value);
         assert!((vs_knapsack.value - (-0.2 + 0.01 * 2.0)).abs() < 1e-9, "{}", vs_knapsack.value);
         assert_eq!(vs_knapsack.verdict, "reproduced");
+    }
+
+    /// A claim significant under the plain interval but not once the standard error grows
+    /// by 1.5 turns inconclusive and is marked fragile; a strong one stays; the corrected
+    /// interval is 1.5 times as wide.
+    #[test]
+    fn a_borderline_verdict_turns_inconclusive_and_a_strong_one_stays() {
+        let mut rows = Vec::new();
+        for (model, shift) in [("weak", 0.0045), ("strong", 0.05)] {
+            for seed in 0..10u64 {
+                let noise = if seed % 2 == 0 { 0.005 } else { -0.005 };
+                for (method, loss) in [(Method::Fp, 1.0), (Method::Exhaustive, 1.0 - shift + noise)] {
+                    let bits = if method == Method::Fp { 32 } else { 8 };
+                    rows.push(RunRow {
+                        run_id: format!("{model}-flex-r{seed}"),
+                        model: model.into(),
+                        bits,
+                        method,
+                        test_loss: loss,
+                        ..RunRow::default()
+                    });
+                }
+            }
+        }
+        let sizes: BTreeMap<String, FoldSizes> =
+            ["weak", "strong"].iter().map(|m| (m.to_string(), FoldSizes { train: 8000, test: 1000 })).collect();
+        let design = Design { identity_pairs: vec![], sizes };
+        let out = claims(&rows, &[], &[], &design);
+        let get = |m: &str| out.iter().find(|c| c.claim == "lower-loss" && c.setting.starts_with(m)).unwrap();
+        let (weak, strong) = (get("weak"), get("strong"));
+        assert_eq!(weak.verdict_adjusted, "reproduced", "{weak:?}");
+        assert_eq!(weak.verdict_nb, "inconclusive", "{weak:?}");
+        assert!(is_fragile(weak));
+        assert_eq!(strong.verdict_nb, "reproduced");
+        assert!(!is_fragile(strong));
+        let widen = (weak.hi_nb - weak.lo_nb) / (weak.hi - weak.lo);
+        assert!((widen - 1.5).abs() < 1e-9, "{widen}");
     }
 }

@@ -22,6 +22,7 @@ pub mod replication;
 pub mod rows;
 pub mod stats;
 pub mod tables;
+pub mod verdict;
 
 /// Version of the statistics, tables and report layout. Recorded in `provenance.json` beside
 /// every report; bump it with any change that alters `summary.csv`, `claims.csv` or
