@@ -200,7 +200,7 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
     let mut figures = mpq_report::figures::draw_all(t, fig_dir, &pairs)?;
     let forest = mpq_report::findings::forest_rows(&claims, &summary);
     if !forest.is_empty() {
-        let title = "Primary claims: mean effect with 95% interval, coloured by the adjusted verdict ([fragile]: inconclusive under the Nadeau-Bengio correction)".to_string();
+        let title = "Primary claims: mean, 95% interval, adjusted verdict ([fragile]: see Summary)".to_string();
         mpq_report::forest::forest(
             &fig_dir.join("forest_primary"),
             &title,
@@ -230,11 +230,12 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         let body = rep
             .lines()
             .skip_while(|l| l.starts_with("# ") || l.is_empty())
+            .take_while(|l| !l.starts_with("## Every setting"))
             .map(|l| if l.starts_with("## ") { format!("#{l}") } else { l.to_string() })
             .collect::<Vec<_>>()
             .join("\n");
         sections
-            .push_str(&format!("## Replication\n\nFrom `replication/REPLICATION.md` (`harness replicate`). {body}\n"));
+            .push_str(&format!("## Replication\n\nFrom `replication/REPLICATION.md` (`harness replicate`; every setting's estimates and z are there). {}\n", body.trim_end()));
     }
     let input = ReportInput {
         name: &exp.name,

@@ -29,7 +29,7 @@ pub fn render(input: &ReportInput, claims: &[ClaimRow], summary: &[SummaryRow]) 
     let mut s = String::new();
     s.push_str(&format!("# Reproduction report: {}\n\n", input.name));
     s.push_str("Paper: *Mixed-Precision Inference Quantization: Radically Towards Faster Inference Speed, Lower Storage Requirement, and Lower Loss* (Cheng & Chen, arXiv 2207.10083).\n\n");
-    s.push_str("## Summary\n\nWhat the paper's primary claims add up to, generated from `claims.csv` (adjusted verdicts: Holm's correction across the primary claims; means with 95% intervals, ΔL in nats, negative is lower loss; † marks a verdict that turns inconclusive under the Nadeau–Bengio correction).\n\n");
+    s.push_str("## Summary\n\nWhat the paper's primary claims add up to, generated from `claims.csv` (adjusted verdicts: Holm's correction across the primary claims; means with 95% intervals, ΔL in nats, negative is lower loss; † (in the figure: [fragile]) marks a verdict that turns inconclusive under the Nadeau–Bengio correction).\n\n");
     s.push_str(&crate::conclusion::conclusion(claims, summary));
     if let Some((stem, title)) = input.figures.iter().find(|(stem, _)| stem == "forest_primary") {
         s.push_str(&format!("\n![{title}]({}/{stem}.svg)\n", input.figure_dir));
