@@ -124,10 +124,12 @@ pub fn replicate(file: &Path, mode: &Mode, out: &Path, force: bool) -> Result<Ex
         if code != ExitCode::SUCCESS {
             bail!("the replication {label} had failed runs; see {}", exp.out_dir().join("failures.csv").display());
         }
-        times.push(format!("{label} {:.0} s", start.elapsed().as_secs_f64()));
         // Recomputed from the run tables rather than read from claims.csv: the comparison
         // needs each estimate's seed count.
         let t = Tables::read(&exp.out_dir()).with_context(|| format!("reading {}", exp.out_dir().display()))?;
+        let compute: f64 =
+            t.train.iter().map(|r| r.seconds).sum::<f64>() + t.runs.iter().map(|r| r.seconds).sum::<f64>();
+        times.push(format!("{label} {compute:.0} s ({:.0} s in this command)", start.elapsed().as_secs_f64()));
         tables.push(mpq_report::analysis::claims(&t.runs, &t.configs, &t.sensitivity, &crate::publish::design(exp)));
     }
     let rows = agreement(&tables[0], &tables[1]);
@@ -138,7 +140,7 @@ pub fn replicate(file: &Path, mode: &Mode, out: &Path, force: bool) -> Result<Ex
     let mut text = render(&pair, &rows, &tables[0], &tables[1]);
     text.push_str(&exps.last().map(machine).unwrap_or_default());
     text.push_str(&format!(
-        "\nWall time of this command, per replication: {} (runs whose results already existed were read, not rerun).\n",
+        "\nTime of each replication's runs (training epochs and every method, summed from train.csv and runs.csv): {}; runs whose results already existed were read, not rerun.\n",
         times.join(", ")
     ));
     text.push_str(&render_consistency(&pair, &consistent));

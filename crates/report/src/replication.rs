@@ -96,6 +96,12 @@ pub fn z_score(a: &ClaimRow, b: &ClaimRow) -> Option<f64> {
     (joint.is_finite() && joint > 0.0).then(|| (a.value - b.value) / joint)
 }
 
+/// The same z with each standard error read off the Nadeau–Bengio-corrected interval.
+pub fn z_score_nb(a: &ClaimRow, b: &ClaimRow) -> Option<f64> {
+    let wide = |r: &ClaimRow| ClaimRow { lo: r.lo_nb, hi: r.hi_nb, ..r.clone() };
+    z_score(&wide(a), &wide(b))
+}
+
 /// Per family: whether two replications differ by more than their intervals allow, which is
 /// what "the verdicts reproduce" means once thresholding is set aside.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -110,6 +116,9 @@ pub struct ConsistencyRow {
     pub expected: f64,
     /// Mean of z² (about 1 for honest intervals and independent replications).
     pub mean_z2: f64,
+    /// Mean of z² with the Nadeau–Bengio-corrected standard errors: near 1 where that
+    /// correction is the calibrated one, below 1 where it overcorrects.
+    pub mean_z2_nb: f64,
     /// Upper-tail probability of Σz² on a chi-square with `settings` degrees of freedom:
     /// small when the replications differ more than their intervals say they can.
     pub p_value: f64,
@@ -129,6 +138,13 @@ pub fn consistency(a: &[ClaimRow], b: &[ClaimRow]) -> Vec<ConsistencyRow> {
                 beyond_95: z.iter().filter(|v| v.abs() > 1.96).count(),
                 expected: 0.05 * z.len() as f64,
                 mean_z2: sum / z.len().max(1) as f64,
+                mean_z2_nb: {
+                    let nb: Vec<f64> = matched(a, b)
+                        .filter(|(x, _)| x.family == family)
+                        .filter_map(|(x, y)| z_score_nb(x, y))
+                        .collect();
+                    nb.iter().map(|v| v * v).sum::<f64>() / nb.len().max(1) as f64
+                },
                 p_value: stats::chi_square_upper(sum, z.len()),
             }
         })
@@ -143,12 +159,12 @@ pub fn render_consistency(pair: &Pair, rows: &[ConsistencyRow]) -> String {
         "below 1 when both replications share data, as here: the same digits"
     };
     let mut s = format!(
-        "\n## Do the replications differ more than their intervals allow?\n\nA verdict flips whenever an effect sits near the significance threshold, however honest the numbers. This table asks the question beneath: for each setting, z = (mean₁ − mean₂) / √(se₁² + se₂²), with each standard error read off its 95% interval. If the intervals are honest, about 5% of settings have |z| > 1.96 and the mean of z² is about 1 ({shared}); Σz² then follows a chi-square with one degree of freedom per setting.\n\n| family | settings | \\|z\\| > 1.96 | expected by chance | mean z² | P(χ² ≥ Σz²) |\n|---|---|---|---|---|---|\n",
+        "\n## Do the replications differ more than their intervals allow?\n\nA verdict flips whenever an effect sits near the significance threshold, however honest the numbers. This table asks the question beneath: for each setting, z = (mean₁ − mean₂) / √(se₁² + se₂²), with each standard error read off its 95% interval. If the intervals are honest, about 5% of settings have |z| > 1.96 and the mean of z² is about 1 ({shared}); Σz² then follows a chi-square with one degree of freedom per setting. The last column repeats the mean z² with each standard error widened by the Nadeau–Bengio factor: if the plain intervals are too narrow and the corrected ones right, it comes out near 1.\n\n| family | settings | \\|z\\| > 1.96 | expected by chance | mean z² | P(χ² ≥ Σz²) | mean z², Nadeau–Bengio se |\n|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.2} | {:.3} |\n",
-            r.family, r.settings, r.beyond_95, r.expected, r.mean_z2, r.p_value
+            "| {} | {} | {} | {:.1} | {:.2} | {:.3} | {:.2} |\n",
+            r.family, r.settings, r.beyond_95, r.expected, r.mean_z2, r.p_value, r.mean_z2_nb
         ));
     }
     s
@@ -276,6 +292,8 @@ mod tests {
             value: t.mean,
             lo: t.lo,
             hi: t.hi,
+            lo_nb: t.mean - 2.0 * (t.mean - t.lo),
+            hi_nb: t.mean + 2.0 * (t.hi - t.mean),
             seeds: t.n,
             ..ClaimRow::default()
         }
@@ -306,6 +324,7 @@ mod tests {
         assert!((c[0].mean_z2 - (zp * zp + zq * zq) / 2.0).abs() < 1e-9);
         assert!((c[0].p_value - stats::chi_square_upper(zp * zp + zq * zq, 2)).abs() < 1e-12);
         assert_eq!((c[1].settings, c[1].p_value), (0, 1.0));
+        assert!((c[0].mean_z2_nb - c[0].mean_z2 / 4.0).abs() < 1e-9, "twice the se, a quarter of z²");
         let pair = Pair { labels: ["a".into(), "b".into()], design: String::new(), new_data: true };
         let text = render_consistency(&pair, &c);
         assert!(text.contains("share no digit"), "{text}");
