@@ -69,6 +69,12 @@ fn replication_on_a_disjoint_pool_and_under_seeds() {
     assert!(err.contains("5000 of the pool's 5000 images also occur") && err.contains("disjoint"), "{err}");
     assert!(!same.exists());
 
+    // A pool file that does not exist: exit 2, naming it.
+    let o = harness(&["replicate", &file, "--pool", "no/such-images", &labels, "--out", same.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no/such-images"), "{err}");
+
     let seeds = tmp.path().join("seeds");
     let o = harness(&["replicate", &file, "--seeds", "3,4", "--out", seeds.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
