@@ -1,4 +1,4 @@
-//! A sweep killed at 20 points (SIGKILL and SIGINT alternating, seeded delays; the harness
+//! A sweep killed at up to 20 points (SIGKILL and SIGINT alternating, seeded points; the harness
 //! installs no SIGINT handler, so both end it where it stands) and then run to completion
 //! ends with exactly the rows of an uninterrupted run: none missing, none duplicated, no torn
 //! lines. The test checks that kills landed while runs were half done.
@@ -37,18 +37,23 @@ fn killed_sweeps_resume_to_identical_rows() {
 
     let out = tmp.path().join("killed");
     let file = longer_smoke(&tmp.path().join("b"), &out);
-    // A small linear congruential generator keeps the kill points reproducible; each kill
-    // comes at a random share of the time the remaining runs took in the reference sweep.
+    // A small linear congruential generator keeps the kill points reproducible. Each kill
+    // waits until the sweep has written 1 to 4 more run files (so kills spread over the whole
+    // sweep, whatever the machine's speed and however long the tables and report at the end
+    // take), then a random share of one run's time, so that it lands inside the next run.
     let mut state: u64 = 0x9E37_79B9;
+    let mut draw = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
     let (mut tries, mut landed, mut mid_run) = (0, 0, 0);
     for i in 0..20 {
-        let left = total - run_files(&out);
-        if left == 0 {
+        let done = run_files(&out);
+        if done + 1 >= total {
             break;
         }
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
-        let delay = Duration::from_secs_f64(0.005 + u * t_ref * left as f64 / total as f64);
+        let target = done + 1 + (draw() * (total - done - 1).min(4) as f64) as usize;
+        let extra = Duration::from_secs_f64(draw() * t_ref / total as f64);
         tries += 1;
         let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
             .arg(&file)
@@ -57,7 +62,14 @@ fn killed_sweeps_resume_to_identical_rows() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        let start = std::time::Instant::now();
+        while run_files(&out) < target.min(total - 1)
+            && child.try_wait().unwrap().is_none()
+            && start.elapsed() < Duration::from_secs(120)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(extra);
         let signal = if i % 2 == 0 { "-KILL" } else { "-INT" };
         let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
         let status = child.wait().unwrap();
