@@ -7,8 +7,9 @@
 
 use crate::LowbitError;
 use crate::format::{QLayer, QModel};
-use crate::gemm::{InputQuant, Kernel, PackedB};
+use crate::gemm::{InputQuant, Kernel, PackedB, direct};
 use crate::pack;
+use crate::scratch;
 use mpq_net::{LayerKind, Pool};
 use rayon::prelude::*;
 
@@ -32,6 +33,9 @@ struct Layer {
     /// Per output: s_x * s_w (quantized) or 1 (float).
     out_scale: Vec<f32>,
     bias: Vec<f32>,
+    /// A single-channel convolution's weights as tap pairs where the kernel computes it
+    /// directly ([`crate::gemm::direct`]); empty otherwise.
+    taps: Vec<i32>,
 }
 
 /// A packed model with its codes unpacked once, ready to run.
@@ -67,6 +71,7 @@ impl Layer {
                 "conv of side {side_in} (same padding {same}, skip {residual}, pool {pool:?}) cannot run"
             ));
         }
+        let mut taps = Vec::new();
         let (weights, out_scale) = if l.bits >= 32 {
             (Weights::Float(l.weights.clone()), vec![1.0; rows])
         } else if l.bits > 8 {
@@ -86,13 +91,16 @@ impl Layer {
             let mut codes = pack::unpack(&l.codes, rows * cols, l.bits.get());
             if let LayerKind::Conv { c_in, .. } = l.kind {
                 codes = pixel_major_depths(&codes, c_in);
+                if c_in == 1 && direct::has_single_channel(kernel) {
+                    taps = direct::tap_pairs(&codes, rows);
+                }
             }
             (
                 Weights::Int(PackedB::new(kernel, &codes, rows, cols, l.bits.get())),
                 (0..rows).map(|r| l.in_scale * s(r)).collect(),
             )
         };
-        Ok(Layer { kind: l.kind.clone(), input, weights, out_scale, bias: l.bias.clone() })
+        Ok(Layer { kind: l.kind.clone(), input, weights, out_scale, bias: l.bias.clone(), taps })
     }
 
     /// `(acc - zero * colsum) * s_x * s_w + b` for the first `n` of `b.np` sums in `m` rows.
@@ -137,14 +145,8 @@ impl Layer {
         }
     }
 
-    /// The layer on `t` examples stored one after another in `x`.
-    fn run(&self, kernel: Kernel, x: &[f32], t: usize) -> Vec<f32> {
-        let mut y = vec![0f32; t * self.kind.output_width()];
-        self.run_into(kernel, x, t, &mut y);
-        y
-    }
-
-    /// [`Layer::run`] into `dst` (`t` rows of the layer's output width).
+    /// The layer on `t` examples stored one after another in `x`, into `dst` (`t` rows of
+    /// the layer's output width, every value written).
     fn run_into(&self, kernel: Kernel, x: &[f32], t: usize, dst: &mut [f32]) {
         match self.kind {
             LayerKind::Linear { d_in, d_out, relu, residual } => {
@@ -153,6 +155,12 @@ impl Layer {
             LayerKind::Conv { .. } => self.run_conv(kernel, x, t, dst),
         }
     }
+}
+
+thread_local! {
+    /// The outputs of the layers between the first and the last, in turn.
+    static HIDDEN_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static HIDDEN_B: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `len` zeros, written in parallel where there are many: a buffer that chunks then fill.
@@ -210,13 +218,25 @@ impl Engine {
         let mut out = zeros(x.len() / width * out_width);
         out.par_chunks_mut(out_width * per).zip(x.par_chunks(width * per)).for_each(|(dst, chunk)| {
             let t = chunk.len() / width;
-            match init.split_first() {
-                None => last.run_into(self.kernel, chunk, t, dst),
-                Some((first, mid)) => {
-                    let h = mid.iter().fold(first.run(self.kernel, chunk, t), |h, l| l.run(self.kernel, &h, t));
-                    last.run_into(self.kernel, &h, t, dst);
-                }
+            if init.is_empty() {
+                return last.run_into(self.kernel, chunk, t, dst);
             }
+            // The layers between pass their outputs through two buffers of this thread,
+            // reused call after call (fresh ones were allocated and zeroed per layer).
+            let most = init.iter().map(|l| t * l.kind.output_width()).max().unwrap_or(0);
+            scratch::with(&HIDDEN_A, most, 0.0, |a| {
+                scratch::with(&HIDDEN_B, most, 0.0, |b| {
+                    let (mut h, mut next) = (a, b);
+                    let mut input: &[f32] = chunk;
+                    for l in init {
+                        let w = t * l.kind.output_width();
+                        l.run_into(self.kernel, input, t, &mut h[..w]);
+                        std::mem::swap(&mut h, &mut next);
+                        input = &next[..w];
+                    }
+                    last.run_into(self.kernel, input, t, dst);
+                })
+            })
         });
         out
     }

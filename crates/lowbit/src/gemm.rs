@@ -179,6 +179,7 @@ pub fn max_pool_row(kernel: Kernel, (top, bottom): (&[i32], &[i32]), n: usize, o
     }
 }
 
+pub mod direct;
 mod portable;
 mod quantize;
 use portable::gemm_portable;

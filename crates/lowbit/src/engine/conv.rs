@@ -5,16 +5,18 @@
 use super::patches::{im2col, im2col_pixels, to_pixels};
 use super::pool::{max_pool_sums, relu_pool, relu_skip_pool};
 use super::{Layer, Weights};
-use crate::gemm::{self, Kernel, PackedB};
+use crate::gemm::{self, Kernel, PackedB, direct};
 use mpq_net::layout::{pad1, pad1_into};
 use mpq_net::{LayerKind, Pool};
 
 /// Images a convolution runs at a time.
 const CONV_IMAGES: usize = 4;
 
-/// What one group of images needs on the integer path, allocated once per call and reused
-/// group after group. Each group writes every value it reads, except the patches' padding
-/// columns, which no group writes and stay zero.
+/// What one group of images needs on the integer path, kept per thread and reused call
+/// after call and group after group (allocating and zeroing it per call was a tenth of the
+/// CNN's time). Each group writes every value it reads (the patches' padding columns
+/// included), except the slack after `padded`, which only feeds sums that are discarded.
+#[derive(Default)]
 struct Scratch {
     /// One image's codes, channel-major.
     img: Vec<u8>,
@@ -28,22 +30,36 @@ struct Scratch {
     sums: Vec<i32>,
     /// The sums after a 2x2 max-pool, channel-major.
     pooled: Vec<i32>,
+    /// A row of maxima per channel of a direct single-channel convolution (rows of
+    /// `direct::out_stride`; empty unless the layer has tap pairs).
+    rows: Vec<i32>,
+}
+
+thread_local! {
+    /// This thread's [`Scratch`], between calls.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 impl Scratch {
-    /// Buffers for groups of up to `images` images.
-    fn new(kind: &LayerKind, b: &PackedB, images: usize) -> Scratch {
-        let LayerKind::Conv { c_in, side_in, same, .. } = *kind else { unreachable!("convolutions only") };
+    /// Runs `f` on this thread's buffers, sized for groups of up to `images` images (their
+    /// values are what the last user left).
+    fn with<R>(kind: &LayerKind, b: &PackedB, images: usize, direct: bool, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { unreachable!("convolutions only") };
         let (o, side) = (kind.conv_side(), if same { side_in + 2 } else { side_in });
         let rows = images * o * o;
-        Scratch {
-            img: vec![0; c_in * side_in * side_in],
-            padded: vec![0; c_in * side * side],
-            pixels: vec![0; c_in * side * side],
-            patches: vec![0; rows * b.kp],
-            sums: vec![0; rows * b.np],
-            pooled: vec![0; images * (o / 2) * (o / 2) * b.np],
-        }
+        let mut s = SCRATCH.with(|c| c.take());
+        s.img.resize(c_in * side_in * side_in, 0);
+        // 16 codes of slack: the direct kernel reads whole registers past the last pixel.
+        s.padded.resize(c_in * side * side + 16, 0);
+        s.pixels.resize(c_in * side * side, 0);
+        // The direct kernel needs neither patches nor their sums.
+        s.patches.resize(if direct { 0 } else { rows * b.kp }, 0);
+        s.sums.resize(if direct { 0 } else { rows * b.np }, 0);
+        s.pooled.resize(images * (o / 2) * (o / 2) * b.np, 0);
+        s.rows.resize(if direct { c_out * direct::out_stride(o) } else { 0 }, 0);
+        let r = f(&mut s);
+        SCRATCH.with(|c| c.replace(s));
+        r
     }
 }
 
@@ -58,14 +74,16 @@ impl Layer {
         let groups = x[..t * per].chunks(CONV_IMAGES * per).zip(dst.chunks_mut(CONV_IMAGES * width));
         match &self.weights {
             Weights::Int(b) => {
-                let mut s = Scratch::new(&self.kind, b, t.min(CONV_IMAGES));
                 // The rescaling is increasing where every output scale is positive: the
                 // largest sum of a window rescales to the largest value, so a max-pool can
                 // pool the sums and rescale a quarter of them, with the same results.
                 let increasing = self.out_scale[..c_out].iter().all(|s| s.is_finite() && *s > 0.0);
-                for (g, d) in groups {
-                    self.int_group(kernel, b, (g, g.len() / per), &mut s, increasing, d);
-                }
+                let direct = self.direct_pooled(increasing);
+                Scratch::with(&self.kind, b, t.min(CONV_IMAGES), direct, |s| {
+                    for (g, d) in groups {
+                        self.int_group(kernel, b, (g, g.len() / per), s, increasing, d);
+                    }
+                });
             }
             Weights::Float(w) => groups.for_each(|(g, d)| self.float_group(w, g, g.len() / per, d)),
         }
@@ -82,17 +100,23 @@ impl Layer {
         dst: &mut [f32],
     ) {
         let LayerKind::Conv { c_in, c_out, side_in, residual, pool, .. } = self.kind else { return };
+        if self.direct_pooled(increasing) {
+            return self.direct_group(kernel, (x, t), s, b, dst);
+        }
         let o = self.kind.conv_side();
         let m = t * o * o;
         // The skip adds the input as the layer saw it: quantized.
         let mut seen = if residual { vec![0f32; t * c_in * side_in * side_in] } else { Vec::new() };
-        self.int_sums(kernel, b, x, t, s, &mut seen);
         if pool == Pool::Max2 && increasing {
+            // A floor max-pool reads only the top-left 2p x 2p sums: the others (the last
+            // row and column of an odd side) are not computed.
             let p = o / 2;
-            max_pool_sums(kernel, &s.sums, b.np, (t, c_out), o, &mut s.pooled);
+            self.int_sums(kernel, b, (x, t), 2 * p, s, &mut seen);
+            max_pool_sums(kernel, &s.sums, b.np, (t, c_out), 2 * p, &mut s.pooled);
             self.rescale_relu_planes(&s.pooled[..t * c_out * p * p], b, c_out, p * p, dst);
             return;
         }
+        self.int_sums(kernel, b, (x, t), o, s, &mut seen);
         self.conv_tail(&self.rescale(&s.sums[..m * b.np], b, m, c_out), &seen, t, dst);
     }
 
@@ -128,11 +152,20 @@ impl Layer {
         dst.copy_from_slice(&out);
     }
 
-    /// The integer sums of `t` images into `s.sums` (pixel-major rows of `b.np`), and the
-    /// input as the layer saw it into `seen` where there is a skip.
-    fn int_sums(&self, kernel: Kernel, b: &PackedB, x: &[f32], t: usize, s: &mut Scratch, seen: &mut [f32]) {
+    /// The integer sums of the top-left `o` x `o` outputs of `t` images into `s.sums`
+    /// (pixel-major rows of `b.np`), and the input as the layer saw it into `seen` where
+    /// there is a skip.
+    fn int_sums(
+        &self,
+        kernel: Kernel,
+        b: &PackedB,
+        (x, t): (&[f32], usize),
+        o: usize,
+        s: &mut Scratch,
+        seen: &mut [f32],
+    ) {
         let LayerKind::Conv { c_in, side_in, same, residual, .. } = self.kind else { return };
-        let (o, per) = (self.kind.conv_side(), c_in * side_in * side_in);
+        let per = c_in * side_in * side_in;
         let side = if same { side_in + 2 } else { side_in };
         let zero = self.input.zero as u8;
         for (e, xe) in x.chunks_exact(per).enumerate() {
@@ -150,10 +183,38 @@ impl Layer {
             } else {
                 to_pixels(&s.img, c_in, side, &mut s.pixels);
             }
-            im2col_pixels(&s.pixels, c_in, side, b.kp, &mut s.patches[e * o * o * b.kp..]);
+            im2col_pixels(&s.pixels, (c_in, side, o), b.kp, &mut s.patches[e * o * o * b.kp..]);
         }
         let m = t * o * o;
         gemm::gemm(kernel, &s.patches[..m * b.kp], m, b, &mut s.sums[..m * b.np]);
+    }
+
+    /// Whether the layer runs [`Layer::direct_group`]: tap pairs, a 2x2 max-pool that can
+    /// pool the sums (`increasing` rescaling), and no skip.
+    fn direct_pooled(&self, increasing: bool) -> bool {
+        let LayerKind::Conv { residual, pool, .. } = self.kind else { return false };
+        !self.taps.is_empty() && pool == Pool::Max2 && increasing && !residual
+    }
+
+    /// [`Layer::int_group`] of a single-channel convolution computed directly: per image,
+    /// the codes (padded with the zero point for same padding) and the 2x2 max-pool of their
+    /// sums; then the rescaled ReLU of the pooled sums, as the GEMM path does.
+    fn direct_group(&self, kernel: Kernel, (x, t): (&[f32], usize), s: &mut Scratch, b: &PackedB, dst: &mut [f32]) {
+        let LayerKind::Conv { c_out, side_in, same, .. } = self.kind else { return };
+        let (o, side, per) = (self.kind.conv_side(), if same { side_in + 2 } else { side_in }, side_in * side_in);
+        let p = o / 2;
+        for (e, xe) in x[..t * per].chunks_exact(per).enumerate() {
+            gemm::input_codes(kernel, &self.input, xe, &mut s.img);
+            if same {
+                pad1_into(&s.img, 1, side_in, self.input.zero as u8, &mut s.padded);
+            } else {
+                s.padded[..per].copy_from_slice(&s.img);
+            }
+            let pooled = &mut s.pooled[e * c_out * p * p..][..c_out * p * p];
+            let done = direct::single_channel_pooled(kernel, &s.padded, side, &self.taps, c_out, (&mut s.rows, pooled));
+            assert!(done, "tap pairs are built only for kernels with a direct kernel");
+        }
+        self.rescale_relu_planes(&s.pooled[..t * c_out * p * p], b, c_out, p * p, dst);
     }
 
     /// ReLU of the rescaled sums `c`, stored channel-major (`[image][c_out][plane]`), into

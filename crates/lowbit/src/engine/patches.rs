@@ -58,28 +58,32 @@ fn interleave<const C: usize>(img: &[u8], plane: usize, out: &mut [u8]) {
     }
 }
 
-/// Rows of 3x3 patches of a pixel-major image (`[side][side][c_in]`): row `oy * o + ox` holds
-/// `img[oy + ky][ox + kx][c]` at `(ky * 3 + kx) * c_in + c`, so each `ky` is one run of
-/// `3 * c_in` codes, contiguous in the image; rows of `row_len` (the rest left as is).
-pub(super) fn im2col_pixels(px: &[u8], c_in: usize, side: usize, row_len: usize, out: &mut [u8]) {
+/// Rows of 3x3 patches of a pixel-major image (`[side][side][c_in]`) for the top-left
+/// `o` x `o` outputs (at most `side - 2`; fewer where a floor max-pool drops the last row
+/// and column): row `oy * o + ox` holds `img[oy + ky][ox + kx][c]` at
+/// `(ky * 3 + kx) * c_in + c`, so each `ky` is one run of `3 * c_in` codes, contiguous in
+/// the image; rows of `row_len` (the rest zero).
+pub(super) fn im2col_pixels(px: &[u8], (c_in, side, o): (usize, usize, usize), row_len: usize, out: &mut [u8]) {
+    assert!(o + 2 <= side, "{o} outputs do not fit a side of {side}");
     // Runs of a length known when compiled move as a few registers; others call `memmove`.
     match 3 * c_in {
-        3 => patches::<3>(px, c_in, side, row_len, out),
-        12 => patches::<12>(px, c_in, side, row_len, out),
-        24 => patches::<24>(px, c_in, side, row_len, out),
-        48 => patches::<48>(px, c_in, side, row_len, out),
-        _ => patches::<0>(px, c_in, side, row_len, out),
+        3 => patches::<3>(px, (c_in, side, o), row_len, out),
+        12 => patches::<12>(px, (c_in, side, o), row_len, out),
+        24 => patches::<24>(px, (c_in, side, o), row_len, out),
+        48 => patches::<48>(px, (c_in, side, o), row_len, out),
+        _ => patches::<0>(px, (c_in, side, o), row_len, out),
     }
 }
 
 /// [`im2col_pixels`] with runs of `L` codes (`L = 3 * c_in`), or of any length if `L` is 0.
-fn patches<const L: usize>(px: &[u8], c_in: usize, side: usize, row_len: usize, out: &mut [u8]) {
-    let (o, run) = (side - 2, if L == 0 { 3 * c_in } else { L });
+fn patches<const L: usize>(px: &[u8], (c_in, side, o): (usize, usize, usize), row_len: usize, out: &mut [u8]) {
+    let run = if L == 0 { 3 * c_in } else { L };
     for oy in 0..o {
         for (ox, row) in out[oy * o * row_len..].chunks_exact_mut(row_len).take(o).enumerate() {
             for (ky, dst) in row[..3 * run].chunks_exact_mut(run).enumerate() {
                 dst.copy_from_slice(&px[((oy + ky) * side + ox) * c_in..][..run]);
             }
+            row[3 * run..].fill(0);
         }
     }
 }
@@ -89,7 +93,8 @@ mod tests {
     use super::*;
 
     /// Patches of the pixel-major image times the reordered weights give the same sums as
-    /// patches of the channel-major image times the weights as stored, padding left as is.
+    /// patches of the channel-major image times the weights as stored; the pixel-major
+    /// patches zero their padding over whatever the buffer held.
     #[test]
     fn pixel_major_patches_give_the_same_sums() {
         for (c_in, side, row_len, n) in
@@ -99,10 +104,10 @@ mod tests {
             let img: Vec<u8> = (0..c_in * side * side).map(|i| (i * 37 % 251) as u8 + 1).collect();
             let w: Vec<i16> = (0..n * k).map(|i| (i * 53 % 255) as i16 - 127).collect();
             let (mut plain, mut px, mut pm) =
-                (vec![0u8; o * o * row_len], vec![0u8; img.len()], vec![0u8; o * o * row_len]);
+                (vec![0u8; o * o * row_len], vec![0u8; img.len()], vec![0xAAu8; o * o * row_len]);
             im2col(&img, c_in, side, row_len, &mut plain);
             to_pixels(&img, c_in, side, &mut px);
-            im2col_pixels(&px, c_in, side, row_len, &mut pm);
+            im2col_pixels(&px, (c_in, side, side - 2), row_len, &mut pm);
             let wp = pixel_major_depths(&w, c_in);
             for (r, (a, b)) in plain.chunks_exact(row_len).zip(pm.chunks_exact(row_len)).enumerate() {
                 assert!(a[k..].iter().chain(&b[k..]).all(|&v| v == 0), "padding of row {r}");

@@ -6,7 +6,9 @@ use super::{AVX2_ROWS, Layout, MR, PANEL, PackedB, SPARSE_DEPTH, even_blocks};
 use std::arch::x86_64::*;
 
 mod bytes;
+mod direct;
 mod elementwise;
+pub(super) use direct::single_channel_pooled_avx2;
 mod pairs;
 pub(super) use elementwise::{max_pool_row_avx2, quantize_avx2, quantize_avx512, quantize3_avx2};
 
