@@ -204,11 +204,12 @@ impl Layer {
         let (o, side, per) = (self.kind.conv_side(), if same { side_in + 2 } else { side_in }, side_in * side_in);
         let p = o / 2;
         for (e, xe) in x[..t * per].chunks_exact(per).enumerate() {
-            gemm::input_codes(kernel, &self.input, xe, &mut s.img);
+            // A valid convolution's codes go straight where the kernel reads them.
             if same {
+                gemm::input_codes(kernel, &self.input, xe, &mut s.img);
                 pad1_into(&s.img, 1, side_in, self.input.zero as u8, &mut s.padded);
             } else {
-                s.padded[..per].copy_from_slice(&s.img);
+                gemm::input_codes(kernel, &self.input, xe, &mut s.padded[..per]);
             }
             let pooled = &mut s.pooled[e * c_out * p * p..][..c_out * p * p];
             let done = direct::single_channel_pooled(kernel, &s.padded, side, &self.taps, c_out, (&mut s.rows, pooled));
