@@ -9,8 +9,10 @@
 //! example only, so every element is computed the same way whatever the split.
 //!
 //! One file per layer kind holds its forward and backward passes ([`linear`], [`conv`]);
-//! [`net`] chains them. This crate knows nothing of burn, files or search.
+//! [`net`] chains them; [`batchnorm`] holds batch normalization and its folding into a
+//! convolution. This crate knows nothing of burn, files or search.
 
+pub mod batchnorm;
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_avx2;
