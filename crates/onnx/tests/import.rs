@@ -1,0 +1,74 @@
+//! The importer against ONNX Runtime: fixtures exported from PyTorch
+//! (`scripts/reference/onnx_fixtures.py`) give, on the host executor, the logits ONNX Runtime
+//! gave on the first 256 shipped digits; malformed and unsupported models are refused with a
+//! message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mpq_net::{LayerKind, Pool};
+use mpq_onnx::{OnnxError, import};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The largest difference between the host's logits and ONNX Runtime's, relative to
+/// max(1, |logit|).
+fn worst_against_onnx_runtime(name: &str) -> f32 {
+    let imported = import(&fixture(&format!("{name}.onnx"))).unwrap();
+    let digits = mpq_data::shipped::load().unwrap();
+    let x = digits.gather_f32(&(0..256).collect::<Vec<_>>());
+    let got = imported.net.forward(&x);
+    let text = std::fs::read_to_string(fixture(&format!("{name}.logits.csv"))).unwrap();
+    let want: Vec<f32> = text.lines().flat_map(|l| l.split(',')).map(|v| v.parse().unwrap()).collect();
+    assert_eq!(got.len(), want.len());
+    got.iter().zip(&want).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max)
+}
+
+#[test]
+fn imported_logits_equal_onnx_runtime() {
+    for name in ["mlp", "cnn", "rescnn-bn"] {
+        let worst = worst_against_onnx_runtime(name);
+        assert!(worst <= 1e-5, "{name}: {worst}");
+    }
+}
+
+#[test]
+fn layers_map_onto_the_description() {
+    let kinds = |name: &str| import(&fixture(name)).unwrap().net.kinds;
+    let lin = |d_in, d_out, relu| LayerKind::Linear { d_in, d_out, relu, residual: false };
+    assert_eq!(kinds("mlp.onnx"), [lin(784, 64, true), lin(64, 10, false)]);
+    assert_eq!(
+        kinds("cnn.onnx"),
+        [LayerKind::lenet_conv(1, 8, 28), LayerKind::lenet_conv(8, 16, 13), lin(400, 32, true), lin(32, 10, false)]
+    );
+    let block = |pool| LayerKind::Conv { c_in: 8, c_out: 8, side_in: 13, same: true, residual: true, pool };
+    assert_eq!(
+        kinds("rescnn-bn.onnx"),
+        [LayerKind::lenet_conv(1, 8, 28), block(Pool::None), block(Pool::GlobalAvg), lin(8, 10, false)]
+    );
+    // Each layer names the file's nodes it came from, batch norm and skip included.
+    let sources = import(&fixture("rescnn-bn.onnx")).unwrap().sources;
+    assert_eq!(sources[0], "/0/Conv + /1/BatchNormalization + /2/Relu + /3/MaxPool", "{sources:?}");
+    assert_eq!(sources[1], "/4/conv/Conv + /4/bn/BatchNormalization + /4/Relu + /4/Add", "{sources:?}");
+}
+
+#[test]
+fn bad_models_are_refused_with_a_message() {
+    let msg = |name: &str| import(&fixture(name)).unwrap_err();
+    let e = msg("unsupported-op.onnx");
+    assert!(matches!(e, OnnxError::Unsupported { .. }), "{e}");
+    let s = e.to_string();
+    assert!(
+        s.contains("unsupported-op.onnx") && s.contains("`/2/Sigmoid` (Sigmoid)") && s.contains("Supported:"),
+        "{s}"
+    );
+    let e = msg("input-32x32.onnx");
+    assert!(matches!(e, OnnxError::Shape { .. }) && e.to_string().contains("32"), "{e}");
+    for bad in ["truncated.onnx", "random-bytes.onnx"] {
+        let e = msg(bad);
+        assert!(matches!(e, OnnxError::Parse { .. }) && e.to_string().contains(bad), "{e}");
+    }
+    let e = msg("no-such-model.onnx");
+    assert!(matches!(e, OnnxError::Read { .. }) && e.to_string().contains("no-such-model.onnx"), "{e}");
+}
