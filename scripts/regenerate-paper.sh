@@ -13,7 +13,7 @@
 #     and CNNs, models trained here, about 35 minutes) into paper/claims-identity/;
 #  6. per-layer floor/ceil against AdaRound (experiments/claims-adaround.toml, models trained
 #     here, about 15 minutes) into paper/claims-adaround/.
-# The backend comparison (paper/backends/) needs a wgpu build:
+# The backend comparison (paper/backends/) needs a wgpu build (which includes ndarray):
 #   cargo run --release -p harness --features wgpu -- run experiments/backends-wgpu.toml --force
 #   cargo run --release -p harness --features wgpu -- paper experiments/backends-wgpu.toml --out paper/backends
 set -euo pipefail

@@ -164,8 +164,8 @@ enum Command {
     /// on the integer engine per kernel) and the greedy search's plans/s, side by side;
     /// prints ratios and writes results/bench/timing.csv.
     Bench {
-        /// Backends to compare.
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "flex,ndarray")]
+        /// Backends to compare (ndarray and wgpu need a build with their cargo features).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "flex")]
         backends: Vec<config::Backend>,
         /// Training examples per measurement.
         #[arg(long, default_value_t = 4000)]

@@ -209,7 +209,14 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         )?;
         figures.insert(0, ("forest_primary".to_string(), title));
     }
-    let features = if exp.backends.contains(&mpq_experiment::config::Backend::Wgpu) { " --features wgpu" } else { "" };
+    let has = |b| exp.backends.contains(&b);
+    let features = if has(mpq_experiment::config::Backend::Wgpu) {
+        " --features wgpu"
+    } else if has(mpq_experiment::config::Backend::Ndarray) {
+        " --features ndarray"
+    } else {
+        ""
+    };
     let out_arg = if out == Path::new("paper") { String::new() } else { format!(" --out {}", out.display()) };
     let commands = vec![
         format!("cargo run --release -p harness{features} -- experiments/{}.toml", exp.name),

@@ -134,6 +134,7 @@ fn different_seeds_give_different_results() {
 /// With two backends the report gets a side-by-side table and names each backend's device,
 /// and the two CPU backends agree: the same losses to within float noise.
 #[test]
+#[cfg(feature = "ndarray")]
 fn two_backends_get_a_comparison_table() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("results");
@@ -161,6 +162,21 @@ fn two_backends_get_a_comparison_table() {
     for (i, (a, b)) in flex.iter().zip(&nd).enumerate().skip(2) {
         assert!((a - b).abs() <= 2e-3 * a.abs().max(1.0), "loss column {i}: flex {a} vs ndarray {b}");
     }
+}
+
+/// Without the `ndarray` feature, an experiment naming that backend stops with a message
+/// that says how to rebuild, not a panic.
+#[test]
+#[cfg(not(feature = "ndarray"))]
+fn a_backend_left_out_of_the_build_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = smoke_in(tmp.path(), &tmp.path().join("results"));
+    let text = std::fs::read_to_string(&file).unwrap().replace("backends = [\"flex\"]", "backends = [\"ndarray\"]");
+    std::fs::write(&file, text).unwrap();
+    let o = harness(&[file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.status.code() != Some(101), "{err}");
+    assert!(err.contains("--features ndarray"), "{err}");
 }
 
 #[test]

@@ -4,14 +4,28 @@ use crate::Result;
 use burn::prelude::Device;
 use mpq_experiment::config::Backend;
 
-/// The burn device for `backend`; wgpu needs the `wgpu` cargo feature.
-#[allow(deprecated)] // Device::ndarray() is deprecated in favour of flex; users asked for both.
+/// The burn device for `backend`; ndarray and wgpu need their cargo features.
 pub fn device(backend: Backend) -> Result<Device> {
     match backend {
         Backend::Flex => Ok(Device::flex()),
-        Backend::Ndarray => Ok(Device::ndarray()),
+        Backend::Ndarray => ndarray_device(),
         Backend::Wgpu => wgpu_device(),
     }
+}
+
+#[cfg(feature = "ndarray")]
+#[allow(deprecated)] // Device::ndarray() is deprecated in favour of flex; users asked for both.
+fn ndarray_device() -> Result<Device> {
+    Ok(Device::ndarray())
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray_device() -> Result<Device> {
+    Err(crate::PipelineError::Other(
+        "backend `ndarray` is not built into this binary (the default build leaves burn-ndarray out); rebuild with \
+         `cargo run --release -p harness --features ndarray -- ...`"
+            .into(),
+    ))
 }
 
 #[cfg(feature = "wgpu")]
