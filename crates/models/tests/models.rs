@@ -10,10 +10,11 @@ use std::collections::HashMap;
 /// flex, and ndarray where the build has it (`--features harness/ndarray`, as the README's
 /// test command has).
 fn devices() -> Vec<(&'static str, Device)> {
-    let mut d = vec![("flex", Device::flex())];
+    let flex = ("flex", Device::flex());
     #[cfg(feature = "ndarray")]
-    d.push(("ndarray", Device::ndarray()));
-    d
+    return vec![flex, ("ndarray", Device::ndarray())];
+    #[cfg(not(feature = "ndarray"))]
+    vec![flex]
 }
 
 fn all_models() -> Vec<ModelConfig> {
