@@ -273,9 +273,11 @@ pub struct RunSpec {
     pub backend: Backend,
     /// Repeat index.
     pub repeat: usize,
-    /// Seed of init, shuffling and stochastic choices (shared across backends).
+    /// Seed of init, shuffling and stochastic choices (shared across backends, and by a
+    /// residual model and its plain twin).
     pub seed: u64,
-    /// Seed of the data split (varies the calibration subset across repeats).
+    /// Seed of the data split (varies the calibration subset across repeats; shared by a
+    /// residual model and its plain twin).
     pub split_seed: u64,
 }
 
@@ -315,7 +317,7 @@ impl Experiment {
         for m in &self.models {
             for &backend in &self.backends {
                 for repeat in 0..self.repeats_for(m) {
-                    let label = format!("{}-r{repeat}", m.name());
+                    let label = format!("{}-r{repeat}", m.seed_label());
                     runs.push(RunSpec {
                         id: format!("{}-{}-r{repeat}", m.name(), backend.name()),
                         model: m.clone(),
@@ -376,6 +378,30 @@ mod tests {
         let plain =
             Experiment::parse(std::path::Path::new("x.toml"), "name = \"x\"\n[[models]]\nkind = \"mlp\"\n").unwrap();
         assert!(!toml::to_string(&plain).unwrap().contains("overrides"));
+    }
+
+    /// A residual model and its plain twin draw the same split, calibration digits and
+    /// initial weights in each repeat (so the identity claim's pairing is real); repeats
+    /// and other models draw their own.
+    #[test]
+    fn twins_share_each_repeats_seeds() {
+        let text = "name = \"x\"\nrepeats = 3\n[[models]]\nkind = \"res-cnn\"\n[[models]]\nkind = \"plain-cnn\"\n\
+                    [[models]]\nkind = \"res-mlp\"\n[[models]]\nkind = \"plain-mlp\"\n[[models]]\nkind = \"mlp\"\n";
+        let exp = Experiment::parse(std::path::Path::new("x.toml"), text).unwrap();
+        let runs = exp.expand();
+        let of = |name: &str, r: usize| {
+            let run = runs.iter().find(|s| s.model.name() == name && s.repeat == r).unwrap();
+            (run.seed, run.split_seed)
+        };
+        for r in 0..3 {
+            assert_eq!(of("rescnn-16x3", r), of("plaincnn-16x3", r));
+            assert_eq!(of("resmlp-128x4", r), of("plainmlp-128x4", r));
+            assert_ne!(of("rescnn-16x3", r), of("resmlp-128x4", r));
+            assert_ne!(of("resmlp-128x4", r), of("mlp-256-128", r));
+            assert_ne!(of("resmlp-128x4", r).0, of("resmlp-128x4", r).1);
+        }
+        assert_ne!(of("resmlp-128x4", 0), of("resmlp-128x4", 1));
+        assert_eq!(exp.identity_pairs().len(), 2);
     }
 
     #[test]

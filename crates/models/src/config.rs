@@ -101,6 +101,21 @@ impl ModelConfig {
         }
     }
 
+    /// The label a run's seeds derive from: a residual network and its plain twin share one,
+    /// so in each repeat both draw the same split, calibration digits and initial weights
+    /// and the identity-mapping claim pairs them by repeat; every other model uses its name.
+    pub fn seed_label(&self) -> String {
+        match self {
+            ModelConfig::ResMlp { width, depth } | ModelConfig::PlainMlp { width, depth } => {
+                format!("mlp-twins-{width}x{depth}")
+            }
+            ModelConfig::ResCnn { channels, depth } | ModelConfig::PlainCnn { channels, depth } => {
+                format!("cnn-twins-{channels}x{depth}")
+            }
+            _ => self.name(),
+        }
+    }
+
     /// Checks sizes are positive and small enough to build; the error names the field.
     pub fn validate(&self) -> Result<(), ModelError> {
         let ok = |v: usize| (1..=4096).contains(&v);

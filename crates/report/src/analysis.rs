@@ -109,7 +109,7 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], d
     search_claims(rows, &mut out);
     mixed_claims(rows, &mut out);
     layers::input_weight_claims(sens, &mut out);
-    layers::identity_claims(configs, &design.identity_pairs, &mut out);
+    layers::identity_claims(rows, configs, &design.identity_pairs, &mut out);
     layers::taylor_rows(configs, &mut out);
     let nulls: Vec<Null> = out.iter().map(|r| null_of(&r.claim)).collect();
     adjust(&mut out, &nulls);
@@ -342,5 +342,47 @@ mod tests {
         assert!(!is_fragile(strong));
         let widen = (weak.hi_nb - weak.lo_nb) / (weak.hi - weak.lo);
         assert!((widen - 1.5).abs() < 1e-9, "{widen}");
+    }
+
+    /// The identity claims pair each residual run with its plain twin's run of the same
+    /// repeat (an unpaired repeat is dropped), compare the searched plan and all-nearest, and
+    /// keep the all-config mean, which one catastrophic config swings, as exploratory.
+    #[test]
+    fn identity_claims_pair_twins_by_repeat() {
+        let (mut rows, mut configs) = (Vec::new(), Vec::new());
+        for (model, shift) in [("resmlp-8x2", -0.01), ("plainmlp-8x2", 0.0)] {
+            for r in 0..6u64 {
+                if model.starts_with("plain") && r == 5 {
+                    continue;
+                }
+                let run_id = format!("{model}-flex-r{r}");
+                let jitter = r as f64 * 0.001;
+                for (method, d) in [(Method::Exhaustive, 0.02 + shift + jitter), (Method::Nearest, 0.05 + jitter)] {
+                    let row =
+                        RunRow { run_id: run_id.clone(), model: model.into(), bits: 6, method, ..RunRow::default() };
+                    rows.push(RunRow { delta_test_loss: d, ..row });
+                }
+                let floor = if model.starts_with("res") && r == 0 { 50.0 } else { 1.0 };
+                for d in [0.02, floor] {
+                    let c = ConfigRow { run_id: run_id.clone(), model: model.into(), bits: 6, ..ConfigRow::default() };
+                    configs.push(ConfigRow { delta_test: d, ..c });
+                }
+            }
+        }
+        let design = Design { identity_pairs: vec![("resmlp-8x2".into(), "plainmlp-8x2".into())], ..Design::default() };
+        let out = claims(&rows, &configs, &[], &design);
+        let get = |id: &str| out.iter().find(|c| c.claim == id).unwrap();
+        let (searched, nearest, all) =
+            (get("identity-mappings"), get("identity-mappings-nearest"), get("identity-mappings-all-configs"));
+        assert_eq!((searched.seeds, nearest.seeds, all.seeds), (5, 5, 5));
+        assert!((searched.value + 0.01).abs() < 1e-12 && searched.hi < 0.0, "{searched:?}");
+        assert_eq!(searched.verdict, "reproduced");
+        assert!(searched.measurement.contains("exhaustive"), "{}", searched.measurement);
+        assert!(nearest.value.abs() < 1e-12 && nearest.verdict == "inconclusive", "{nearest:?}");
+        assert_eq!(
+            (searched.family.as_str(), nearest.family.as_str(), all.family.as_str()),
+            ("primary", "primary", "exploratory")
+        );
+        assert!((all.value - 49.0 / 2.0 / 5.0).abs() < 1e-9 && all.verdict == "inconclusive", "{all:?}");
     }
 }

@@ -181,7 +181,8 @@ pub fn conclusion(claims: &[ClaimRow], summary: &[SummaryRow]) -> String {
     let parts = [
         lower_loss(claims, summary),
         family(claims, "input-vs-weight", "Layer-input noise dominates weight noise."),
-        family(claims, "identity-mappings", "Identity mappings resist quantization."),
+        family(claims, "identity-mappings", "Identity mappings resist quantization (searched plan)."),
+        family(claims, "identity-mappings-nearest", "Identity mappings resist quantization (all-nearest)."),
         family(claims, "mixed-beats-uniform", "Mixed precision beats uniform bits at the same storage."),
         family(claims, "mixed-rounding-beats-uniform", "Mixed precision with per-layer floor/ceil beats uniform bits."),
         fragility(claims),

@@ -6,12 +6,19 @@ use crate::forest::ForestRow;
 use crate::{ClaimRow, SummaryRow};
 
 /// What each primary claim says, in the words the summary uses.
-const PRIMARY: [(&str, &str); 7] = [
+const PRIMARY: [(&str, &str); 8] = [
     ("lower-loss", "Lower loss than FP32 (searched floor/ceil/nearest plan)"),
     ("lower-loss-than-fp-temperature", "Lower loss than FP32 with a fitted temperature (paired by repeat)"),
     ("lower-loss-beyond-temperature", "Lower loss than FP32 once both get a fitted temperature"),
     ("input-vs-weight", "Layer-input noise dominates weight noise"),
-    ("identity-mappings", "Identity mappings (residual) resist quantization better than the plain twin"),
+    (
+        "identity-mappings",
+        "Identity mappings (residual) resist quantization better than the plain twin (searched plan)",
+    ),
+    (
+        "identity-mappings-nearest",
+        "Identity mappings (residual) resist quantization better than the plain twin (all-nearest)",
+    ),
     ("mixed-beats-uniform", "Mixed precision (knapsack) beats uniform bits at the same storage"),
     ("mixed-rounding-beats-uniform", "Mixed precision with per-layer floor/ceil beats uniform bits"),
 ];

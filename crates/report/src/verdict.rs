@@ -5,12 +5,13 @@ use crate::ClaimRow;
 use crate::stats::{benjamini_hochberg, holm};
 
 /// The paper's own claims: judged together, with Holm's family-wise correction.
-pub const PRIMARY: [&str; 7] = [
+pub const PRIMARY: [&str; 8] = [
     "lower-loss",
     "lower-loss-than-fp-temperature",
     "lower-loss-beyond-temperature",
     "input-vs-weight",
     "identity-mappings",
+    "identity-mappings-nearest",
     "mixed-beats-uniform",
     "mixed-rounding-beats-uniform",
 ];

@@ -4,7 +4,7 @@
 
 use super::{ALPHA, ci, claim, mean, verdict};
 use crate::stats::{spearman, t_test};
-use crate::{ClaimRow, ConfigRow, SensitivityRow};
+use crate::{ClaimRow, ConfigRow, Method, RunRow, SensitivityRow};
 use std::collections::BTreeMap;
 
 /// Per model and width: whether quantizing layer inputs moves the loss more than weights.
@@ -55,30 +55,82 @@ pub(super) fn taylor_rows(configs: &[ConfigRow], out: &mut Vec<ClaimRow>) {
     }
 }
 
-/// Each residual model against its plain twin of the same depth and width: the mean test ΔL
-/// over all rounding configs, paired by repeat.
-pub(super) fn identity_claims(configs: &[ConfigRow], pairs: &[(String, String)], out: &mut Vec<ClaimRow>) {
+/// A run's repeat key without its model: "{backend}-r{repeat}", what pairs a residual
+/// run with its plain twin's (the twins share each repeat's seeds).
+fn repeat_key(run_id: &str, model: &str) -> String {
+    run_id.strip_prefix(model).unwrap_or(run_id).trim_start_matches('-').to_string()
+}
+
+/// Residual minus plain of one method's test ΔL at one width, paired by repeat.
+fn twin_differences(rows: &[RunRow], res: &str, plain: &str, bits: u32, method: Method) -> Vec<f64> {
+    let of = |model: &str| -> BTreeMap<String, f64> {
+        rows.iter()
+            .filter(|r| r.model == model && r.bits == bits && r.method == method)
+            .map(|r| (repeat_key(&r.run_id, model), r.delta_test_loss))
+            .collect()
+    };
+    let (r, p) = (of(res), of(plain));
+    r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect()
+}
+
+/// Each residual model against its plain twin of the same depth and width, per width, paired
+/// by repeat: the test ΔL of the searched plan (exhaustive where it ran, else greedy) and of
+/// all-nearest (the two primary rows), and the mean test ΔL over every rounding config
+/// (exploratory: the catastrophic all-floor and all-ceil configs dominate it).
+pub(super) fn identity_claims(
+    rows: &[RunRow],
+    configs: &[ConfigRow],
+    pairs: &[(String, String)],
+    out: &mut Vec<ClaimRow>,
+) {
+    let twins = "the twins share each repeat's split, calibration digits and initial weights";
+    let searched = format!(
+        "Networks with identity mappings (residual) resist quantization: the searched plan changes the residual network's loss less than its plain twin's (paired by repeat; {twins})"
+    );
+    let nearest = format!(
+        "Networks with identity mappings (residual) resist quantization: all-nearest rounding changes the residual network's loss less than its plain twin's (paired by repeat; {twins})"
+    );
+    let all = "Networks with identity mappings (residual) resist quantization, averaged over every rounding config (exploratory: the catastrophic all-floor and all-ceil configs dominate this mean)";
     for (res, plain) in pairs {
-        let mut bits: Vec<u32> = configs.iter().filter(|c| &c.model == res).map(|c| c.bits).collect();
+        let mut bits: Vec<u32> = rows.iter().filter(|r| &r.model == res && r.bits < 32).map(|r| r.bits).collect();
         bits.sort();
         bits.dedup();
+        let search = if rows.iter().any(|r| &r.model == res && r.method == Method::Exhaustive) {
+            Method::Exhaustive
+        } else {
+            Method::Greedy
+        };
         for b in bits {
-            let by_repeat = |model: &str| -> BTreeMap<String, f64> {
-                let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-                for c in configs.iter().filter(|c| c.model == model && c.bits == b) {
-                    let repeat = c.run_id.rsplit('-').next().unwrap_or("").to_string();
-                    let backend = c.run_id.rsplit('-').nth(1).unwrap_or("").to_string();
-                    m.entry(format!("{backend}-{repeat}")).or_default().push(c.delta_test);
-                }
-                m.into_iter().map(|(k, v)| (k, mean(&v))).collect()
-            };
-            let (r, p) = (by_repeat(res), by_repeat(plain));
-            let d: Vec<f64> = r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect();
+            let setting = format!("{res} vs {plain}, {b}-bit");
+            let d = twin_differences(rows, res, plain, b, search);
             if !d.is_empty() {
-                let s = "Networks with identity mappings (residual) resist quantization";
+                let m = format!("test ΔL of the searched plan ({}), residual − plain, paired by repeat", search.name());
+                out.push(claim("identity-mappings", &searched, setting.clone(), &m, ci(&d), true));
+            }
+            let d = twin_differences(rows, res, plain, b, Method::Nearest);
+            if !d.is_empty() {
+                let m = "test ΔL of all-nearest, residual − plain, paired by repeat";
+                out.push(claim("identity-mappings-nearest", &nearest, setting.clone(), m, ci(&d), true));
+            }
+            let d = all_config_differences(configs, res, plain, b);
+            if !d.is_empty() {
                 let m = "mean test ΔL over all configs: residual − plain";
-                out.push(claim("identity-mappings", s, format!("{res} vs {plain}, {b}-bit"), m, ci(&d), true));
+                out.push(claim("identity-mappings-all-configs", all, setting, m, ci(&d), true));
             }
         }
     }
+}
+
+/// Residual minus plain of the mean test ΔL over every rounding config at one width, paired
+/// by repeat.
+fn all_config_differences(configs: &[ConfigRow], res: &str, plain: &str, bits: u32) -> Vec<f64> {
+    let by_repeat = |model: &str| -> BTreeMap<String, f64> {
+        let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for c in configs.iter().filter(|c| c.model == model && c.bits == bits) {
+            m.entry(repeat_key(&c.run_id, model)).or_default().push(c.delta_test);
+        }
+        m.into_iter().map(|(k, v)| (k, mean(&v))).collect()
+    };
+    let (r, p) = (by_repeat(res), by_repeat(plain));
+    r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect()
 }
