@@ -4,13 +4,14 @@
 #     (pass --retrain to train them here instead: the host engine trains the same weights on
 #     every CPU, so the results are the same);
 #  2. the replication table: the design, halved and frozen, on the even half of the shipped
-#     digits and on the disjoint odd half (experiments/halves.toml, models trained here, about
-#     25 minutes);
+#     digits and on the disjoint odd half (experiments/halves.toml, models trained here, 9 to
+#     25 minutes on 2 cores);
 #  3. the report, which includes the replication table;
 #  4. the mixed-precision study (experiments/claims-mixed.toml, models trained here, about
 #     10 minutes) into paper/claims-mixed/;
 #  5. the identity-mapping study (experiments/claims-identity.toml: residual and plain MLPs
-#     and CNNs, models trained here, about 35 minutes) into paper/claims-identity/;
+#     and CNNs, models trained here, 15 to 35 minutes on 2 cores) into
+#     paper/claims-identity/;
 #  6. per-layer floor/ceil against AdaRound (experiments/claims-adaround.toml, models trained
 #     here, about 15 minutes) into paper/claims-adaround/.
 # The backend comparison (paper/backends/) needs a wgpu build (which includes ndarray):
