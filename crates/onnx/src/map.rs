@@ -1,6 +1,8 @@
 //! The walk from ONNX nodes to layers: one group of nodes per quantizable layer, in graph
 //! order, each reading the activation the previous group produced.
 
+mod layers;
+
 use crate::OnnxError;
 use crate::names::Names;
 use mpq_host::HostNet;
@@ -202,8 +204,6 @@ impl Walk<'_> {
         self.net.biases.push(b);
     }
 }
-
-mod layers;
 
 /// Padding of a 3x3 convolution: none (valid) or one on every side (same), else `None`.
 fn same_padding(p: &PaddingConfig2d) -> Option<bool> {

@@ -117,6 +117,15 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], d
     out
 }
 
+/// The search whose plan a model's claims judge: exhaustive where it ran, else greedy.
+fn search_of(rows: &[RunRow], model: &str) -> Method {
+    if rows.iter().any(|r| r.model == model && r.method == Method::Exhaustive) {
+        Method::Exhaustive
+    } else {
+        Method::Greedy
+    }
+}
+
 /// Per model and width: the search against FP32 (raw and with temperatures), against the
 /// best-of-N null and against all-nearest.
 fn search_claims(rows: &[RunRow], out: &mut Vec<ClaimRow>) {
@@ -124,11 +133,7 @@ fn search_claims(rows: &[RunRow], out: &mut Vec<ClaimRow>) {
     keys.sort();
     keys.dedup();
     for (model, bits) in &keys {
-        let search = if rows.iter().any(|r| &r.model == model && r.method == Method::Exhaustive) {
-            Method::Exhaustive
-        } else {
-            Method::Greedy
-        };
+        let search = search_of(rows, model);
         let setting = format!("{model}, {bits}-bit, {search}");
         let lower = "A floor/ceil/nearest layerwise plan has lower loss than full precision, without fine-tuning";
         let d = paired(rows, model, *bits, search, Method::Fp);

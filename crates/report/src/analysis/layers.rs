@@ -2,7 +2,7 @@
 //! sensitivity table), identity mappings (residual against plain twin) and how well the
 //! first-order Taylor prediction tracks the measured loss change.
 
-use super::{ALPHA, ci, claim, mean, verdict};
+use super::{ALPHA, ci, claim, mean, search_of, verdict};
 use crate::stats::{spearman, t_test};
 use crate::{ClaimRow, ConfigRow, Method, RunRow, SensitivityRow};
 use std::collections::BTreeMap;
@@ -69,8 +69,12 @@ fn twin_differences(rows: &[RunRow], res: &str, plain: &str, bits: u32, method: 
             .map(|r| (repeat_key(&r.run_id, model), r.delta_test_loss))
             .collect()
     };
-    let (r, p) = (of(res), of(plain));
-    r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect()
+    residual_minus_plain(&of(res), &of(plain))
+}
+
+/// Residual minus plain of per-repeat values, for the repeats both twins have.
+fn residual_minus_plain(res: &BTreeMap<String, f64>, plain: &BTreeMap<String, f64>) -> Vec<f64> {
+    res.iter().filter_map(|(k, v)| plain.get(k).map(|w| v - w)).collect()
 }
 
 /// Each residual model against its plain twin of the same depth and width, per width, paired
@@ -95,11 +99,7 @@ pub(super) fn identity_claims(
         let mut bits: Vec<u32> = rows.iter().filter(|r| &r.model == res && r.bits < 32).map(|r| r.bits).collect();
         bits.sort();
         bits.dedup();
-        let search = if rows.iter().any(|r| &r.model == res && r.method == Method::Exhaustive) {
-            Method::Exhaustive
-        } else {
-            Method::Greedy
-        };
+        let search = search_of(rows, res);
         for b in bits {
             let setting = format!("{res} vs {plain}, {b}-bit");
             let d = twin_differences(rows, res, plain, b, search);
@@ -131,6 +131,5 @@ fn all_config_differences(configs: &[ConfigRow], res: &str, plain: &str, bits: u
         }
         m.into_iter().map(|(k, v)| (k, mean(&v))).collect()
     };
-    let (r, p) = (by_repeat(res), by_repeat(plain));
-    r.iter().filter_map(|(k, v)| p.get(k).map(|w| v - w)).collect()
+    residual_minus_plain(&by_repeat(res), &by_repeat(plain))
 }
