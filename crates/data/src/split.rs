@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 /// How many examples each split takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct SplitSizes {
-    /// Examples used to train the model.
+    /// Examples used to train the model (0 for a model that is not trained here, such as an
+    /// imported one).
     pub train: usize,
     /// Examples the calibration and every search may see.
     pub calib: usize,
@@ -69,7 +70,7 @@ impl Split {
     /// Draws the splits. With `test_from = Some(k)`, examples `k..` (an official test file
     /// appended after the training file) supply the test split and `..k` the other two.
     pub fn draw(data: &Images, sizes: SplitSizes, test_from: Option<usize>, seed: u64) -> Result<Split, DataError> {
-        for (name, n) in [("train", sizes.train), ("calib", sizes.calib), ("test", sizes.test)] {
+        for (name, n) in [("calib", sizes.calib), ("test", sizes.test)] {
             if n == 0 {
                 return Err(DataError::EmptySplit { name });
             }
@@ -206,7 +207,10 @@ mod tests {
         let d = toy(100);
         let e = Split::draw(&d, SplitSizes { train: 90, calib: 10, test: 10 }, None, 0).unwrap_err();
         assert!(e.to_string().contains("110 exceed the 100"), "{e}");
-        let e = Split::draw(&d, SplitSizes { train: 0, calib: 10, test: 10 }, None, 0).unwrap_err();
-        assert!(e.to_string().contains("`train`"), "{e}");
+        let e = Split::draw(&d, SplitSizes { train: 10, calib: 0, test: 10 }, None, 0).unwrap_err();
+        assert!(e.to_string().contains("`calib`"), "{e}");
+        // No training examples: a model that is not trained here.
+        let s = Split::draw(&d, SplitSizes { train: 0, calib: 10, test: 10 }, None, 0).unwrap();
+        assert_eq!((s.train.len(), s.calib.len(), s.test.len()), (0, 10, 10));
     }
 }

@@ -90,6 +90,20 @@ pub struct DataConfig {
     /// into `n / test` folds, so over that many repeats every example is test data once.
     #[serde(default)]
     pub cross_fit: bool,
+    /// Only the examples at even or odd positions (the halves `harness halves` writes), e.g.
+    /// the half an imported model never saw in its training; absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half: Option<Half>,
+}
+
+/// Half of a dataset, by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Half {
+    /// Positions 0, 2, 4, ...
+    Even,
+    /// Positions 1, 3, 5, ...
+    Odd,
 }
 
 fn default_dataset() -> Dataset {
@@ -305,10 +319,12 @@ impl Experiment {
         self.override_for(model).and_then(|o| o.repeats).unwrap_or(self.repeats)
     }
 
-    /// Split sizes of `model` (its override's test size, else `[data]`'s).
+    /// Split sizes of `model` (its override's test size, else `[data]`'s; no training
+    /// examples for an imported model, which is not trained here).
     pub fn sizes_for(&self, model: &ModelConfig) -> SplitSizes {
         let test = self.override_for(model).and_then(|o| o.test).unwrap_or(self.data.test);
-        SplitSizes { train: self.data.train, calib: self.data.calib, test }
+        let train = if model.is_imported() { 0 } else { self.data.train };
+        SplitSizes { train, calib: self.data.calib, test }
     }
 
     /// The cartesian product models x backends x repeats, sorted by id.

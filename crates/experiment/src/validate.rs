@@ -104,6 +104,9 @@ impl DataConfig {
         }
         let separate_test =
             matches!(self.dataset, Dataset::Mnist | Dataset::FashionMnist) || self.test_images.is_some();
+        if self.half.is_some() && separate_test {
+            bail!(at("half"), "applies to one pool of examples, but this dataset has a separate test file");
+        }
         if self.cross_fit && separate_test {
             bail!(
                 at("cross_fit"),
@@ -202,7 +205,8 @@ impl Experiment {
 
     /// Parses and validates experiment text; `file` only names it in errors.
     pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
-        let exp: Experiment = toml::from_str(text).map_err(|e| toml_error(file, text, e))?;
+        let mut exp: Experiment = toml::from_str(text).map_err(|e| toml_error(file, text, e))?;
+        exp.resolve_imports(file, text)?;
         exp.validate(file, text)?;
         Ok(exp)
     }
@@ -236,7 +240,7 @@ impl Experiment {
         if self.models.is_empty() {
             bail!(
                 w.key("models"),
-                "must list at least one model ([[models]] with kind = mlp, cnn, res-mlp, plain-mlp, res-cnn or plain-cnn)"
+                "must list at least one model ([[models]] with kind = mlp, cnn, res-mlp, plain-mlp, res-cnn, plain-cnn or onnx)"
             );
         }
         let mut names = std::collections::HashSet::new();

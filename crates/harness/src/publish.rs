@@ -98,10 +98,27 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         .map(|m| m.backends.iter().zip(&m.adapters).map(|(b, a)| format!("{b} on {a}")).collect::<Vec<_>>().join("; "))
         .unwrap_or_else(|| "unknown".into());
     let models: Vec<String> = exp.models.iter().map(|m| m.name()).collect();
+    let all_imported = exp.models.iter().all(|m| m.is_imported());
+    let training = if all_imported {
+        "imported, not trained here".to_string()
+    } else {
+        format!(
+            "training: {} epochs, batch {}, lr {}, {:?}{}",
+            exp.train.epochs,
+            exp.train.batch_size,
+            exp.train.lr,
+            exp.train.optimizer,
+            if exp.train.engine == TrainEngine::Host { " on the host engine" } else { "" }
+        )
+    };
     format!(
-        "- Data: {:?}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; training: {} epochs, batch {}, lr {}, {:?}{}.\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}){}; experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
+        "- Data: {:?}{}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; {training}.{}\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}){}; experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
         exp.data.dataset,
-        exp.data.train,
+        match exp.data.half {
+            Some(h) => format!(" ({h:?} half: the examples at {h:?} positions)").to_lowercase(),
+            None => String::new(),
+        },
+        if all_imported { 0 } else { exp.data.train },
         exp.data.calib,
         exp.data.test,
         if exp.data.cross_fit {
@@ -110,11 +127,7 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
             "seeded, stratified, disjoint; a new split per repeat"
         },
         models.join(", "),
-        exp.train.epochs,
-        exp.train.batch_size,
-        exp.train.lr,
-        exp.train.optimizer,
-        if exp.train.engine == TrainEngine::Host { " on the host engine" } else { "" },
+        imported_text(exp),
         exp.quant.bits,
         exp.quant.strategies,
         exp.quant.random_n,
@@ -123,6 +136,27 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         overrides_text(exp),
         exp.seed
     )
+}
+
+/// The imported models in words: file, hash, normalisation and where each layer came from,
+/// and what their repeats vary (empty when every model trains here).
+fn imported_text(exp: &Experiment) -> String {
+    let mut s = String::new();
+    for m in &exp.models {
+        let mpq_models::ModelConfig::Onnx { path, mean, scale, sha256, imported } = m else { continue };
+        let layers: Vec<String> =
+            imported.arch.layers.iter().zip(&imported.sources).map(|(l, src)| format!("{} ← {src}", l.name)).collect();
+        s.push_str(&format!(
+            "\n- Imported: {} from `{}` (SHA-256 {}…), input (pixel / 255 − {}) × {}; layers {}. Its weights come from the file and are not trained here, so its repeats vary the calibration and test folds only (the Nadeau–Bengio factor is 1 for it: no training data is shared).",
+            m.name(),
+            path.display(),
+            &sha256[..sha256.len().min(12)],
+            mean.0,
+            scale.0,
+            layers.join("; ")
+        ));
+    }
+    s
 }
 
 /// The `[[overrides]]` in words, e.g. "; mlp-256-128: 30 repeats, test 333".
@@ -178,9 +212,11 @@ impl Provenance {
 /// What the claims read of `exp`'s design: the residual/plain pairs and each model's split
 /// sizes.
 pub fn design(exp: &Experiment) -> mpq_report::analysis::Design {
+    // An imported model's repeats share no training data: no Nadeau–Bengio inflation.
     let sizes = exp
         .models
         .iter()
+        .filter(|m| !m.is_imported())
         .map(|m| {
             let s = exp.sizes_for(m);
             (m.name(), mpq_report::analysis::FoldSizes { train: s.train, test: s.test })
@@ -252,6 +288,9 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
         figures: &figures,
         figure_dir: fig_rel,
         trainer: match exp.train.engine {
+            _ if exp.models.iter().all(|m| m.is_imported()) => {
+                "the models are imported from files, not trained here, and evaluated on the host"
+            }
             TrainEngine::Burn => "burn trains the models",
             TrainEngine::Host => {
                 "the models train on the host too, in the same fixed order, so every CPU trains the same weights"

@@ -36,6 +36,14 @@ pub fn check(file: &Path) -> Result<ExitCode> {
     let exp = Experiment::load(file)?;
     load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
     println!("{}: {} runs, results in {}", file.display(), exp.expand().len(), exp.out_dir().display());
+    for m in &exp.models {
+        if let mpq_models::ModelConfig::Onnx { path, imported, .. } = m {
+            println!("{} imported from {}: {} layers", m.name(), path.display(), imported.arch.layers.len());
+            for (l, src) in imported.arch.layers.iter().zip(&imported.sources) {
+                println!("  {:<8} {:<60} ← {src}", l.name, describe(&l.kind));
+            }
+        }
+    }
     for s in exp.expand() {
         println!(
             "{:<40} model={} backend={} repeat={} seed={} split_seed={}",
@@ -48,6 +56,27 @@ pub fn check(file: &Path) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A layer in words, e.g. `conv 3x3 1→8 on 28x28, relu, max-pool 2x2`.
+fn describe(kind: &mpq_models::LayerKind) -> String {
+    match *kind {
+        mpq_models::LayerKind::Linear { d_in, d_out, relu, residual } => format!(
+            "linear {d_in}→{d_out}{}{}",
+            if relu { ", relu" } else { "" },
+            if residual { ", + identity" } else { "" }
+        ),
+        mpq_models::LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } => format!(
+            "conv 3x3{} {c_in}→{c_out} on {side_in}x{side_in}, relu{}{}",
+            if same { " same" } else { "" },
+            if residual { ", + identity" } else { "" },
+            match pool {
+                mpq_models::Pool::Max2 => ", max-pool 2x2",
+                mpq_models::Pool::None => "",
+                mpq_models::Pool::GlobalAvg => ", global average pool",
+            }
+        ),
+    }
 }
 
 /// `harness run`: the sweep, or this process's shard of it. Exit 1 if any run failed, after

@@ -12,12 +12,15 @@ use mpq_experiment::config::Experiment;
 
 #[test]
 fn committed_reports_come_from_the_current_code_and_experiments() {
+    // Experiments name their files (an imported model's) relative to the workspace root.
+    std::env::set_current_dir(root()).unwrap();
     for (dir, file) in [
         ("paper", "experiments/mnist.toml"),
         ("paper/backends", "experiments/backends-wgpu.toml"),
         ("paper/claims-mixed", "experiments/claims-mixed.toml"),
         ("paper/claims-identity", "experiments/claims-identity.toml"),
         ("paper/claims-adaround", "experiments/claims-adaround.toml"),
+        ("paper/onnx-example", "experiments/onnx-example.toml"),
     ] {
         let path = root().join(dir).join("provenance.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

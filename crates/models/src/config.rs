@@ -4,6 +4,7 @@ use crate::ModelError;
 use crate::net::{Arch, LayerKind, LayerSpec, Net, Pool};
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// The model families of the study.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +63,47 @@ pub enum ModelConfig {
         #[serde(default = "default_res_depth")]
         depth: usize,
     },
+    /// A network imported from an ONNX file: its layers and weights come from the file and
+    /// it is not trained here (repeats vary the calibration and test folds only).
+    Onnx {
+        /// The `.onnx` file, relative to the working directory.
+        path: PathBuf,
+        /// The network reads `(pixel / 255 − mean) × scale` (PyTorch's `Normalize(m, s)` is
+        /// `mean = m`, `scale = 1 / s`); folded into the first layer on import.
+        mean: Real,
+        /// See `mean`.
+        scale: Real,
+        /// SHA-256 of the file, filled in when the experiment is read: recorded with the
+        /// resolved experiment (so its provenance follows the file), never read from TOML.
+        #[serde(default, skip_deserializing)]
+        sha256: String,
+        /// The file's layers, filled in when the experiment is read.
+        #[serde(skip)]
+        imported: std::sync::Arc<Imported>,
+    },
+}
+
+/// A finite number in a model config: compared and hashed by its bits, so configs stay
+/// usable as keys.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Real(pub f64);
+
+impl Eq for Real {}
+
+impl std::hash::Hash for Real {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+/// What an ONNX model's file describes, as the experiment reader resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Imported {
+    /// The layers.
+    pub arch: Arch,
+    /// For each layer, the file's nodes it was built from.
+    pub sources: Vec<String>,
 }
 
 fn default_res_channels() -> usize {
@@ -98,7 +140,15 @@ impl ModelConfig {
             ModelConfig::PlainMlp { width, depth } => format!("plainmlp-{width}x{depth}"),
             ModelConfig::ResCnn { channels, depth } => format!("rescnn-{channels}x{depth}"),
             ModelConfig::PlainCnn { channels, depth } => format!("plaincnn-{channels}x{depth}"),
+            ModelConfig::Onnx { path, .. } => {
+                format!("onnx-{}", path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default())
+            }
         }
+    }
+
+    /// Whether the model comes trained from a file instead of being trained here.
+    pub fn is_imported(&self) -> bool {
+        matches!(self, ModelConfig::Onnx { .. })
     }
 
     /// The label a run's seeds derive from: a residual network and its plain twin share one,
@@ -139,6 +189,13 @@ impl ModelConfig {
             }
             ModelConfig::ResCnn { depth, .. } | ModelConfig::PlainCnn { depth, .. } if !(1..=16).contains(depth) => {
                 bad("depth", "1..=16")
+            }
+            ModelConfig::Onnx { mean, .. } if !mean.0.is_finite() => bad("mean", "a finite number"),
+            ModelConfig::Onnx { scale, .. } if !(scale.0.is_finite() && scale.0 != 0.0) => {
+                bad("scale", "a finite, non-zero number")
+            }
+            ModelConfig::Onnx { imported, .. } if imported.arch.layers.is_empty() => {
+                Err(ModelError::Config("the ONNX model has not been read (no layers)".into()))
             }
             _ => Ok(()),
         }
@@ -184,6 +241,7 @@ impl ModelConfig {
                 }
                 layers.push(lin("head".into(), c, 10, false, false));
             }
+            ModelConfig::Onnx { imported, .. } => return imported.arch.clone(),
         }
         Arch { layers }
     }

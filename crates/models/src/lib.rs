@@ -15,7 +15,7 @@ pub mod metrics;
 pub mod net;
 pub mod train;
 
-pub use config::ModelConfig;
+pub use config::{Imported, ModelConfig, Real};
 pub use error::ModelError;
 pub use metrics::Metrics;
 pub use net::{LayerInfo, LayerKind, Net, Pool, Weight};

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What pools a convolution's output, after its ReLU and identity skip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Pool {
     /// 2x2 max-pool, stride 2 (floor).
@@ -18,7 +18,7 @@ pub enum Pool {
 
 /// What one quantizable layer computes, after its weight product. Serialized (in packed
 /// model files) with a `type` tag: `{"type":"linear","d_in":784,...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum LayerKind {
     /// `y = x W + b`, then ReLU if `relu`, then `y + x` if `residual`.
@@ -126,7 +126,7 @@ impl LayerKind {
 }
 
 /// One layer of an architecture.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LayerSpec {
     /// Stable name (`fc1`, `conv2`, `block3`).
     pub name: String,
@@ -135,7 +135,7 @@ pub struct LayerSpec {
 }
 
 /// The ordered layers of a network: what every executor is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Arch {
     /// Layers in forward order.
     pub layers: Vec<LayerSpec>,

@@ -34,6 +34,18 @@ pub enum OnnxError {
         /// What about it does not fit.
         why: String,
     },
+    /// The experiment's input normalisation cannot be folded into the first layer.
+    #[error("{path}: the input normalisation (mean {mean}, scale {scale}) {why}")]
+    Normalisation {
+        /// The file.
+        path: PathBuf,
+        /// The mean subtracted from pixels / 255.
+        mean: f32,
+        /// The factor applied after subtracting the mean.
+        scale: f32,
+        /// What prevents folding it.
+        why: String,
+    },
     /// The model's input or output does not fit 28x28 single-channel digits and 10 classes.
     #[error("{path}: {what}")]
     Shape {

@@ -13,10 +13,13 @@
 mod error;
 mod map;
 mod names;
+mod normalise;
 
 pub use error::{OnnxError, SUPPORTED};
+pub use normalise::Normalisation;
 
 use mpq_host::HostNet;
+use mpq_net::{Arch, LayerSpec};
 use std::path::Path;
 
 /// An imported network: its layers with the ONNX node each came from.
@@ -26,6 +29,30 @@ pub struct Imported {
     pub net: HostNet,
     /// For each layer, the ONNX node names it was built from (`/conv1/Conv + /relu/Relu`).
     pub sources: Vec<String>,
+}
+
+impl Imported {
+    /// The description of the network, its layers named by kind and position as the
+    /// harness names its own (`conv1`, `conv2`, `fc1`, ...).
+    pub fn arch(&self) -> Arch {
+        let (mut convs, mut linears) = (0, 0);
+        let layers = self
+            .net
+            .kinds
+            .iter()
+            .map(|kind| {
+                let name = if kind.is_conv() {
+                    convs += 1;
+                    format!("conv{convs}")
+                } else {
+                    linears += 1;
+                    format!("fc{linears}")
+                };
+                LayerSpec { name, kind: kind.clone() }
+            })
+            .collect();
+        Arch { layers }
+    }
 }
 
 /// Reads and maps the ONNX file at `path`.

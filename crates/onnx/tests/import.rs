@@ -72,3 +72,43 @@ fn bad_models_are_refused_with_a_message() {
     let e = msg("no-such-model.onnx");
     assert!(matches!(e, OnnxError::Read { .. }) && e.to_string().contains("no-such-model.onnx"), "{e}");
 }
+
+/// A normalisation folded into the first layer gives, on raw pixels / 255, the logits the
+/// unfolded network gives on normalised pixels (to f32 reassociation) (linear and unpadded convolution); a mean that
+/// a zero-padded first convolution cannot absorb is refused, naming the file.
+#[test]
+fn input_normalisation_folds_into_the_first_layer() {
+    use mpq_onnx::Normalisation;
+    let digits = mpq_data::shipped::load().unwrap();
+    let x = digits.gather_f32(&(0..64).collect::<Vec<_>>());
+    let norm = Normalisation { mean: 0.1307, scale: 1.0 / 0.3081 };
+    let normalised: Vec<f32> = x.iter().map(|v| (v - norm.mean) * norm.scale).collect();
+    for name in ["mlp.onnx", "cnn.onnx"] {
+        let plain = import(&fixture(name)).unwrap();
+        let want = plain.net.forward(&normalised);
+        let mut folded = plain.clone();
+        folded.normalise_input(norm, &fixture(name)).unwrap();
+        let got = folded.net.forward(&x);
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
+        // The folded sums associate differently (the mean's share is summed once, in f64).
+        assert!(worst <= 1e-4, "{name}: {worst}");
+        assert_ne!(folded.net.biases[0], plain.net.biases[0], "{name}: the mean moved the bias");
+    }
+    // A same-padded convolution as the first layer: scale only.
+    let mut padded = import(&fixture("mlp.onnx")).unwrap();
+    padded.net.kinds[0] = LayerKind::Conv { c_in: 1, c_out: 1, side_in: 28, same: true, residual: false, pool: Pool::None };
+    (padded.net.weights[0], padded.net.biases[0]) = (vec![0.5; 9], vec![0.25]);
+    let e = padded.clone().normalise_input(norm, &fixture("mlp.onnx")).unwrap_err().to_string();
+    assert!(e.contains("mlp.onnx") && e.contains("zero-padded"), "{e}");
+    padded.normalise_input(Normalisation { mean: 0.0, scale: 2.0 }, &fixture("mlp.onnx")).unwrap();
+    let mut any = import(&fixture("mlp.onnx")).unwrap();
+    let e = any.normalise_input(Normalisation { mean: 0.0, scale: 0.0 }, &fixture("mlp.onnx")).unwrap_err();
+    assert!(e.to_string().contains("non-zero scale"), "{e}");
+}
+
+/// The description's layer names follow the harness's own: conv1, conv2, fc1, fc2.
+#[test]
+fn imported_layers_are_named_by_kind_and_position() {
+    let names: Vec<String> = import(&fixture("cnn.onnx")).unwrap().arch().layers.into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["conv1", "conv2", "fc1", "fc2"]);
+}

@@ -3,7 +3,7 @@
 
 use crate::{PipelineError, Result};
 use mpq_data::{Images, Split};
-use mpq_experiment::config::{Dataset, Experiment, RunSpec};
+use mpq_experiment::config::{Dataset, Experiment, Half, RunSpec};
 
 /// The data an experiment runs on, loaded once.
 pub struct Data {
@@ -40,6 +40,16 @@ pub fn load_data(exp: &Experiment) -> Result<Data> {
                 _ => (train, None, i.display().to_string()),
             }
         }
+    };
+    let (images, name) = match d.half {
+        Some(half) => {
+            let [even, odd] = images.halves();
+            match half {
+                Half::Even => (even, format!("{name}-even-half")),
+                Half::Odd => (odd, format!("{name}-odd-half")),
+            }
+        }
+        None => (images, name),
     };
     // Split sizes are checked against the data here, before any run starts.
     let mut sizes: Vec<_> = exp.models.iter().map(|m| exp.sizes_for(m)).collect();

@@ -154,7 +154,8 @@ fn lower_loss(claims: &[ClaimRow], summary: &[SummaryRow]) -> Option<String> {
 fn fragility(claims: &[ClaimRow]) -> Option<String> {
     let primary: Vec<&ClaimRow> = claims.iter().filter(|c| c.family == "primary").collect();
     let significant = primary.iter().filter(|c| c.verdict_adjusted != "inconclusive").count();
-    if significant == 0 {
+    // Models whose repeats share no training data (imported ones) get no inflation: nothing to say.
+    if significant == 0 || primary.iter().all(|c| c.se_factor <= 1.0) {
         return None;
     }
     let fragile: Vec<String> =
