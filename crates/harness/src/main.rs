@@ -199,6 +199,11 @@ enum Command {
         /// Output file.
         #[arg(long, default_value = "model.mpq")]
         out: PathBuf,
+        /// Also write the run's calibration and test example indices (into the experiment's
+        /// data, after `[data] half`) as JSON: what another tool needs to calibrate and test on
+        /// the same digits.
+        #[arg(long)]
+        indices: Option<PathBuf>,
     },
     /// Download a full dataset (mnist or fashion-mnist) into datasets/<name>/, verifying SHA-256.
     /// The only command that uses the network.
@@ -234,7 +239,9 @@ fn main() -> ExitCode {
         (Some(Command::Bench { backends, samples, out, passes }), _) => {
             mpq_bench::bench(&backends, samples, &out, passes as usize).map(|_| ExitCode::SUCCESS).map_err(Into::into)
         }
-        (Some(Command::Export { file, run, method, bits, out }), _) => export::export(&file, &run, method, bits, &out),
+        (Some(Command::Export { file, run, method, bits, out, indices }), _) => {
+            export::export(&file, &run, method, bits, &out, indices.as_deref())
+        }
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
         (None, None) => {
             eprintln!("error: give an experiment file, e.g. `harness experiments/mnist.toml`, or see `harness --help`");
