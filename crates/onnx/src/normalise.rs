@@ -36,7 +36,8 @@ impl Imported {
             return Ok(());
         }
         let net = &mut self.net;
-        let (Some(kind), Some(w), Some(b)) = (net.kinds.first(), net.weights.first_mut(), net.biases.first_mut()) else {
+        let (Some(kind), Some(w), Some(b)) = (net.kinds.first(), net.weights.first_mut(), net.biases.first_mut())
+        else {
             return Err(refuse("has no first layer to fold into"));
         };
         if kind.residual() {

@@ -96,7 +96,8 @@ fn input_normalisation_folds_into_the_first_layer() {
     }
     // A same-padded convolution as the first layer: scale only.
     let mut padded = import(&fixture("mlp.onnx")).unwrap();
-    padded.net.kinds[0] = LayerKind::Conv { c_in: 1, c_out: 1, side_in: 28, same: true, residual: false, pool: Pool::None };
+    padded.net.kinds[0] =
+        LayerKind::Conv { c_in: 1, c_out: 1, side_in: 28, same: true, residual: false, pool: Pool::None };
     (padded.net.weights[0], padded.net.biases[0]) = (vec![0.5; 9], vec![0.25]);
     let e = padded.clone().normalise_input(norm, &fixture("mlp.onnx")).unwrap_err().to_string();
     assert!(e.contains("mlp.onnx") && e.contains("zero-padded"), "{e}");
