@@ -5,7 +5,7 @@ must refuse with a message.
 
     python3 -m venv .venv-ref
     .venv-ref/bin/pip install -r scripts/reference/requirements.txt
-    .venv-ref/bin/python scripts/reference/onnx_fixtures.py
+    .venv-ref/bin/python scripts/reference/onnx_fixtures.py [NAME ...]   # all, or only these
 
 Inputs are pixels / 255 (what `mpq_data` gives), shape [batch, 1, 28, 28]. The models train
 on the even-position half of the shipped digits (the shipped digits are grouped by class, so a
@@ -15,6 +15,8 @@ studies them on (`[data] half = "odd"`), digits they never saw. Models:
 - mlp: Flatten, Linear(784, 64), ReLU, Linear(64, 10);
 - cnn: Conv(1, 8, 3), ReLU, MaxPool(2), Conv(8, 16, 3), ReLU, MaxPool(2), Flatten,
   Linear(400, 32), ReLU, Linear(32, 10);
+- lenet-avg: Conv(1, 6, 3), ReLU, AvgPool(2), Conv(6, 12, 3), ReLU, AvgPool(2), Flatten,
+  Linear(300, 32), ReLU, Linear(32, 10) (LeNet-5's average-pool subsampling);
 - rescnn-bn: Conv(1, 8, 3), BatchNorm, ReLU, MaxPool(2), two blocks x + ReLU(BN(Conv3x3 same(x))),
   global average pooling, Flatten, Linear(8, 10) (batch norm kept in the graph: the importer
   folds it);
@@ -67,6 +69,15 @@ class Block(torch.nn.Module):
         return x + torch.relu(self.bn(self.conv(x)))
 
 
+def lenet_avg():
+    """LeNet-5's subsampling: average pooling after each convolution."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 6, 3), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+        torch.nn.Conv2d(6, 12, 3), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(300, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10),
+    )
+
+
 def rescnn_bn():
     return torch.nn.Sequential(
         torch.nn.Conv2d(1, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
@@ -99,11 +110,18 @@ def export(model, name, shape=(1, 1, 28, 28)):
     return path
 
 
+MODELS = [("mlp", mlp), ("cnn", cnn), ("rescnn-bn", rescnn_bn), ("lenet-avg", lenet_avg)]
+
+
 def main():
+    import sys
+
+    # Names on the command line: only those fixtures (the others keep their committed bytes).
+    only = sys.argv[1:] or [n for n, _ in MODELS] + ["refused"]
     os.makedirs(OUT, exist_ok=True)
     x, y = load_digits()
     first = x[:256]
-    for name, make in [("mlp", mlp), ("cnn", cnn), ("rescnn-bn", rescnn_bn)]:
+    for name, make in [(n, m) for n, m in MODELS if n in only]:
         torch.manual_seed(1)
         model = train(make(), x[0::2], y[0::2])
         path = export(model, name)
@@ -114,6 +132,8 @@ def main():
         ops = sorted({n.op_type for n in __import__("onnx").load(path).graph.node})
         acc = (logits.argmax(1) == y[:256]).mean()
         print(f"{name}: {os.path.getsize(path)} bytes, ops {ops}, accuracy on the first 256 digits {acc:.3f}")
+    if "refused" not in only:
+        return
     torch.manual_seed(2)
     export(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10), torch.nn.Sigmoid()).eval(), "unsupported-op")
     export(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1024, 10)).eval(), "input-32x32", (1, 1, 32, 32))

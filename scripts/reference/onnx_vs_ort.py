@@ -1,5 +1,5 @@
-"""ONNX Runtime's own quantizer beside the harness, on the ONNX fixtures (an MLP, a CNN, a small
-residual CNN with batch norm, trained in PyTorch on the even half of the shipped digits by
+"""ONNX Runtime's own quantizer beside the harness, on the ONNX fixtures (an MLP, a CNN, a
+LeNet-5-style CNN with average pools, a small residual CNN with batch norm, trained in PyTorch on the even half of the shipped digits by
 onnx_fixtures.py): for each fixture and each repeat of `experiments/onnx-example.toml`'s
 design (the odd half, 10 cross-fitted folds of 500 test digits, 500 calibration digits),
 
@@ -38,7 +38,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = ["mlp", "cnn", "rescnn-bn"]
+FIXTURES = ["mlp", "cnn", "lenet-avg", "rescnn-bn"]
 
 
 def load_odd_half():
@@ -83,22 +83,24 @@ def throughput(sess, x):
     return best
 
 
-def experiment(name, work):
+def experiment(name, work, granularity):
     text = open(os.path.join(ROOT, "experiments", "onnx-example.toml")).read()
-    text = text.replace('name = "onnx-example"', f'name = "ort-compare-{name}"')
+    text = text.replace('name = "onnx-example"', f'name = "ort-compare-{name}-{granularity}"')
+    text = text.replace("[quant]\n", f'[quant]\ngranularity = "per-{granularity}"\n')
     text = text.replace("crates/onnx/tests/fixtures/cnn.onnx", f"crates/onnx/tests/fixtures/{name}.onnx")
     text = f'output = "{work}"\n' + text
-    path = os.path.join(work, f"{name}.toml")
+    path = os.path.join(work, f"{name}-{granularity}.toml")
     with open(path, "w") as f:
         f.write(text)
     return path
 
 
-def harness_rows(harness, toml, name, work, repeats):
+def harness_rows(harness, toml, work, repeats):
     subprocess.run([harness, toml], cwd=ROOT, check=True, capture_output=True)
     import csv
 
-    rows = list(csv.DictReader(open(os.path.join(work, f"ort-compare-{name}", "runs.csv"))))
+    stem = os.path.basename(toml)[: -len(".toml")]
+    rows = list(csv.DictReader(open(os.path.join(work, f"ort-compare-{stem}", "runs.csv"))))
     pick = lambda method, bits: [
         next(r for r in rows if r["run_id"].endswith(f"-r{k}") and r["method"] == method and r["bits"] == bits)
         for k in range(repeats)
@@ -128,16 +130,19 @@ def ci(values):
 
 def compare(name, args, x, y, work):
     fp32 = os.path.join(ROOT, "crates", "onnx", "tests", "fixtures", f"{name}.onnx")
-    toml = experiment(name, work)
-    rows = harness_rows(args.harness, toml, name, work, args.repeats)
-    fp_loss = [float(r["test_loss"]) for r in rows["fp"]]
-    splits = [export(args.harness, toml, f"onnx-{name}-flex-r{k}", "nearest", work)[2] for k in range(args.repeats)]
     table = {}
-    for method in ["nearest", "exhaustive"]:
-        size, speed, _ = export(args.harness, toml, f"onnx-{name}-flex-r0", method, work)
-        losses = [float(r["test_loss"]) for r in rows[method]]
-        accs = [float(r["test_acc"]) for r in rows[method]]
-        table[f"mpq {method} (8-bit plan)"] = (np.mean(losses), ci(np.subtract(losses, fp_loss)), np.mean(accs), size, speed)
+    for granularity in ["tensor", "channel"]:
+        toml = experiment(name, work, granularity)
+        rows = harness_rows(args.harness, toml, work, args.repeats)
+        fp_loss = [float(r["test_loss"]) for r in rows["fp"]]
+        for method in ["nearest", "exhaustive"]:
+            size, speed, _ = export(args.harness, toml, f"onnx-{name}-flex-r0", method, work)
+            losses = [float(r["test_loss"]) for r in rows[method]]
+            accs = [float(r["test_acc"]) for r in rows[method]]
+            label = f"mpq {'all-nearest' if method == 'nearest' else 'searched'} 8-bit plan, per {granularity}"
+            table[label] = (np.mean(losses), ci(np.subtract(losses, fp_loss)), np.mean(accs), size, speed)
+    # The calibration and test digits do not depend on the granularity.
+    splits = [export(args.harness, toml, f"onnx-{name}-flex-r{k}", "nearest", work)[2] for k in range(args.repeats)]
     fp_sess = session(fp32, args.threads)
     scored = [nll(fp_sess.run(None, {"digits": x[i["test"]]})[0], y[i["test"]]) for i in splits]
     table["ONNX Runtime FP32"] = (np.mean([l for l, _ in scored]), ci(np.subtract([l for l, _ in scored], fp_loss)),

@@ -74,6 +74,7 @@ fn describe(kind: &mpq_models::LayerKind) -> String {
                 mpq_models::Pool::Max2 => ", max-pool 2x2",
                 mpq_models::Pool::None => "",
                 mpq_models::Pool::GlobalAvg => ", global average pool",
+                mpq_models::Pool::Avg2 => ", average pool 2x2",
             }
         ),
     }

@@ -8,7 +8,7 @@ pub use backward::backward;
 
 use crate::CHUNK;
 use crate::simd;
-use mpq_net::layout::{global_avg, pad1};
+use mpq_net::layout::{avg2, global_avg, pad1};
 use mpq_net::{LayerKind, Pool};
 use rayon::prelude::*;
 
@@ -80,6 +80,12 @@ fn pool_plain(a: &[f32], c: usize, s: usize, pool: Pool, dst: &mut [f32]) {
         Pool::GlobalAvg => {
             for (d, plane) in dst.iter_mut().zip(a.chunks(s * s)) {
                 *d = global_avg(plane);
+            }
+        }
+        Pool::Avg2 => {
+            let p = s / 2;
+            for (d, plane) in dst.chunks_exact_mut(p * p).zip(a.chunks_exact(s * s)) {
+                avg2(plane, s, d);
             }
         }
         Pool::Max2 => {

@@ -7,7 +7,8 @@
 //! - `<name>.scales`: F32 `[1]` (per tensor) or `[rows]` (per output), the weight scales;
 //! - `<name>.bias`: F32 `[rows]`.
 //!
-//! The metadata holds `format` (`mpq-lowbit/3`; `/2` files, whose convolutions are all
+//! The metadata holds `format` (`mpq-lowbit/4`; `/3` files, which have no 2x2 average pool,
+//! and `/2` files, whose convolutions are all
 //! valid + max-pool, are read too), `model`, `plan` and `layers`: a JSON list of
 //! each layer's name, kind and sizes, bit width, input rounding and input quantization.
 //! Loading checks every tensor's type and size against the layer table, so a truncated or
@@ -22,10 +23,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The `format` metadata value this version writes and reads.
-pub const FORMAT: &str = "mpq-lowbit/3";
+pub const FORMAT: &str = "mpq-lowbit/4";
 
-/// Earlier formats this version still reads (their layer kinds are a subset of this one's).
-const READS_ALSO: &[&str] = &["mpq-lowbit/2"];
+/// Earlier formats this version still reads (their layer kinds are a subset of this one's:
+/// `/4` added the 2x2 average pool).
+const READS_ALSO: &[&str] = &["mpq-lowbit/3", "mpq-lowbit/2"];
 
 /// One layer of a packed model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

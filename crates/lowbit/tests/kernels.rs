@@ -63,10 +63,18 @@ fn models() -> Vec<QModel> {
         layer(&mut rng, "block3", block(6, true, Pool::GlobalAvg), 3, Rounding::Ceil, 1),
         layer(&mut rng, "head", lin(6, 10, false, false), 8, Rounding::Nearest, 0),
     ];
+    // 2x2 average pools (an imported LeNet-5), after a valid convolution and after a skip.
+    let avg = LayerKind::Conv { c_in: 1, c_out: 5, side_in: 28, same: false, residual: false, pool: Pool::Avg2 };
+    let lenet_avg = vec![
+        layer(&mut rng, "conv1", avg, 8, Rounding::Nearest, 0),
+        layer(&mut rng, "block1", block(5, true, Pool::Avg2), 5, Rounding::Floor, 1),
+        layer(&mut rng, "fc1", lin(5 * 6 * 6, 10, false, false), 6, Rounding::Ceil, 0),
+    ];
     vec![
         QModel { model: "mlp".into(), plan: "-".into(), layers: mlp },
         QModel { model: "cnn".into(), plan: "-".into(), layers: cnn },
         QModel { model: "rescnn".into(), plan: "-".into(), layers: rescnn },
+        QModel { model: "lenet-avg".into(), plan: "-".into(), layers: lenet_avg },
     ]
 }
 

@@ -7,8 +7,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{avg_pool2d, conv2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use mpq_host::HostNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -181,6 +181,7 @@ impl Net {
                     Pool::Max2 => self.pool.forward(y),
                     Pool::None => y,
                     Pool::GlobalAvg => y.mean_dim(3).mean_dim(2),
+                    Pool::Avg2 => avg_pool2d(y, AvgPoolOptions::new([2, 2])),
                 };
                 let next_is_linear =
                     matches!(self.arch.layers.get(k + 1).map(|l| &l.kind), Some(LayerKind::Linear { .. }));

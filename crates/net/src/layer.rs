@@ -14,6 +14,8 @@ pub enum Pool {
     None,
     /// Global average pooling: one value per channel (the mean in row-major order).
     GlobalAvg,
+    /// 2x2 average pool, stride 2 (floor; LeNet-5's subsampling, ONNX's AveragePool).
+    Avg2,
 }
 
 /// What one quantizable layer computes, after its weight product. Serialized (in packed
@@ -83,7 +85,7 @@ impl LayerKind {
                 let s = self.conv_side();
                 c_out
                     * match pool {
-                        Pool::Max2 => (s / 2) * (s / 2),
+                        Pool::Max2 | Pool::Avg2 => (s / 2) * (s / 2),
                         Pool::None => s * s,
                         Pool::GlobalAvg => 1,
                     }

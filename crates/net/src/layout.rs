@@ -32,6 +32,18 @@ pub fn global_avg(plane: &[f32]) -> f32 {
     plane.iter().fold(0f32, |t, &v| t + v) / plane.len() as f32
 }
 
+/// The 2x2 average pool, stride 2 (floor), of one channel's `s` x `s` plane into `dst`
+/// (`s/2` x `s/2`): each window's four values added row by row, then divided by 4.
+pub fn avg2(plane: &[f32], s: usize, dst: &mut [f32]) {
+    let p = s / 2;
+    for y in 0..p {
+        for x in 0..p {
+            let at = |dy: usize, dx: usize| plane[(2 * y + dy) * s + 2 * x + dx];
+            dst[y * p + x] = (at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1)) / 4.0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

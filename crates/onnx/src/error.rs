@@ -58,6 +58,6 @@ pub enum OnnxError {
 
 /// The ops and forms an imported network may use, for the error message.
 pub const SUPPORTED: &str = "Gemm and MatMul+Add (linear layers), Conv (3x3, stride 1, no padding or padding 1, \
-     followed by Relu, optionally after BatchNormalization, which is folded into it), Relu, MaxPool (2x2, stride 2), \
+     followed by Relu, optionally after BatchNormalization, which is folded into it), Relu, MaxPool and AveragePool (2x2, stride 2), \
      GlobalAveragePool, Add of a layer's input to its Relu output (an identity skip), Flatten and Reshape before a \
      linear layer";

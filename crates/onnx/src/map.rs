@@ -240,6 +240,16 @@ fn pool_of(node: &Node) -> Option<Result<Pool, String>> {
                 Err("only 2x2 max-pooling with stride 2 and no padding is supported".into())
             })
         }
+        Node::AveragePool2d(m) => {
+            let c = &m.config;
+            let ok = c.kernel_size == [2, 2] && c.strides == [2, 2] && c.dilation == [1, 1] && !c.ceil_mode;
+            let ok = ok && matches!(c.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0));
+            Some(if ok {
+                Ok(Pool::Avg2)
+            } else {
+                Err("only 2x2 average pooling with stride 2 and no padding is supported".into())
+            })
+        }
         Node::GlobalAveragePool(_) => Some(Ok(Pool::GlobalAvg)),
         _ => None,
     }

@@ -27,7 +27,7 @@ fn worst_against_onnx_runtime(name: &str) -> f32 {
 
 #[test]
 fn imported_logits_equal_onnx_runtime() {
-    for name in ["mlp", "cnn", "rescnn-bn"] {
+    for name in ["mlp", "cnn", "rescnn-bn", "lenet-avg"] {
         let worst = worst_against_onnx_runtime(name);
         assert!(worst <= 1e-5, "{name}: {worst}");
     }
@@ -42,6 +42,9 @@ fn layers_map_onto_the_description() {
         kinds("cnn.onnx"),
         [LayerKind::lenet_conv(1, 8, 28), LayerKind::lenet_conv(8, 16, 13), lin(400, 32, true), lin(32, 10, false)]
     );
+    let avg =
+        |c_in, c_out, side_in| LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Avg2 };
+    assert_eq!(kinds("lenet-avg.onnx"), [avg(1, 6, 28), avg(6, 12, 13), lin(300, 32, true), lin(32, 10, false)]);
     let block = |pool| LayerKind::Conv { c_in: 8, c_out: 8, side_in: 13, same: true, residual: true, pool };
     assert_eq!(
         kinds("rescnn-bn.onnx"),

@@ -50,3 +50,32 @@ fn engine_agrees_with_simulation_on_residual_and_plain_cnns() {
         }
     }
 }
+
+/// The same on a LeNet-5-style network with 2x2 average pools (as an imported model has),
+/// its weights as initialised (the pooling's arithmetic is what is checked, not accuracy).
+#[test]
+fn engine_agrees_with_simulation_on_average_pools() {
+    use mpq_net::{Arch, LayerKind, LayerSpec, Pool};
+    let dev = Device::flex();
+    let data = shipped::load().unwrap();
+    let split = Split::draw(&data, SplitSizes { train: 10, calib: 200, test: 200 }, None, 5).unwrap();
+    let conv =
+        |c_in, c_out, side_in| LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Avg2 };
+    let lin = |d_in, d_out, relu| LayerKind::Linear { d_in, d_out, relu, residual: false };
+    let kinds = [conv(1, 6, 28), conv(6, 12, 13), lin(300, 32, true), lin(32, 10, false)];
+    let layers = kinds.into_iter().enumerate().map(|(i, kind)| LayerSpec { name: format!("l{i}"), kind }).collect();
+    let net = mpq_models::Net::new(Arch { layers }, &dev, 9);
+    let (calib, test) = (EvalSet::new(&data, &split.calib), EvalSet::new(&data, &split.test));
+    let ranges = input_ranges(&net, &calib, Calibration::MinMax);
+    let ev = Evaluator::new(&net, ranges.clone(), 0);
+    let r = [Rounding::Floor, Rounding::Ceil, Rounding::Nearest, Rounding::Floor];
+    for plan in [Plan::uniform(4, bw(8), Rounding::Nearest), Plan::from_roundings(bw(5), &r)] {
+        let sim = ev.logits(&plan, &test).unwrap();
+        let q = pack_plan("lenet-avg", &net, &plan, &ranges, Granularity::PerTensor).unwrap();
+        let got = Engine::new(&q).unwrap().forward(&test.x, test.len());
+        let diff = got.iter().zip(&sim).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let spread = sim.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(spread > 1e-2, "logits near zero: the test would prove nothing");
+        assert!(diff < 1e-3 * (1.0 + spread), "{}: max diff {diff} (logits up to {spread})", plan.code());
+    }
+}

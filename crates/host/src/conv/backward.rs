@@ -61,6 +61,7 @@ fn post_backward(kind: &LayerKind, z: &[f32], x0: &[f32], g: &[f32]) -> (Vec<f32
     let da: Vec<f32> = match pool {
         Pool::None => g.to_vec(),
         Pool::GlobalAvg => g.iter().flat_map(|&v| std::iter::repeat_n(v / (s * s) as f32, s * s)).collect(),
+        Pool::Avg2 => avg2_backward(g, c_out, s),
         Pool::Max2 => {
             let a: Vec<f32> = z.iter().zip(x0).map(|(&v, &x)| v.max(0.0) + x).collect();
             max2_backward(&a, g, c_out, s)
@@ -68,6 +69,21 @@ fn post_backward(kind: &LayerKind, z: &[f32], x0: &[f32], g: &[f32]) -> (Vec<f32
     };
     let dz = z.iter().zip(&da).map(|(&zv, &d)| if zv > 0.0 { d } else { 0.0 }).collect();
     (dz, if residual { da } else { Vec::new() })
+}
+
+/// The gradient of 2x2 average pool of `[c, s, s]`: a quarter of each window's gradient to
+/// each of its four values (none to the last row and column of an odd side).
+fn avg2_backward(g: &[f32], c: usize, s: usize) -> Vec<f32> {
+    let p = s / 2;
+    let mut d = vec![0f32; c * s * s];
+    for ch in 0..c {
+        for y in 0..2 * p {
+            for x in 0..2 * p {
+                d[ch * s * s + y * s + x] = g[ch * p * p + (y / 2) * p + x / 2] / 4.0;
+            }
+        }
+    }
+    d
 }
 
 /// The gradient of 2x2 max-pool of `a` `[c, s, s]`, to the first maximum of each window.

@@ -147,7 +147,7 @@ impl Layer {
         // A skip never meets a max-pool (refused when the layer is built).
         let out = match pool {
             Pool::Max2 => relu_pool(y, t, c_out, o),
-            Pool::None | Pool::GlobalAvg => relu_skip_pool(y, seen, t, c_out, o, pool == Pool::GlobalAvg),
+            Pool::None | Pool::GlobalAvg | Pool::Avg2 => relu_skip_pool(y, seen, t, c_out, o, pool),
         };
         dst.copy_from_slice(&out);
     }

@@ -2,7 +2,8 @@
 //! and the average's order of sums are shared with the host, in [`mpq_net::layout`]).
 
 use crate::gemm::{self, Kernel};
-use mpq_net::layout::global_avg;
+use mpq_net::Pool;
+use mpq_net::layout::{avg2, global_avg};
 
 /// ReLU of the 2x2 max-pool of `t` images of pre-activations stored pixel-major
 /// (`[t][o][o][c_out]`), returned channel-major (`[t][c_out][o/2][o/2]`).
@@ -61,11 +62,11 @@ pub(super) fn max_pool_sums(
     }
 }
 
-/// ReLU, then `+ seen` (channel-major, empty without a skip), then global average pooling
-/// if `average`, of `t` images of pre-activations stored pixel-major (`[t][o][o][c_out]`);
+/// ReLU, then `+ seen` (channel-major, empty without a skip), then the global or 2x2
+/// average pool `pool` names (no pooling for the others), of `t` images of pre-activations stored pixel-major (`[t][o][o][c_out]`);
 /// returned channel-major. Sums run in the simulation's order (the average adds a channel's
 /// pixels row by row).
-pub(super) fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o: usize, average: bool) -> Vec<f32> {
+pub(super) fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o: usize, pool: Pool) -> Vec<f32> {
     let plane = o * o;
     let mut a = vec![0f32; t * c_out * plane];
     for (e, ae) in a.chunks_exact_mut(c_out * plane).enumerate() {
@@ -76,10 +77,18 @@ pub(super) fn relu_skip_pool(y: &[f32], seen: &[f32], t: usize, c_out: usize, o:
             }
         }
     }
-    if !average {
-        return a;
+    match pool {
+        Pool::GlobalAvg => a.chunks_exact(plane).map(global_avg).collect(),
+        Pool::Avg2 => {
+            let p = o / 2;
+            let mut out = vec![0f32; t * c_out * p * p];
+            for (d, src) in out.chunks_exact_mut(p * p).zip(a.chunks_exact(plane)) {
+                avg2(src, o, d);
+            }
+            out
+        }
+        Pool::None | Pool::Max2 => a,
     }
-    a.chunks_exact(plane).map(global_avg).collect()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use onnx_ir::node::conv2d::Conv2dConfig;
 use onnx_ir::{Argument, Node};
 
 impl Walk<'_> {
-    /// Conv [+ BatchNormalization] + Relu [+ Add of the input] [+ MaxPool | GlobalAveragePool].
+    /// Conv [+ BatchNormalization] + Relu [+ Add of the input] [+ MaxPool | AveragePool | GlobalAveragePool].
     pub(super) fn conv(&mut self, node: &Node, cfg: &Conv2dConfig, inputs: &[Argument]) -> Result<(), OnnxError> {
         let (from, input) = (self.at - 1, self.cur.clone());
         let Flow::Image { c, side } = self.flow else {
@@ -57,7 +57,7 @@ impl Walk<'_> {
         };
         let kind = LayerKind::Conv { c_in: c, c_out, side_in: side, same, residual, pool };
         self.flow = match pool {
-            Pool::Max2 => Flow::Image { c: c_out, side: s / 2 },
+            Pool::Max2 | Pool::Avg2 => Flow::Image { c: c_out, side: s / 2 },
             Pool::None => Flow::Image { c: c_out, side: s },
             Pool::GlobalAvg => Flow::Image { c: c_out, side: 1 },
         };
