@@ -57,6 +57,9 @@ pub enum Strategy {
     Taylor,
     /// AdaRound: per-element rounding learned per layer (a baseline, not a layerwise plan).
     Adaround,
+    /// Beam search over per-layer rounding at one width (`[quant] beam` prefixes kept),
+    /// scoring whole plans: for networks too deep for the exhaustive search.
+    Beam,
 }
 
 /// `[data]`.
@@ -153,6 +156,9 @@ pub struct QuantConfig {
     pub sensitivity: bool,
     /// Mixed-precision allocation under average-bit budgets (absent: not run).
     pub mixed: Option<MixedConfig>,
+    /// Prefixes the `beam` strategy keeps per layer (absent: 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beam: Option<usize>,
     /// Steps, batch and regulariser of the `adaround` strategy (absent: the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaround: Option<mpq_quant::adaround::AdaRoundConfig>,

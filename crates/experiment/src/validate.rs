@@ -150,6 +150,11 @@ impl QuantConfig {
         if let Some(m) = &self.mixed {
             m.validate(w)?;
         }
+        if let Some(b) = self.beam
+            && !(1..=4096).contains(&b)
+        {
+            bail!(at("beam"), "must be between 1 and 4096, got {b}");
+        }
         if let Some(a) = &self.adaround {
             let at = |key: &str| w.in_table("quant.adaround", key);
             if !(1..=100_000).contains(&a.iters) {

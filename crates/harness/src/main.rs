@@ -188,7 +188,7 @@ enum Command {
         /// Run id (see `harness check FILE`).
         #[arg(long)]
         run: String,
-        /// Which plan: exhaustive, greedy, taylor, nearest, floor, ceil, random-best, mixed-dp,
+        /// Which plan: exhaustive, greedy, beam, taylor, nearest, floor, ceil, random-best, mixed-dp,
         /// mixed-dp-greedy, mixed-hawq, mixed-uniform or mixed-search (adaround rounds each
         /// weight its own way, which a plan cannot hold, and has no export).
         #[arg(long, default_value = "exhaustive")]

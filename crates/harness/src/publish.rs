@@ -308,7 +308,7 @@ fn print_summary(t: &Tables) {
     );
     for r in summary.iter().filter(|r| {
         use mpq_report::Method::*;
-        [Fp, FpTemp, Nearest, Exhaustive, Greedy, Taylor, RandomBest, Adaround].contains(&r.method)
+        [Fp, FpTemp, Nearest, Exhaustive, Greedy, Beam, Taylor, RandomBest, Adaround].contains(&r.method)
     }) {
         println!(
             "{:<22} {:>4} {:<16} {:>9.4} {:>8.4} {:>+9.4} [{:+.4}, {:+.4}]",

@@ -11,7 +11,10 @@ use common::*;
 /// the code, not the intervals).
 fn example_in(dir: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(root().join("experiments/onnx-example.toml")).unwrap();
-    let text = format!("output = {:?}\n{}", out.display().to_string(), text.replace("repeats = 10", "repeats = 2"));
+    let text = text
+        .replace("repeats = 10", "repeats = 2")
+        .replace("\"greedy\", \"taylor\"", "\"greedy\", \"beam\", \"taylor\"");
+    let text = format!("output = {:?}\n{text}", out.display().to_string());
     let file = dir.join("onnx-example.toml");
     std::fs::write(&file, text).unwrap();
     file
@@ -44,6 +47,18 @@ fn an_imported_model_runs_the_whole_study() {
         let acc: f64 = r[col("test_acc")].parse().unwrap();
         assert!(acc > 0.9, "the imported CNN reaches {acc} on digits it never saw");
         assert!(r[col("dataset")].contains("odd-half"), "{r:?}");
+    }
+    // The beam search (4 layers: its 8 kept prefixes are every prefix but the last layer's)
+    // finds the exhaustive optimum on the calibration digits.
+    let rows: Vec<Vec<&str>> = runs.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let calib = |run: &str, bits: &str, method: &str| -> f64 {
+        let r = rows.iter().find(|r| r[0] == run && r[col("bits")] == bits && r[col("method")] == method);
+        r.unwrap_or_else(|| panic!("no {method} row for {run} at {bits} bits"))[col("calib_loss")].parse().unwrap()
+    };
+    for run in ["onnx-cnn-flex-r0", "onnx-cnn-flex-r1"] {
+        for bits in ["8", "6", "4"] {
+            assert_eq!(calib(run, bits, "beam"), calib(run, bits, "exhaustive"), "{run} {bits}");
+        }
     }
     let mpq = tmp.path().join("cnn-8.mpq");
     let o = harness(&[

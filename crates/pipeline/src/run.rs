@@ -264,6 +264,18 @@ fn width_rows(
         }
         lap(clock, progress, "greedy");
     }
+    if strategies.contains(&Strategy::Beam) {
+        let (t0, width) = (Instant::now(), exp.quant.beam.unwrap_or(8));
+        let found = search::beam::beam_search(cx.ev, cx.calib, &[bits], &cx.weights, f64::from(bits.get()), width)?
+            .ok_or_else(|| PipelineError::Other(format!("the {bits}-bit beam search found no plan")))?;
+        let secs = t0.elapsed().as_secs_f64();
+        out.runs.push(cx.plan_row_in(k, bits.get(), Method::Beam, &found.best.plan, found.evaluations, secs)?);
+        evals = evals.max(found.evaluations);
+        if k.is_none() {
+            out.runs.push(cx.temp_row(bits.get(), Method::BeamTemp, &found.best.plan)?);
+        }
+        lap(clock, progress, "beam");
+    }
     if strategies.contains(&Strategy::Taylor) {
         out.runs.push(cx.plan_row_in(k, bits.get(), Method::Taylor, &table.best_plan(bits), 1, taylor_secs)?);
     }

@@ -117,12 +117,16 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], d
     out
 }
 
-/// The search whose plan a model's claims judge: exhaustive where it ran, else greedy.
+/// The search whose plan a model's claims judge: exhaustive where it ran, else greedy, else
+/// the beam search.
 fn search_of(rows: &[RunRow], model: &str) -> Method {
-    if rows.iter().any(|r| r.model == model && r.method == Method::Exhaustive) {
+    let ran = |m: Method| rows.iter().any(|r| r.model == model && r.method == m);
+    if ran(Method::Exhaustive) {
         Method::Exhaustive
-    } else {
+    } else if ran(Method::Greedy) || !ran(Method::Beam) {
         Method::Greedy
+    } else {
+        Method::Beam
     }
 }
 

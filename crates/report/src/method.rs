@@ -44,11 +44,16 @@ pub enum Method {
     /// AdaRound: per-element floor/ceil learned layer by layer on the calibration split
     /// (inputs rounded to nearest).
     Adaround,
+    /// Beam search over per-layer rounding at one width, scoring whole plans: what scales
+    /// where 3^L plans do not.
+    Beam,
+    /// The beam search's plan with its own fitted temperature.
+    BeamTemp,
 }
 
 impl Method {
     /// Every method, in declaration order.
-    pub const ALL: [Method; 17] = [
+    pub const ALL: [Method; 19] = [
         Method::Fp,
         Method::FpTemp,
         Method::Nearest,
@@ -66,6 +71,8 @@ impl Method {
         Method::MixedUniform,
         Method::MixedSearch,
         Method::Adaround,
+        Method::Beam,
+        Method::BeamTemp,
     ];
 
     /// The name used in CSV files, figures and on the command line.
@@ -88,6 +95,8 @@ impl Method {
             Method::MixedUniform => "mixed-uniform",
             Method::MixedSearch => "mixed-search",
             Method::Adaround => "adaround",
+            Method::Beam => "beam",
+            Method::BeamTemp => "beam-temp",
         }
     }
 
@@ -97,6 +106,7 @@ impl Method {
             Method::Fp => Some(Method::FpTemp),
             Method::Exhaustive => Some(Method::ExhaustiveTemp),
             Method::Greedy => Some(Method::GreedyTemp),
+            Method::Beam => Some(Method::BeamTemp),
             _ => None,
         }
     }
