@@ -439,6 +439,10 @@ mod tests {
         let int = parse("evaluation = \"integer\"").unwrap();
         assert_eq!(int.quant.evaluation, Evaluation::Integer);
         assert!(toml::to_string(&int).unwrap().contains("evaluation = \"integer\""));
+        // `granularity` takes the short names too, and records the long one.
+        let ch = parse("granularity = \"channel\"").unwrap();
+        assert_eq!(ch.quant.granularity, mpq_quant::tensor::Granularity::PerChannel);
+        assert!(toml::to_string(&ch).unwrap().contains("granularity = \"per-channel\""));
         let bad = format!("{:#}", parse("evaluation = \"exact\"").unwrap_err());
         assert!(bad.contains("x.toml") && bad.contains("exact"), "{bad}");
     }

@@ -20,10 +20,12 @@ pub fn uniform_noise<const D: usize>(shape: [usize; D], seed: u64, device: &Devi
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Granularity {
-    /// One scale for the whole tensor.
+    /// One scale for the whole tensor (`per-tensor`, or `tensor`).
     #[default]
+    #[serde(alias = "tensor")]
     PerTensor,
-    /// One scale per output channel (Linear column, conv filter).
+    /// One scale per output channel (Linear column, conv filter; `per-channel`, or `channel`).
+    #[serde(alias = "channel")]
     PerChannel,
 }
 
