@@ -27,6 +27,10 @@ It prints one table and writes `results/bench/reference.csv` (same columns as
 - the greedy search at 8 bits (coordinate descent from all-nearest, at most 10 passes, the
   current plan's activations kept, and each layer's outputs under the roundings tried while
   its input is unchanged), measured in plans scored per second;
+- the best-of-27 random null at 8 bits (27 random plans, each scored from the input), in
+  plans per second, and the Taylor search at 8 bits (one backward pass on the calibration
+  digits, each layer's predicted change per rounding, the per-layer argmin), in searches per
+  second;
 - ONNX Runtime: the same trained weights as an ONNX graph, FP32 and quantized with
   `quantize_static` (QDQ, per tensor, u8 activations, i8 weights, min/max calibration on the
   calibration digits), batch 1, 64 and 256.
@@ -253,6 +257,42 @@ class Search:
         return plans
 
 
+    def random(self, n=27, seed=1):
+        """The best-of-n random null, as mpq's `random_best`: n uniformly random plans, each
+        scored from the input. Returns n."""
+        rng = np.random.default_rng(seed)
+        with torch.no_grad():
+            best = float("inf")
+            for _ in range(n):
+                h = self.x
+                for k, m in enumerate(rng.integers(0, 3, self.n)):
+                    h = self.step(k, h, self.MODES[m])
+                best = min(best, float(F.cross_entropy(h, self.y)))
+        return n
+
+    def taylor(self):
+        """The first-order Taylor search, as mpq's `taylor`: one backward pass of the FP32
+        model on the calibration digits for dL/dW and dL/dX of every layer, each rounding's
+        predicted change (gradient dotted with its weight and input quantization error), the
+        per-layer argmin. Returns 1 (one search)."""
+        ws = [w.clone().requires_grad_(True) for w, _ in self.params]
+        h, inputs = self.x.clone().requires_grad_(True), []
+        for k, w in enumerate(ws):
+            if k > 0:
+                h.retain_grad()
+            inputs.append(h)
+            h = stage(self.kind, k, self.n, h, w, self.params[k][1])
+        F.cross_entropy(h, self.y).backward()
+        plan = []
+        with torch.no_grad():
+            for k, (w, x) in enumerate(zip(ws, inputs)):
+                lo, hi = self.ranges[k]
+                pred = [float((w.grad * (self.weights[(k, m)] - w)).sum())
+                        + float((x.grad * (fake_input(x, lo, hi, self.bits, m) - x)).sum()) for m in self.MODES]
+                plan.append(self.MODES[int(np.argmin(pred))])
+        return 1
+
+
 def onnx_graph(kind, params):
     """The trained network as an ONNX graph (input `x`: [batch, 784] float32)."""
     inits, nodes = [], []
@@ -353,6 +393,10 @@ def torch_rows(kind, x, y, calib_x, calib_y, test, threads, seed):
             rows.append((name, kind, f"pytorch-t{t}", 1000, n, time_per_call(f), "configs/s"))
         n = search.greedy()
         rows.append(("greedy", kind, f"pytorch-t{t}", 1000, n, time_per_call(search.greedy), "plans/s"))
+        n = search.random()
+        rows.append(("random-null", kind, f"pytorch-t{t}", 1000, n, time_per_call(search.random), "plans/s"))
+        n = search.taylor()
+        rows.append(("taylor", kind, f"pytorch-t{t}", 1000, n, time_per_call(search.taylor), "searches/s"))
     return rows, params
 
 

@@ -29,6 +29,10 @@ pub enum What {
     Greedy,
     /// Greedy coordinate descent on the integer engine.
     GreedyInteger,
+    /// The best-of-27 random null, every plan scored from scratch (simulated).
+    RandomNull,
+    /// The Taylor search: one backward pass, the per-layer predicted changes, their argmin.
+    Taylor,
 }
 
 impl What {
@@ -45,6 +49,8 @@ impl What {
             What::ExhaustiveInteger => "exhaustive-integer",
             What::Greedy => "greedy",
             What::GreedyInteger => "greedy-integer",
+            What::RandomNull => "random-null",
+            What::Taylor => "taylor",
         }
     }
 
@@ -72,6 +78,9 @@ pub enum Unit {
     /// Plans scored per second by a greedy search.
     #[serde(rename = "plans/s")]
     Plans,
+    /// Whole searches per second (the Taylor search scores no plan).
+    #[serde(rename = "searches/s")]
+    Searches,
 }
 
 impl Unit {
@@ -80,6 +89,7 @@ impl Unit {
             Unit::Samples => "samples/s",
             Unit::Configs => "configs/s",
             Unit::Plans => "plans/s",
+            Unit::Searches => "searches/s",
         }
     }
 }

@@ -13,7 +13,7 @@ use mpq_pipeline::Result;
 use mpq_quant::BitWidth;
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluation, Evaluator};
-use mpq_quant::search::{exhaustive, greedy};
+use mpq_quant::search::{exhaustive, greedy, random_best, taylor::taylor_table};
 use std::time::Instant;
 
 /// FP32 burn forward on each backend and on the host network, against the int8 and int4
@@ -85,6 +85,9 @@ pub(crate) fn engine_rows(
     }
     Ok(())
 }
+
+/// Plans the timed random null draws (the study's `random_n` default).
+const RANDOM_N: usize = 27;
 
 /// Most passes of the timed greedy search (it stops earlier after a pass with no change).
 const GREEDY_PASSES: usize = 10;
@@ -185,6 +188,16 @@ pub(crate) fn train_and_search_rows(
                 });
                 rows.push(TimingRow::new(name, &m.name(), &backend, 1000, plans, secs, Unit::Plans));
             }
+            // The best-of-27 random null, each plan scored from scratch, and the Taylor search.
+            let bits = BitWidth::of::<8>();
+            let secs = time_per_call(|| {
+                let _ = random_best(&ev, bits, &set, RANDOM_N, 1);
+            });
+            rows.push(TimingRow::new(What::RandomNull, &m.name(), b.name(), 1000, RANDOM_N, secs, Unit::Plans));
+            let secs = time_per_call(|| {
+                let _ = taylor_table(&ev, &set.x, &set.labels, bits).best_plan(bits);
+            });
+            rows.push(TimingRow::new(What::Taylor, &m.name(), b.name(), 1000, 1, secs, Unit::Searches));
         }
     }
     Ok(rows)
