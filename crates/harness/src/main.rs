@@ -161,7 +161,7 @@ enum Command {
     /// Measure training and inference throughput (MLP, CNN) per CPU backend, training with
     /// the host engine, FP32 inference on the host network the searches run on, the integer engine on each kernel this CPU
     /// has, the exhaustive search's configs/s (simulated without and with prefix reuse, and
-    /// on the integer engine per kernel) and the greedy search's plans/s, side by side;
+    /// on the integer engine per kernel) the greedy search's and the random null's plans/s and the Taylor search's searches/s, side by side;
     /// prints ratios and writes results/bench/timing.csv.
     Bench {
         /// Backends to compare (ndarray and wgpu need a build with their cargo features).
