@@ -64,6 +64,20 @@ impl HostNet {
     /// only when `first_input` (training does not need it, and it costs as much as that
     /// layer's forward pass).
     pub fn backprop(&self, x: &[f32], y: &[i64], weights: Option<&[Vec<f32>]>, first_input: bool) -> (Grads, Vec<f32>) {
+        let (g, logits, _) = self.backprop_kept(x, y, weights, first_input);
+        (g, logits)
+    }
+
+    /// [`HostNet::backprop`], also returning every layer's input as the forward pass computed
+    /// it (the same bits as [`HostNet::stage`] gives): what a caller that needs both the
+    /// activations and the gradients (the Taylor search) would otherwise compute twice.
+    pub fn backprop_kept(
+        &self,
+        x: &[f32],
+        y: &[i64],
+        weights: Option<&[Vec<f32>]>,
+        first_input: bool,
+    ) -> (Grads, Vec<f32>, Vec<Vec<f32>>) {
         let w = |k: usize| weights.map_or(&self.weights[k], |ws| &ws[k]);
         let n = self.n_layers();
         let (mut inputs, mut pre) = (vec![x.to_vec()], Vec::with_capacity(n));
@@ -85,6 +99,6 @@ impl HostNet {
             (g.weight[k], g.bias[k], g.input[k]) = (lg.dw, lg.db, lg.dx.clone());
             dy = lg.dx;
         }
-        (g, logits)
+        (g, logits, inputs)
     }
 }

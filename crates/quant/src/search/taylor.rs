@@ -5,7 +5,6 @@
 //! error (weight term plus input term). Predictions add over layers, so the best plan is
 //! the per-layer argmin.
 
-use crate::calib::stage_inputs;
 use crate::eval::Evaluator;
 use crate::{BitWidth, Choice, Plan, Rounding, Target};
 
@@ -53,8 +52,8 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 /// Builds the table at `bits` from one backward pass (on the host) over the calibration
 /// examples `x` (flattened images) with labels `y`.
 pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: BitWidth) -> TaylorTable {
-    let grads = ev.host.gradients(x, y, None);
-    let fp_inputs = stage_inputs(&ev.host, x);
+    // The backward pass keeps each layer's input: the same bits as a separate forward pass.
+    let (grads, _, fp_inputs) = ev.host.backprop_kept(x, y, None, true);
     let (mut wt, mut it) = (Vec::new(), Vec::new());
     for (k, fp) in fp_inputs.iter().enumerate() {
         let w = &ev.host.weights[k];
