@@ -23,30 +23,27 @@ score the same network).
 """
 
 import argparse
-import gzip
 import logging
 import json
 import os
 import re
 import subprocess
 import tempfile
-import time
 
 import numpy as np
 import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from onnx_fixtures import load_digits
+from reference import ort_session, time_per_call
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = ["mlp", "cnn", "lenet-avg", "rescnn-bn"]
 
 
 def load_odd_half():
-    d = os.path.join(ROOT, "datasets", "mnist-10k")
-    with gzip.open(os.path.join(d, "images-idx3-ubyte.gz")) as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
-    with gzip.open(os.path.join(d, "labels-idx1-ubyte.gz")) as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8).astype(np.int64)
+    x, y = load_digits()
     return x[1::2], y[1::2]
 
 
@@ -65,22 +62,10 @@ class Reader(CalibrationDataReader):
         return next(self.batches, None)
 
 
-def session(path, threads):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads, o.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
-
-
 def throughput(sess, x):
+    """Digits per second at batch 256, timed as `harness bench` and `harness export` time."""
     batch = x[:256]
-    best = 0.0
-    for _ in range(5):
-        t0, done = time.perf_counter(), 0
-        while done == 0 or time.perf_counter() - t0 < 0.2:
-            sess.run(None, {"digits": batch})
-            done += len(batch)
-        best = max(best, done / (time.perf_counter() - t0))
-    return best
+    return len(batch) / time_per_call(lambda: sess.run(None, {"digits": batch}))
 
 
 def experiment(name, work, granularity):
@@ -143,7 +128,7 @@ def compare(name, args, x, y, work):
             table[label] = (np.mean(losses), ci(np.subtract(losses, fp_loss)), np.mean(accs), size, speed)
     # The calibration and test digits do not depend on the granularity.
     splits = [export(args.harness, toml, f"onnx-{name}-flex-r{k}", "nearest", work)[2] for k in range(args.repeats)]
-    fp_sess = session(fp32, args.threads)
+    fp_sess = ort_session(fp32, args.threads)
     scored = [nll(fp_sess.run(None, {"digits": x[i["test"]]})[0], y[i["test"]]) for i in splits]
     table["ONNX Runtime FP32"] = (np.mean([l for l, _ in scored]), ci(np.subtract([l for l, _ in scored], fp_loss)),
                                   np.mean([a for _, a in scored]), os.path.getsize(fp32), throughput(fp_sess, x))
@@ -156,7 +141,7 @@ def compare(name, args, x, y, work):
             quantize_static(pre, q, Reader(x[idx["calib"]]), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
-            sess = session(q, args.threads)
+            sess = ort_session(q, args.threads)
             loss, acc = nll(sess.run(None, {"digits": x[idx["test"]]})[0], y[idx["test"]])
             losses.append(loss)
             accs.append(acc)

@@ -9,15 +9,12 @@ use mpq_models::{Imported, ModelConfig};
 use mpq_onnx::Normalisation;
 use std::path::Path;
 
-/// Reads the ONNX file of an imported model: the network with its input normalisation
-/// folded into the first layer, and the SHA-256 of the file's bytes.
-pub fn read_onnx(model: &ModelConfig) -> Result<(mpq_onnx::Imported, String), mpq_onnx::OnnxError> {
-    let ModelConfig::Onnx { path, mean, scale, .. } = model else {
-        return Err(mpq_onnx::OnnxError::Shape { path: Default::default(), what: "not an imported model".into() });
-    };
-    let bytes = std::fs::read(path).map_err(|source| mpq_onnx::OnnxError::Read { path: path.clone(), source })?;
+/// Reads the ONNX file at `path`: the network with the input normalisation folded into its
+/// first layer, and the SHA-256 of the file's bytes.
+fn read_onnx(path: &Path, mean: f64, scale: f64) -> Result<(mpq_onnx::Imported, String), mpq_onnx::OnnxError> {
+    let bytes = std::fs::read(path).map_err(|source| mpq_onnx::OnnxError::Read { path: path.into(), source })?;
     let mut imported = mpq_onnx::import_bytes(&bytes, path)?;
-    imported.normalise_input(Normalisation { mean: mean.0 as f32, scale: scale.0 as f32 }, path)?;
+    imported.normalise_input(Normalisation { mean: mean as f32, scale: scale as f32 }, path)?;
     Ok((imported, mpq_data::sha256_hex(&bytes)))
 }
 
@@ -27,10 +24,11 @@ impl Experiment {
     pub(crate) fn resolve_imports(&mut self, file: &Path, text: &str) -> Result<(), ExperimentError> {
         for (i, m) in self.models.iter_mut().enumerate() {
             // A bad `mean` or `scale` is reported at its own key by the checks that follow.
-            if !m.is_imported() || matches!(m.validate(), Err(mpq_models::ModelError::Field { .. })) {
+            if matches!(m.validate(), Err(mpq_models::ModelError::Field { .. })) {
                 continue;
             }
-            let (net, digest) = read_onnx(m).map_err(|e| ExperimentError::Invalid {
+            let ModelConfig::Onnx { path, mean, scale, sha256, imported } = m else { continue };
+            let (net, digest) = read_onnx(path, mean.0, scale.0).map_err(|e| ExperimentError::Invalid {
                 location: format!(
                     "{}:{}: `path`",
                     file.display(),
@@ -38,10 +36,8 @@ impl Experiment {
                 ),
                 message: e.to_string(),
             })?;
-            if let ModelConfig::Onnx { sha256, imported, .. } = m {
-                *sha256 = digest;
-                *imported = std::sync::Arc::new(Imported { arch: net.arch(), sources: net.sources });
-            }
+            *sha256 = digest;
+            *imported = std::sync::Arc::new(Imported { arch: net.arch(), sources: net.sources, net: net.net });
         }
         Ok(())
     }

@@ -81,23 +81,16 @@ pub fn export(
 }
 
 /// How [`throughput`] measures, for its printed line.
-const THROUGHPUT: &str = "(batches of 256 test digits, rayon's default threads, best of 5 rounds of at least 0.2 s)";
+const THROUGHPUT: &str = "(batches of 256 test digits, rayon's default threads, timed as harness bench times)";
 
 /// Digits per second of `engine` on the `n` digits of `x`, in batches of 256.
 fn throughput(engine: &Engine, x: &[f32], n: usize) -> f64 {
-    let batches: Vec<(usize, usize)> = (0..n).step_by(256).map(|s| (s, (s + 256).min(n))).collect();
-    let mut best = 0f64;
-    for _ in 0..5 {
-        let (t0, mut done) = (std::time::Instant::now(), 0usize);
-        while done == 0 || t0.elapsed().as_secs_f64() < 0.2 {
-            for &(a, b) in &batches {
-                std::hint::black_box(engine.forward(&x[a * 784..b * 784], b - a));
-                done += b - a;
-            }
+    let secs = mpq_bench::measure::time_per_call(|| {
+        for (rows, chunk) in (0..n).step_by(256).map(|s| ((s + 256).min(n) - s, &x[s * 784..])) {
+            std::hint::black_box(engine.forward(&chunk[..rows * 784], rows));
         }
-        best = best.max(done as f64 / t0.elapsed().as_secs_f64());
-    }
-    best
+    });
+    n as f64 / secs
 }
 
 /// Argmax agreement and the largest absolute logit difference of two `[n, 10]` outputs.

@@ -7,7 +7,7 @@ use mpq_net::LayerKind;
 use rayon::prelude::*;
 
 /// A trained network's parameters on the host, with its architecture.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNet {
     /// Layer kinds in forward order.
     pub kinds: Vec<LayerKind>,

@@ -3,6 +3,7 @@
 use crate::ModelError;
 use crate::net::{Arch, LayerKind, LayerSpec, Net, Pool};
 use burn::prelude::Device;
+use mpq_host::HostNet;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -77,7 +78,7 @@ pub enum ModelConfig {
         /// resolved experiment (so its provenance follows the file), never read from TOML.
         #[serde(default, skip_deserializing)]
         sha256: String,
-        /// The file's layers, filled in when the experiment is read.
+        /// The file's layers and weights, filled in when the experiment is read.
         #[serde(skip)]
         imported: std::sync::Arc<Imported>,
     },
@@ -97,13 +98,32 @@ impl std::hash::Hash for Real {
     }
 }
 
-/// What an ONNX model's file describes, as the experiment reader resolved it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+/// What an ONNX model's file holds, read once with the experiment: the runs take their
+/// weights from here, so every run of a sweep sees the bytes the experiment was read with.
+#[derive(Debug, Clone, Default)]
 pub struct Imported {
     /// The layers.
     pub arch: Arch,
     /// For each layer, the file's nodes it was built from.
     pub sources: Vec<String>,
+    /// The network, its input normalisation folded into the first layer.
+    pub net: HostNet,
+}
+
+/// Compared and hashed by layers and sources: the weights are the file's, which the config's
+/// `sha256` (with `mean` and `scale`) already identifies.
+impl PartialEq for Imported {
+    fn eq(&self, other: &Imported) -> bool {
+        (&self.arch, &self.sources) == (&other.arch, &other.sources)
+    }
+}
+
+impl Eq for Imported {}
+
+impl std::hash::Hash for Imported {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.arch, &self.sources).hash(state);
+    }
 }
 
 fn default_res_channels() -> usize {

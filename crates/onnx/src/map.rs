@@ -232,25 +232,29 @@ fn pool_of(node: &Node) -> Option<Result<Pool, String>> {
     match node {
         Node::MaxPool2d(m) => {
             let c = &m.config;
-            let ok = c.kernel_size == [2, 2] && c.strides == [2, 2] && c.dilation == [1, 1] && !c.ceil_mode;
-            let ok = ok && matches!(c.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0));
-            Some(if ok {
-                Ok(Pool::Max2)
-            } else {
-                Err("only 2x2 max-pooling with stride 2 and no padding is supported".into())
-            })
+            Some(window_2x2(Pool::Max2, "max", (c.kernel_size, c.strides, c.dilation, c.ceil_mode), &c.padding))
         }
         Node::AveragePool2d(m) => {
             let c = &m.config;
-            let ok = c.kernel_size == [2, 2] && c.strides == [2, 2] && c.dilation == [1, 1] && !c.ceil_mode;
-            let ok = ok && matches!(c.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0));
-            Some(if ok {
-                Ok(Pool::Avg2)
-            } else {
-                Err("only 2x2 average pooling with stride 2 and no padding is supported".into())
-            })
+            Some(window_2x2(Pool::Avg2, "average", (c.kernel_size, c.strides, c.dilation, c.ceil_mode), &c.padding))
         }
         Node::GlobalAveragePool(_) => Some(Ok(Pool::GlobalAvg)),
         _ => None,
+    }
+}
+
+/// `pool` when a pooling node's window is the description's: 2x2, stride 2, no dilation,
+/// floor, no padding; else why not (`what`: "max" or "average").
+fn window_2x2(
+    pool: Pool,
+    what: &str,
+    (kernel, strides, dilation, ceil): ([usize; 2], [usize; 2], [usize; 2], bool),
+    padding: &PaddingConfig2d,
+) -> Result<Pool, String> {
+    let unpadded = matches!(padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0));
+    if kernel == [2, 2] && strides == [2, 2] && dilation == [1, 1] && !ceil && unpadded {
+        Ok(pool)
+    } else {
+        Err(format!("only 2x2 {what} pooling with stride 2 and no padding is supported"))
     }
 }

@@ -76,8 +76,9 @@ pub fn trained(
     cache: &Path,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Net, Vec<TrainRow>)> {
-    if spec.model.is_imported() {
-        return Ok((imported(spec, dev)?, Vec::new()));
+    // An imported model's weights were read with the experiment: nothing to train or cache.
+    if let mpq_models::ModelConfig::Onnx { imported, .. } = &spec.model {
+        return Ok((spec.model.init(dev, 0).with_host(imported.net.clone(), dev)?, Vec::new()));
     }
     let key = cache_key(exp, spec, data);
     if let Some(found) = load_from(cache, &key, spec, dev, false)? {
@@ -106,20 +107,6 @@ pub fn trained(
     let text = serde_json::to_string(&rows).map_err(|source| PipelineError::Json { path: log.clone(), source })?;
     crate::output::write_atomic(&log, text.as_bytes())?;
     Ok((net, rows))
-}
-
-/// An imported model's network, read from its file again (the same bytes the experiment
-/// was read with: a file changed since is refused).
-fn imported(spec: &RunSpec, dev: &Device) -> Result<Net> {
-    let mpq_models::ModelConfig::Onnx { path, sha256, .. } = &spec.model else {
-        return Err(PipelineError::Other(format!("{} is not an imported model", spec.model.name())));
-    };
-    let (net, digest) =
-        mpq_experiment::import::read_onnx(&spec.model).map_err(|e| PipelineError::Other(e.to_string()))?;
-    if digest != *sha256 {
-        return Err(PipelineError::Other(format!("{}: the file changed while the experiment ran", path.display())));
-    }
-    Ok(spec.model.init(dev, 0).with_host(net.net, dev)?)
 }
 
 const SUMS: &str = "SHA256SUMS";

@@ -139,6 +139,24 @@ impl Ctx<'_> {
         Ok(self.row(bits.get(), Method::Adaround, &plan, m))
     }
 
+    /// A search's row and, where no exhaustive table holds its plan (the exhaustive plan
+    /// already has one), the row of its plan with its own temperature.
+    fn search_rows(
+        &self,
+        known: Option<&(Exhaustive, Exhaustive)>,
+        bits: u32,
+        method: Method,
+        found: &search::Found,
+        seconds: f64,
+    ) -> Result<Vec<RunRow>> {
+        let plan = &found.best.plan;
+        let mut rows = vec![self.plan_row_in(known, bits, method, plan, found.evaluations, seconds)?];
+        if let (None, Some(temp)) = (known, method.with_temperature()) {
+            rows.push(self.temp_row(bits, temp, plan)?);
+        }
+        Ok(rows)
+    }
+
     /// `plan` with a temperature fitted on its calibration logits.
     fn temp_row(&self, bits: u32, method: Method, plan: &Plan) -> Result<RunRow> {
         let cl = self.ev.logits(plan, self.calib)?;
@@ -256,24 +274,16 @@ fn width_rows(
             Some((c, _)) => search::greedy_in(c, bits, 10)?,
             None => search::greedy(cx.ev, bits, cx.calib, 10)?,
         };
-        let secs = t0.elapsed().as_secs_f64();
-        out.runs.push(cx.plan_row_in(k, bits.get(), Method::Greedy, &g.best.plan, g.evaluations, secs)?);
+        out.runs.extend(cx.search_rows(k, bits.get(), Method::Greedy, &g, t0.elapsed().as_secs_f64())?);
         evals = evals.max(g.evaluations);
-        if k.is_none() {
-            out.runs.push(cx.temp_row(bits.get(), Method::GreedyTemp, &g.best.plan)?);
-        }
         lap(clock, progress, "greedy");
     }
     if strategies.contains(&Strategy::Beam) {
         let (t0, width) = (Instant::now(), exp.quant.beam.unwrap_or(8));
         let found = search::beam::beam_search(cx.ev, cx.calib, &[bits], &cx.weights, f64::from(bits.get()), width)?
             .ok_or_else(|| PipelineError::Other(format!("the {bits}-bit beam search found no plan")))?;
-        let secs = t0.elapsed().as_secs_f64();
-        out.runs.push(cx.plan_row_in(k, bits.get(), Method::Beam, &found.best.plan, found.evaluations, secs)?);
+        out.runs.extend(cx.search_rows(k, bits.get(), Method::Beam, &found, t0.elapsed().as_secs_f64())?);
         evals = evals.max(found.evaluations);
-        if k.is_none() {
-            out.runs.push(cx.temp_row(bits.get(), Method::BeamTemp, &found.best.plan)?);
-        }
         lap(clock, progress, "beam");
     }
     if strategies.contains(&Strategy::Taylor) {
