@@ -20,7 +20,11 @@ studies them on (`[data] half = "odd"`), digits they never saw. Models:
 - rescnn-bn: Conv(1, 8, 3), BatchNorm, ReLU, MaxPool(2), two blocks x + ReLU(BN(Conv3x3 same(x))),
   global average pooling, Flatten, Linear(8, 10) (batch norm kept in the graph: the importer
   folds it);
-- refused: unsupported-op (a Sigmoid), input-32x32 (an MLP on 32x32 inputs), truncated (the
+- resnet-pieces: Conv(1, 8, 3, stride 2, padding 1), BatchNorm, ReLU; Conv(8, 16, 1) (1x1),
+  ReLU; Conv(16, 16, 3, stride 2), BatchNorm, ReLU; a block x + ReLU(BN(Conv3x3 same(x)));
+  Conv(16, 24, 1, stride 2), ReLU; global average pooling, Flatten, Linear(24, 10) (the
+  kernels and strides a ResNet downsamples with);
+- refused: unsupported-op (a Sigmoid), conv-dilated (a 3x3 convolution with dilation 2), input-32x32 (an MLP on 32x32 inputs), truncated (the
   first half of cnn.onnx), random-bytes (4 KiB from a seeded generator).
 
 It never runs in CI; its outputs are committed.
@@ -85,6 +89,18 @@ def rescnn_bn():
     )
 
 
+def resnet_pieces():
+    """Strided 3x3 convolutions (same and valid padding) and 1x1 convolutions (stride 1 and 2)."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, stride=2, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, 1), torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 16, 3, stride=2), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+        Block(16),
+        torch.nn.Conv2d(16, 24, 1, stride=2), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(24, 10),
+    )
+
+
 def train(model, x, y, epochs=8, seed=0):
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -110,7 +126,9 @@ def export(model, name, shape=(1, 1, 28, 28)):
     return path
 
 
-MODELS = [("mlp", mlp), ("cnn", cnn), ("rescnn-bn", rescnn_bn), ("lenet-avg", lenet_avg)]
+MODELS = [
+    ("mlp", mlp), ("cnn", cnn), ("rescnn-bn", rescnn_bn), ("lenet-avg", lenet_avg), ("resnet-pieces", resnet_pieces),
+]
 
 
 def main():
@@ -132,6 +150,12 @@ def main():
         ops = sorted({n.op_type for n in __import__("onnx").load(path).graph.node})
         acc = (logits.argmax(1) == y[:256]).mean()
         print(f"{name}: {os.path.getsize(path)} bytes, ops {ops}, accuracy on the first 256 digits {acc:.3f}")
+    if "conv-dilated" in only or "refused" in only:
+        torch.manual_seed(3)
+        dilated = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, dilation=2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 24 * 24, 10)
+        )
+        export(dilated.eval(), "conv-dilated")
     if "refused" not in only:
         return
     torch.manual_seed(2)

@@ -1,6 +1,6 @@
 """ONNX Runtime's own quantizer beside the harness, on the ONNX fixtures (an MLP, a CNN, a
-LeNet-5-style CNN with average pools, a small residual CNN with batch norm, trained in PyTorch on the even half of the shipped digits by
-onnx_fixtures.py): for each fixture and each repeat of `experiments/onnx-example.toml`'s
+LeNet-5-style CNN with average pools, a small residual CNN with batch norm, a CNN of strided and
+1x1 convolutions, trained in PyTorch on the even half of the shipped digits by onnx_fixtures.py): for each fixture and each repeat of `experiments/onnx-example.toml`'s
 design (the odd half, 10 cross-fitted folds of 500 test digits, 500 calibration digits),
 
 - the harness: FP32, all-nearest and the exhaustive floor/ceil/nearest search at 8 bits, as
@@ -15,7 +15,7 @@ It never runs in CI (it needs the reference virtual environment):
 
     cargo build --release -p harness
     python3 -m venv .venv-ref && .venv-ref/bin/pip install -r scripts/reference/requirements.txt
-    RAYON_NUM_THREADS=2 .venv-ref/bin/python scripts/reference/onnx_vs_ort.py --threads 2
+    RAYON_NUM_THREADS=2 .venv-ref/bin/python scripts/reference/onnx_vs_ort.py --threads 2 [FIXTURE ...]
 
 It prints a markdown table (means over repeats; ΔL is test loss minus the harness's FP32 test loss,
 paired by repeat, with a 95% Student-t interval; the ONNX Runtime FP32 row checks that both
@@ -39,7 +39,7 @@ from onnx_fixtures import load_digits
 from reference import ort_session, time_per_call
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = ["mlp", "cnn", "lenet-avg", "rescnn-bn"]
+FIXTURES = ["mlp", "cnn", "lenet-avg", "rescnn-bn", "resnet-pieces"]
 
 
 def load_odd_half():
@@ -155,14 +155,18 @@ def main():
     p.add_argument("--harness", default=os.path.join(ROOT, "target", "release", "harness"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("fixtures", nargs="*", help=f"fixtures to compare (all if none): {', '.join(FIXTURES)}")
     args = p.parse_args()
+    unknown = [f for f in args.fixtures if f not in FIXTURES]
+    if unknown:
+        p.error(f"unknown fixtures {unknown}; known: {', '.join(FIXTURES)}")
     logging.getLogger().setLevel(logging.ERROR)
     x, y = load_odd_half()
     print(f"onnxruntime {ort.__version__}, {args.threads} threads; {args.repeats} repeats of 500 test digits\n")
     print("| fixture | method | test loss | ΔL vs FP32 [95% CI] | test acc | file bytes | digits/s (batch 256) |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as work:
-        for name in FIXTURES:
+        for name in args.fixtures or FIXTURES:
             for method, (loss, dl, acc, size, speed) in compare(name, args, x, y, work).items():
                 print(f"| {name} | {method} | {loss:.4f} | {dl} | {acc:.4f} | {size:,} | {speed:,.0f} |")
 

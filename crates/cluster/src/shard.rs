@@ -98,9 +98,9 @@ pub fn expected_cost(spec: &RunSpec) -> f64 {
     for l in spec.model.arch().layers {
         match l.kind {
             LayerKind::Linear { d_in, d_out, .. } => linear += (d_in * d_out) as f64,
-            LayerKind::Conv { c_in, c_out, .. } => {
+            LayerKind::Conv { .. } => {
                 let side = l.kind.conv_side() as f64;
-                conv += (c_in * c_out * 9) as f64 * side * side;
+                conv += l.kind.weight_count() as f64 * side * side;
             }
         }
     }

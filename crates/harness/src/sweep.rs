@@ -66,8 +66,9 @@ fn describe(kind: &mpq_models::LayerKind) -> String {
             if relu { ", relu" } else { "" },
             if residual { ", + identity" } else { "" }
         ),
-        mpq_models::LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } => format!(
-            "conv 3x3{} {c_in}→{c_out} on {side_in}x{side_in}, relu{}{}",
+        mpq_models::LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual, pool } => format!(
+            "conv {kernel}x{kernel}{}{} {c_in}→{c_out} on {side_in}x{side_in}, relu{}{}",
+            if stride == 1 { String::new() } else { format!(" stride {stride}") },
             if same { " same" } else { "" },
             if residual { ", + identity" } else { "" },
             match pool {

@@ -1,16 +1,19 @@
-//! The 3x3 convolution on the host (valid or same padding, ReLU, identity skip, then 2x2
-//! max-pool, no pool or global average pool): forward here, backward in [`backward`], every
-//! sum in the order the crate documents.
+//! The convolution on the host (any kernel side and stride, valid or same padding, ReLU,
+//! identity skip, then a 2x2 pool, no pool or global average pool): forward here, backward in
+//! [`backward`], every sum in the order the crate documents. 3x3 stride-1 layers run the
+//! tuned kernels, the others [`general`]'s loops, in the same order.
 
 mod backward;
+pub mod general;
 
 pub use backward::backward;
 
 use crate::CHUNK;
 use crate::simd;
-use mpq_net::layout::{avg2, global_avg, pad1};
+use mpq_net::layout::{avg2, global_avg, pad};
 use mpq_net::{LayerKind, Pool};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// The layer on images `x` (channel-major, one after another) into `out`: one chunk of a
 /// batch; the caller splits the batch.
@@ -49,12 +52,18 @@ pub fn conv3x3(img: &[f32], w: &[f32], b: &[f32], c_in: usize, c_out: usize, sid
 
 /// A conv layer's pre-activation `[c_out, s, s]` of one image (`s` = [`LayerKind::conv_side`]).
 pub fn conv_pre(kind: &LayerKind, img: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-    let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { return Vec::new() };
-    if same {
-        conv3x3(&pad1(img, c_in, side_in, 0.0), w, b, c_in, c_out, side_in + 2)
+    let Some(g) = kind.conv_geom() else { return Vec::new() };
+    let padded = padded(img, &g);
+    if g.is_3x3_stride1() {
+        conv3x3(&padded, w, b, g.c_in, g.c_out, g.side)
     } else {
-        conv3x3(img, w, b, c_in, c_out, side_in)
+        general::forward(&padded, w, b, &g)
     }
+}
+
+/// One image with the layer's zero border (itself when it has none).
+pub(crate) fn padded<'a>(img: &'a [f32], g: &mpq_net::ConvGeom) -> Cow<'a, [f32]> {
+    if g.pad == 0 { Cow::Borrowed(img) } else { Cow::Owned(pad(img, g.c_in, g.side_in, g.pad, 0.0)) }
 }
 
 /// ReLU, identity skip (adds `img`) and pooling of one image's pre-activation `z` into `dst`.
@@ -129,6 +138,8 @@ mod tests {
         for (c_in, c_out, side) in [(1, 8, 28), (8, 16, 13), (3, 5, 15), (2, 1, 3), (4, 6, 20)] {
             let (img, w, b) = (pattern(c_in * side * side, 3), pattern(c_out * c_in * 9, 5), pattern(c_out, 7));
             let got = conv3x3(&img, &w, &b, c_in, c_out, side);
+            let g = LayerKind::conv3(c_in, c_out, side, false, false, Pool::None).conv_geom().unwrap();
+            assert_eq!(got, general::forward(&img, &w, &b, &g), "the general loops give the same bits");
             let o = side - 2;
             for co in 0..c_out {
                 for y in 0..o {
@@ -144,6 +155,43 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Pointwise and strided layers (valid and same) give the plain sequential sum over the
+    /// zero-padded image, bit for bit, at the output side PyTorch's `Conv2d` gives.
+    #[test]
+    fn kernels_and_strides_equal_the_sequential_sum() {
+        for (k, stride, same, side) in
+            [(1, 1, false, 9), (1, 2, false, 9), (3, 2, true, 14), (3, 2, false, 15), (3, 2, true, 7)]
+        {
+            let (c_in, c_out) = (3, 5);
+            let kind = LayerKind::Conv {
+                c_in,
+                c_out,
+                side_in: side,
+                same,
+                kernel: k,
+                stride,
+                residual: false,
+                pool: Pool::None,
+            };
+            let (img, w, b) = (pattern(c_in * side * side, 3), pattern(c_out * c_in * k * k, 5), pattern(c_out, 7));
+            let got = conv_pre(&kind, &img, &w, &b);
+            let (pad, o) = (if same { (k - 1) / 2 } else { 0 }, kind.conv_side());
+            assert_eq!(o, (side + 2 * pad - k) / stride + 1);
+            let at = |ci: usize, y: usize, x: usize| {
+                let (y, x) = (y as isize - pad as isize, x as isize - pad as isize);
+                let inside = (0..side as isize).contains(&y) && (0..side as isize).contains(&x);
+                if inside { img[ci * side * side + y as usize * side + x as usize] } else { 0.0 }
+            };
+            for (co, y, x) in (0..c_out).flat_map(|co| (0..o).flat_map(move |y| (0..o).map(move |x| (co, y, x)))) {
+                let want = (0..c_in * k * k).fold(b[co], |acc, t| {
+                    let (ci, ky, kx) = (t / (k * k), t % (k * k) / k, t % k);
+                    acc + w[co * c_in * k * k + t] * at(ci, y * stride + ky, x * stride + kx)
+                });
+                assert_eq!(got[(co * o + y) * o + x].to_bits(), want.to_bits(), "k {k} s {stride} at {co},{y},{x}");
             }
         }
     }

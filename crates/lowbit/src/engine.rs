@@ -10,7 +10,7 @@ use crate::format::{QLayer, QModel};
 use crate::gemm::{InputQuant, Kernel, PackedB, direct};
 use crate::pack;
 use crate::scratch;
-use mpq_net::{LayerKind, Pool};
+use mpq_net::LayerKind;
 use rayon::prelude::*;
 
 mod conv;
@@ -64,12 +64,8 @@ impl Layer {
             return unsupported("stochastic input rounding cannot run on the engine".into());
         }
         let input = InputQuant { scale: l.in_scale, zero: l.in_zero, qmax: l.in_qmax, round: l.rounding };
-        if let LayerKind::Conv { c_in, c_out, side_in, same, residual, pool } = l.kind
-            && ((!same && side_in < 3) || (residual && (!same || c_in != c_out || pool == Pool::Max2)))
-        {
-            return unsupported(format!(
-                "conv of side {side_in} (same padding {same}, skip {residual}, pool {pool:?}) cannot run"
-            ));
+        if let Err(why) = l.kind.check() {
+            return unsupported(format!("cannot run: {why}"));
         }
         let mut taps = Vec::new();
         let (weights, out_scale) = if l.bits >= 32 {
@@ -89,9 +85,9 @@ impl Layer {
             }
             let s = |r: usize| l.scales.get(r).or(l.scales.first()).copied().unwrap_or(1.0);
             let mut codes = pack::unpack(&l.codes, rows * cols, l.bits.get());
-            if let LayerKind::Conv { c_in, .. } = l.kind {
-                codes = pixel_major_depths(&codes, c_in);
-                if c_in == 1 && direct::has_single_channel(kernel) {
+            if let Some(g) = l.kind.conv_geom() {
+                codes = pixel_major_depths(&codes, g.c_in, g.taps());
+                if g.c_in == 1 && g.is_3x3_stride1() && direct::has_single_channel(kernel) {
                     taps = direct::tap_pairs(&codes, rows);
                 }
             }
@@ -261,7 +257,7 @@ mod tests {
         let codes: Vec<i32> = (0..c_out * c_in * 9).map(|_| (next() % 255 - 127) as i32).collect();
         let l = QLayer {
             name: "conv".into(),
-            kind: LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 },
+            kind: LayerKind::lenet_conv(c_in, c_out, side_in),
             bits: mpq_net::BitWidth::of::<8>(),
             rounding: mpq_net::Rounding::Nearest,
             in_scale: 0.013,

@@ -36,11 +36,24 @@ fn layer(rng: &mut Lcg, name: &str, kind: LayerKind, bits: u32, rounding: Roundi
 }
 
 fn conv(c_in: usize, c_out: usize, side_in: usize) -> LayerKind {
-    LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 }
+    LayerKind::lenet_conv(c_in, c_out, side_in)
 }
 
 fn block(c: usize, residual: bool, pool: Pool) -> LayerKind {
-    LayerKind::Conv { c_in: c, c_out: c, side_in: 13, same: true, residual, pool }
+    LayerKind::conv3(c, c, 13, true, residual, pool)
+}
+
+/// A convolution of any kernel side and stride, without a skip.
+fn strided(
+    c_in: usize,
+    c_out: usize,
+    side_in: usize,
+    same: bool,
+    kernel: usize,
+    stride: usize,
+    pool: Pool,
+) -> LayerKind {
+    LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual: false, pool }
 }
 
 fn models() -> Vec<QModel> {
@@ -64,13 +77,22 @@ fn models() -> Vec<QModel> {
         layer(&mut rng, "head", lin(6, 10, false, false), 8, Rounding::Nearest, 0),
     ];
     // 2x2 average pools (an imported LeNet-5), after a valid convolution and after a skip.
-    let avg = LayerKind::Conv { c_in: 1, c_out: 5, side_in: 28, same: false, residual: false, pool: Pool::Avg2 };
+    let avg = LayerKind::conv3(1, 5, 28, false, false, Pool::Avg2);
     let lenet_avg = vec![
         layer(&mut rng, "conv1", avg, 8, Rounding::Nearest, 0),
         layer(&mut rng, "block1", block(5, true, Pool::Avg2), 5, Rounding::Floor, 1),
         layer(&mut rng, "fc1", lin(5 * 6 * 6, 10, false, false), 6, Rounding::Ceil, 0),
     ];
+    // Pointwise and strided convolutions (a ResNet's downsampling pieces).
+    let strides = vec![
+        layer(&mut rng, "conv1", strided(1, 8, 28, true, 3, 2, Pool::None), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "conv2", strided(8, 12, 14, false, 1, 1, Pool::None), 6, Rounding::Floor, 1),
+        layer(&mut rng, "conv3", strided(12, 16, 14, false, 3, 2, Pool::Max2), 5, Rounding::Ceil, 2),
+        layer(&mut rng, "conv4", strided(16, 16, 3, false, 1, 2, Pool::GlobalAvg), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "fc1", lin(16, 10, false, false), 6, Rounding::Nearest, 0),
+    ];
     vec![
+        QModel { model: "strided".into(), plan: "-".into(), layers: strides },
         QModel { model: "mlp".into(), plan: "-".into(), layers: mlp },
         QModel { model: "cnn".into(), plan: "-".into(), layers: cnn },
         QModel { model: "rescnn".into(), plan: "-".into(), layers: rescnn },
@@ -105,7 +127,7 @@ fn kernels_agree_bit_for_bit() {
 
 #[test]
 fn codes_that_do_not_fit_u8_are_refused() {
-    let mut m = models().remove(0);
+    let mut m = models().remove(1);
     m.layers[1].in_qmax = 300;
     let e = Engine::new(&m).err().expect("refused").to_string();
     assert!(e.contains("fc2") && e.contains("300"), "{e}");
@@ -113,9 +135,8 @@ fn codes_that_do_not_fit_u8_are_refused() {
 
 #[test]
 fn a_skip_around_a_conv_that_changes_shape_is_refused() {
-    let mut m = models().remove(2);
-    m.layers[1].kind =
-        LayerKind::Conv { c_in: 6, c_out: 6, side_in: 13, same: false, residual: true, pool: Pool::None };
+    let mut m = models().remove(3);
+    m.layers[1].kind = LayerKind::conv3(6, 6, 13, false, true, Pool::None);
     let e = Engine::new(&m).err().expect("refused").to_string();
     assert!(e.contains("block1") && e.contains("cannot run"), "{e}");
 }

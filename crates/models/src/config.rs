@@ -256,7 +256,7 @@ impl ModelConfig {
                 layers.push(LayerSpec { name: "stem".into(), kind: LayerKind::lenet_conv(1, c, 28) });
                 for b in 0..*depth {
                     let pool = if b + 1 == *depth { Pool::GlobalAvg } else { Pool::None };
-                    let kind = LayerKind::Conv { c_in: c, c_out: c, side_in: 13, same: true, residual, pool };
+                    let kind = LayerKind::conv3(c, c, 13, true, residual, pool);
                     layers.push(LayerSpec { name: format!("block{}", b + 1), kind });
                 }
                 layers.push(lin("head".into(), c, 10, false, false));

@@ -20,7 +20,7 @@ pub use mpq_net::{Arch, LayerKind, LayerSpec, Pool};
 pub enum Weight {
     /// Linear weight `[d_in, d_out]`.
     Linear(Tensor<2>),
-    /// Conv weight `[c_out, c_in, 3, 3]`.
+    /// Conv weight `[c_out, c_in, k, k]`.
     Conv(Tensor<4>),
 }
 
@@ -69,11 +69,11 @@ impl Net {
         let (mut convs, mut linears) = (Vec::new(), Vec::new());
         for l in &arch.layers {
             match l.kind {
-                LayerKind::Conv { c_in, c_out, .. } => {
-                    let mut c = Conv2dConfig::new([c_in, c_out], [3, 3]).init(device);
-                    let b = 1.0 / ((c_in * 9) as f32).sqrt();
-                    let w = uniform(&mut rng, c_out * c_in * 9, b);
-                    c.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [c_out, c_in, 3, 3]), device));
+                LayerKind::Conv { c_in, c_out, kernel: k, .. } => {
+                    let mut c = Conv2dConfig::new([c_in, c_out], [k, k]).init(device);
+                    let b = 1.0 / ((c_in * k * k) as f32).sqrt();
+                    let w = uniform(&mut rng, c_out * c_in * k * k, b);
+                    c.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [c_out, c_in, k, k]), device));
                     let bias = Tensor::from_data(TensorData::new(uniform(&mut rng, c_out, b), [c_out]), device);
                     c.bias = Some(Param::from_tensor(bias));
                     convs.push(c);
@@ -165,14 +165,14 @@ impl Net {
         let s = self.slot(k);
         let b = x.dims()[0];
         match self.arch.layers[k].kind {
-            LayerKind::Conv { same, residual, pool, .. } => {
+            LayerKind::Conv { residual, pool, stride, .. } => {
                 let c = &self.convs[s];
                 let weight = match w {
                     Some(Weight::Conv(t)) => t.clone(),
                     _ => c.weight.val(),
                 };
-                let pad = usize::from(same);
-                let opts = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+                let pad = self.arch.layers[k].kind.conv_geom().map_or(0, |g| g.pad);
+                let opts = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
                 let mut y = relu(conv2d(x.clone(), weight, c.bias.as_ref().map(|p| p.val()), opts));
                 if residual {
                     y = y + x;

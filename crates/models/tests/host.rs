@@ -11,11 +11,39 @@ use mpq_net::{Arch, LayerKind, LayerSpec, Pool};
 /// A LeNet-5-style network with 2x2 average pools (what an imported model may have; no
 /// config of the harness builds one), on odd and even sides.
 fn lenet_avg(dev: &Device, seed: u64) -> Net {
-    let conv =
-        |c_in, c_out, side_in| LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Avg2 };
+    let conv = |c_in, c_out, side_in| LayerKind::conv3(c_in, c_out, side_in, false, false, Pool::Avg2);
     let lin = |d_in, d_out, relu| LayerKind::Linear { d_in, d_out, relu, residual: false };
-    let kinds = [conv(1, 3, 28), conv(3, 4, 13), lin(100, 8, true), lin(8, 10, false)];
-    let layers = kinds.into_iter().enumerate().map(|(i, kind)| LayerSpec { name: format!("l{i}"), kind }).collect();
+    net_of(&[conv(1, 3, 28), conv(3, 4, 13), lin(100, 8, true), lin(8, 10, false)], dev, seed)
+}
+
+/// Pointwise (1x1) and strided convolutions, same-padded and valid, an identity skip between
+/// them and a max-pool on an odd side (a ResNet's downsampling pieces).
+fn strided(dev: &Device, seed: u64) -> Net {
+    let conv = |c_in, c_out, side_in, same, kernel, stride, pool| LayerKind::Conv {
+        c_in,
+        c_out,
+        side_in,
+        same,
+        kernel,
+        stride,
+        residual: false,
+        pool,
+    };
+    let kinds = [
+        conv(1, 4, 28, true, 3, 2, Pool::None),
+        conv(4, 6, 14, false, 1, 1, Pool::None),
+        conv(6, 6, 14, false, 3, 2, Pool::None),
+        LayerKind::conv3(6, 6, 6, true, true, Pool::None),
+        conv(6, 8, 6, true, 1, 2, Pool::Max2),
+        LayerKind::Linear { d_in: 8, d_out: 10, relu: false, residual: false },
+    ];
+    net_of(&kinds, dev, seed)
+}
+
+/// A network of `kinds`, layers named `l0`, `l1`, ...
+fn net_of(kinds: &[LayerKind], dev: &Device, seed: u64) -> Net {
+    let layers =
+        kinds.iter().enumerate().map(|(i, kind)| LayerSpec { name: format!("l{i}"), kind: kind.clone() }).collect();
     Net::new(Arch { layers }, dev, seed)
 }
 
@@ -33,8 +61,10 @@ fn host_forward_matches_burn_for_every_model_kind() {
         ModelConfig::ResCnn { channels: 5, depth: 2 },
         ModelConfig::PlainCnn { channels: 5, depth: 3 },
     ];
-    let nets =
-        cfgs.iter().map(|c| (format!("{c:?}"), c.init(&dev, 3))).chain([("lenet-avg".into(), lenet_avg(&dev, 3))]);
+    let nets = cfgs
+        .iter()
+        .map(|c| (format!("{c:?}"), c.init(&dev, 3)))
+        .chain([("lenet-avg".into(), lenet_avg(&dev, 3)), ("strided".into(), strided(&dev, 3))]);
     for (cfg, net) in nets {
         let n = 9;
         let x = images(n);
@@ -84,7 +114,9 @@ fn weight_gradients_match_finite_differences() {
     ];
     let dev = Device::flex();
     let hosts = cfgs.iter().map(|c| (format!("{c:?}"), c.init(&dev, 11).to_host()));
-    for (cfg, h) in hosts.chain([("lenet-avg".to_string(), lenet_avg(&dev, 11).to_host())]) {
+    let extra =
+        [("lenet-avg".to_string(), lenet_avg(&dev, 11).to_host()), ("strided".into(), strided(&dev, 11).to_host())];
+    for (cfg, h) in hosts.chain(extra) {
         let g = h.gradients(&x, &y, None);
         for k in 0..h.n_layers() {
             for idx in [0, h.weights[k].len() / 2, h.weights[k].len() - 1] {

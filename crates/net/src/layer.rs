@@ -34,8 +34,8 @@ pub enum LayerKind {
         /// Whether an identity skip adds the layer input.
         residual: bool,
     },
-    /// 3x3 convolution (valid, or same-padded with zeros), ReLU, then `y + x` if
-    /// `residual`, then `pool`.
+    /// `kernel` x `kernel` convolution with `stride` (valid, or same-padded with zeros), ReLU,
+    /// then `y + x` if `residual`, then `pool`.
     Conv {
         /// Input channels.
         c_in: usize,
@@ -43,10 +43,17 @@ pub enum LayerKind {
         c_out: usize,
         /// Input height and width.
         side_in: usize,
-        /// Same padding (one zero on every border): the output keeps the input's side.
+        /// Same padding (`(kernel - 1) / 2` zeros on every border): at stride 1 the output
+        /// keeps the input's side.
         #[serde(default)]
         same: bool,
-        /// Whether an identity skip adds the layer input (needs `same`, `c_in == c_out`).
+        /// Side of the square kernel (3 unless said; 1 for a pointwise convolution).
+        #[serde(default = "three", skip_serializing_if = "is_three")]
+        kernel: usize,
+        /// Step between windows in both directions (1 unless said).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        stride: usize,
+        /// Whether an identity skip adds the layer input (needs `same`, stride 1, `c_in == c_out`).
         #[serde(default)]
         residual: bool,
         /// The pooling that follows.
@@ -55,19 +62,128 @@ pub enum LayerKind {
     },
 }
 
+fn three() -> usize {
+    3
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_three(k: &usize) -> bool {
+    *k == 3
+}
+
+fn is_one(s: &usize) -> bool {
+    *s == 1
+}
+
+/// Where a convolution's windows lie: what im2col, the weight layout and every executor's
+/// loops read, computed once from the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Input side before padding.
+    pub side_in: usize,
+    /// Kernel side.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zeros on each border.
+    pub pad: usize,
+    /// Input side after padding.
+    pub side: usize,
+    /// Output side (before pooling).
+    pub o: usize,
+}
+
+impl ConvGeom {
+    /// Weights per output channel: `c_in * k * k`, in order `c * k * k + ky * k + kx`.
+    pub fn depth(&self) -> usize {
+        self.c_in * self.k * self.k
+    }
+
+    /// Taps per input channel: `k * k`.
+    pub fn taps(&self) -> usize {
+        self.k * self.k
+    }
+
+    /// Whether this is the 3x3, stride-1 convolution the tuned kernels serve.
+    pub fn is_3x3_stride1(&self) -> bool {
+        self.k == 3 && self.stride == 1
+    }
+
+    /// The geometry with an output side of `o` (the top-left `o` x `o` windows).
+    pub fn with_outputs(self, o: usize) -> ConvGeom {
+        ConvGeom { o, ..self }
+    }
+}
+
 impl LayerKind {
     /// The classic LeNet block: valid 3x3 convolution, ReLU, 2x2 max-pool.
     pub fn lenet_conv(c_in: usize, c_out: usize, side_in: usize) -> LayerKind {
-        LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Max2 }
+        LayerKind::Conv { c_in, c_out, side_in, same: false, kernel: 3, stride: 1, residual: false, pool: Pool::Max2 }
+    }
+
+    /// A 3x3 convolution with stride 1 (valid or same), then `pool`.
+    pub fn conv3(c_in: usize, c_out: usize, side_in: usize, same: bool, residual: bool, pool: Pool) -> LayerKind {
+        LayerKind::Conv { c_in, c_out, side_in, same, kernel: 3, stride: 1, residual, pool }
+    }
+
+    /// A convolution's geometry (`None` for a linear layer).
+    pub fn conv_geom(&self) -> Option<ConvGeom> {
+        let LayerKind::Conv { c_in, c_out, side_in, same, kernel: k, stride, .. } = *self else { return None };
+        let pad = if same { k.saturating_sub(1) / 2 } else { 0 };
+        let side = side_in + 2 * pad;
+        let o = if side < k || stride == 0 { 0 } else { (side - k) / stride + 1 };
+        Some(ConvGeom { c_in, c_out, side_in, k, stride, pad, side, o })
+    }
+
+    /// Why the layer cannot run, if it cannot: an empty output, a kernel or stride of 0, a
+    /// skip whose shapes differ, or a skip that meets a max-pool.
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            LayerKind::Linear { d_in, d_out, residual, .. } => {
+                if d_in == 0 || d_out == 0 {
+                    return Err(format!("a linear layer of {d_in} inputs and {d_out} outputs computes nothing"));
+                }
+                if residual && d_in != d_out {
+                    return Err(format!("an identity skip needs as many outputs as inputs ({d_in} -> {d_out})"));
+                }
+                Ok(())
+            }
+            LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual, pool } => {
+                let Some(g) = self.conv_geom() else { return Ok(()) };
+                if kernel == 0 || stride == 0 || c_in == 0 || c_out == 0 {
+                    return Err(format!(
+                        "kernel {kernel}, stride {stride}, {c_in} -> {c_out} channels computes nothing"
+                    ));
+                }
+                if same && kernel % 2 == 0 {
+                    return Err(format!("same padding needs an odd kernel, not {kernel}"));
+                }
+                if g.o == 0 || (matches!(pool, Pool::Max2 | Pool::Avg2) && g.o < 2) {
+                    return Err(format!(
+                        "a {kernel}x{kernel} convolution (stride {stride}, same padding {same}) of side {side_in} then {pool:?} leaves no output"
+                    ));
+                }
+                if residual && (g.o != side_in || c_in != c_out || pool == Pool::Max2) {
+                    return Err(format!(
+                        "an identity skip needs the output's shape to equal the input's and no max-pool ({c_in}x{side_in}x{side_in} -> {c_out}x{o}x{o}, pool {pool:?})",
+                        o = g.o
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Side of a convolution's output before pooling (0 for a linear layer).
     pub fn conv_side(&self) -> usize {
-        match *self {
-            LayerKind::Conv { side_in, same: true, .. } => side_in,
-            LayerKind::Conv { side_in, .. } => side_in.saturating_sub(2),
-            LayerKind::Linear { .. } => 0,
-        }
+        self.conv_geom().map_or(0, |g| g.o)
     }
 
     /// Values per example entering the layer.
@@ -95,11 +211,11 @@ impl LayerKind {
     }
 
     /// (rows, cols) of the weight as the engine stores it: `[d_out][d_in]` for a linear
-    /// layer, `[c_out][c_in * 9]` for a convolution (one row per output).
+    /// layer, `[c_out][c_in * k * k]` for a convolution (one row per output).
     pub fn weight_shape(&self) -> (usize, usize) {
         match *self {
             LayerKind::Linear { d_in, d_out, .. } => (d_out, d_in),
-            LayerKind::Conv { c_in, c_out, .. } => (c_out, c_in * 9),
+            LayerKind::Conv { c_in, c_out, kernel, .. } => (c_out, c_in * kernel * kernel),
         }
     }
 
@@ -152,13 +268,56 @@ mod tests {
         let c = LayerKind::lenet_conv(1, 8, 28);
         assert_eq!((c.conv_side(), c.input_width(), c.output_width()), (26, 784, 8 * 13 * 13));
         assert_eq!((c.weight_shape(), c.weight_count(), c.outputs()), ((8, 9), 72, 8));
-        let same = LayerKind::Conv { c_in: 4, c_out: 4, side_in: 7, same: true, residual: true, pool: Pool::GlobalAvg };
+        let same = LayerKind::conv3(4, 4, 7, true, true, Pool::GlobalAvg);
         assert_eq!((same.conv_side(), same.output_width(), same.residual()), (7, 4, true));
-        let none = LayerKind::Conv { c_in: 4, c_out: 4, side_in: 7, same: true, residual: true, pool: Pool::None };
+        let none = LayerKind::conv3(4, 4, 7, true, true, Pool::None);
         assert_eq!(none.output_width(), 4 * 49);
         let l = LayerKind::Linear { d_in: 5, d_out: 3, relu: true, residual: false };
         assert_eq!((l.conv_side(), l.input_width(), l.output_width(), l.weight_shape()), (0, 5, 3, (3, 5)));
         assert!(!l.is_conv() && c.is_conv());
+        assert!([c.check(), same.check(), none.check(), l.check()].iter().all(Result::is_ok));
+    }
+
+    /// Output sides as PyTorch's `Conv2d` computes them (`(side + 2 pad - k) / stride + 1`),
+    /// the weight shape of a pointwise and a strided convolution, and the layers that cannot run.
+    #[test]
+    fn kernels_and_strides() {
+        let conv = |side_in, same, kernel, stride| LayerKind::Conv {
+            c_in: 2,
+            c_out: 4,
+            side_in,
+            same,
+            kernel,
+            stride,
+            residual: false,
+            pool: Pool::None,
+        };
+        for (side, same, k, s, o) in
+            [(28, true, 3, 2, 14), (7, true, 3, 2, 4), (14, false, 3, 2, 6), (14, false, 1, 1, 14), (14, true, 1, 2, 7)]
+        {
+            let c = conv(side, same, k, s);
+            assert_eq!(c.conv_side(), o, "side {side} same {same} kernel {k} stride {s}");
+            assert_eq!(c.weight_shape(), (4, 2 * k * k));
+            assert_eq!(c.output_width(), 4 * o * o);
+            assert!(c.check().is_ok());
+        }
+        let g = conv(28, true, 3, 2).conv_geom().unwrap();
+        assert_eq!((g.pad, g.side, g.depth(), g.taps(), g.is_3x3_stride1()), (1, 30, 18, 9, false));
+        assert!(conv(2, false, 3, 1).check().unwrap_err().contains("no output"));
+        assert!(conv(9, true, 2, 1).check().unwrap_err().contains("odd kernel"));
+        assert!(conv(9, true, 3, 0).check().is_err());
+        let skip = LayerKind::Conv {
+            c_in: 4,
+            c_out: 4,
+            side_in: 8,
+            same: true,
+            kernel: 3,
+            stride: 2,
+            residual: true,
+            pool: Pool::None,
+        };
+        assert!(skip.check().unwrap_err().contains("identity skip"), "{:?}", skip.check());
+        assert!(LayerKind::conv3(4, 4, 8, true, true, Pool::Max2).check().is_err());
     }
 
     /// The tagged form packed model files hold, with the defaults older files rely on.
@@ -169,7 +328,21 @@ mod tests {
         assert_eq!(s, r#"{"type":"linear","d_in":3,"d_out":2,"relu":true,"residual":false}"#);
         let c: LayerKind = serde_json::from_str(r#"{"type":"conv","c_in":1,"c_out":2,"side_in":28}"#).unwrap();
         assert_eq!(c, LayerKind::lenet_conv(1, 2, 28));
-        let g = LayerKind::Conv { c_in: 2, c_out: 2, side_in: 5, same: true, residual: true, pool: Pool::GlobalAvg };
+        assert!(!serde_json::to_string(&c).unwrap().contains("kernel"), "3x3 stride 1 files stay as they were");
+        let p = LayerKind::Conv {
+            c_in: 1,
+            c_out: 2,
+            side_in: 28,
+            same: false,
+            kernel: 1,
+            stride: 2,
+            residual: false,
+            pool: Pool::Max2,
+        };
+        let s = serde_json::to_string(&p).unwrap();
+        assert!(s.contains(r#""kernel":1,"stride":2"#), "{s}");
+        assert_eq!(serde_json::from_str::<LayerKind>(&s).unwrap(), p);
+        let g = LayerKind::conv3(2, 2, 5, true, true, Pool::GlobalAvg);
         assert!(serde_json::to_string(&g).unwrap().ends_with(r#""same":true,"residual":true,"pool":"global-avg"}"#));
     }
 }

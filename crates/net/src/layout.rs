@@ -4,24 +4,34 @@
 
 /// `img` `[c][side][side]` with a border of `fill`: `[c][side + 2][side + 2]`.
 pub fn pad1<T: Copy>(img: &[T], c: usize, side: usize, fill: T) -> Vec<T> {
-    let mut out = vec![fill; c * (side + 2) * (side + 2)];
-    copy_inside(img, c, side, &mut out);
-    out
+    pad(img, c, side, 1, fill)
 }
 
 /// [`pad1`] into `out` (`c * (side + 2)^2` values, every one written).
 pub fn pad1_into<T: Copy>(img: &[T], c: usize, side: usize, fill: T, out: &mut [T]) {
-    let p = side + 2;
-    out[..c * p * p].fill(fill);
-    copy_inside(img, c, side, out);
+    pad_into(img, c, side, 1, fill, out)
 }
 
-/// The rows of `img` into the inside of a padded `out`, its border left as it is.
-fn copy_inside<T: Copy>(img: &[T], c: usize, side: usize, out: &mut [T]) {
-    let p = side + 2;
+/// `img` `[c][side][side]` with a border of `n` values `fill`: `[c][side + 2n][side + 2n]`.
+pub fn pad<T: Copy>(img: &[T], c: usize, side: usize, n: usize, fill: T) -> Vec<T> {
+    let mut out = vec![fill; c * (side + 2 * n) * (side + 2 * n)];
+    copy_inside(img, c, side, n, &mut out);
+    out
+}
+
+/// [`pad`] into `out` (`c * (side + 2n)^2` values, every one written).
+pub fn pad_into<T: Copy>(img: &[T], c: usize, side: usize, n: usize, fill: T, out: &mut [T]) {
+    let p = side + 2 * n;
+    out[..c * p * p].fill(fill);
+    copy_inside(img, c, side, n, out);
+}
+
+/// The rows of `img` into the inside of `out` padded by `n`, its border left as it is.
+fn copy_inside<T: Copy>(img: &[T], c: usize, side: usize, n: usize, out: &mut [T]) {
+    let p = side + 2 * n;
     for ch in 0..c {
         for y in 0..side {
-            out[ch * p * p + (y + 1) * p + 1..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
+            out[ch * p * p + (y + n) * p + n..][..side].copy_from_slice(&img[(ch * side + y) * side..][..side]);
         }
     }
 }
@@ -58,5 +68,8 @@ mod tests {
         pad1_into(&img[..4], 1, 2, -1, &mut out);
         assert_eq!(out, [-1, -1, -1, -1, -1, 1, 2, -1, -1, 3, 4, -1, -1, -1, -1, -1]);
         assert_eq!(global_avg(&[1.0, 2.0, 3.0, 6.0]), 3.0);
+        assert_eq!(pad(&img[..4], 1, 2, 0, 0), [1, 2, 3, 4]);
+        let two = pad(&[7], 1, 1, 2, 0);
+        assert_eq!((two.len(), two[12], two.iter().sum::<i32>()), (25, 7, 7));
     }
 }

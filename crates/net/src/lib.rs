@@ -15,5 +15,5 @@ pub mod simd;
 
 pub use bits::{BitWidth, BitsError};
 pub use grid::QParams;
-pub use layer::{Arch, LayerKind, LayerSpec, Pool};
+pub use layer::{Arch, ConvGeom, LayerKind, LayerSpec, Pool};
 pub use rounding::Rounding;

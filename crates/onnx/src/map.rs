@@ -205,11 +205,12 @@ impl Walk<'_> {
     }
 }
 
-/// Padding of a 3x3 convolution: none (valid) or one on every side (same), else `None`.
-fn same_padding(p: &PaddingConfig2d) -> Option<bool> {
-    match p {
+/// Padding of a `kernel` x `kernel` convolution: none (valid) or `(kernel - 1) / 2` on every
+/// side (same), else `None`.
+fn same_padding(p: &PaddingConfig2d, kernel: usize) -> Option<bool> {
+    match *p {
         PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0) => Some(false),
-        PaddingConfig2d::Explicit(1, 1, 1, 1) => Some(true),
+        PaddingConfig2d::Explicit(a, b, c, d) if kernel % 2 == 1 && [a, b, c, d] == [(kernel - 1) / 2; 4] => Some(true),
         _ => None,
     }
 }

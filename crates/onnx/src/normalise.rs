@@ -46,13 +46,13 @@ impl Imported {
         // (out index of weight i, number of outputs).
         let out_of: Box<dyn Fn(usize) -> usize> = match *kind {
             LayerKind::Linear { d_out, .. } => Box::new(move |i| i % d_out),
-            LayerKind::Conv { same, c_in, .. } => {
-                if same && mean != 0.0 {
+            LayerKind::Conv { c_in, kernel, .. } => {
+                if kind.conv_geom().is_some_and(|g| g.pad > 0) && mean != 0.0 {
                     return Err(refuse(
                         "subtracts a mean, which a zero-padded first convolution cannot absorb (its padding is zero after normalisation); export the model with the normalisation inside it",
                     ));
                 }
-                Box::new(move |i| i / (c_in * 9))
+                Box::new(move |i| i / (c_in * kernel * kernel))
             }
         };
         let mut sums = vec![0f64; b.len()];

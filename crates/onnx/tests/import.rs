@@ -27,7 +27,7 @@ fn worst_against_onnx_runtime(name: &str) -> f32 {
 
 #[test]
 fn imported_logits_equal_onnx_runtime() {
-    for name in ["mlp", "cnn", "rescnn-bn", "lenet-avg"] {
+    for name in ["mlp", "cnn", "rescnn-bn", "lenet-avg", "resnet-pieces"] {
         let worst = worst_against_onnx_runtime(name);
         assert!(worst <= 1e-5, "{name}: {worst}");
     }
@@ -42,13 +42,34 @@ fn layers_map_onto_the_description() {
         kinds("cnn.onnx"),
         [LayerKind::lenet_conv(1, 8, 28), LayerKind::lenet_conv(8, 16, 13), lin(400, 32, true), lin(32, 10, false)]
     );
-    let avg =
-        |c_in, c_out, side_in| LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Avg2 };
+    let avg = |c_in, c_out, side_in| LayerKind::conv3(c_in, c_out, side_in, false, false, Pool::Avg2);
     assert_eq!(kinds("lenet-avg.onnx"), [avg(1, 6, 28), avg(6, 12, 13), lin(300, 32, true), lin(32, 10, false)]);
-    let block = |pool| LayerKind::Conv { c_in: 8, c_out: 8, side_in: 13, same: true, residual: true, pool };
+    let block = |pool| LayerKind::conv3(8, 8, 13, true, true, pool);
     assert_eq!(
         kinds("rescnn-bn.onnx"),
         [LayerKind::lenet_conv(1, 8, 28), block(Pool::None), block(Pool::GlobalAvg), lin(8, 10, false)]
+    );
+    // Strided and pointwise convolutions, batch norm folded, a skip between them.
+    let conv = |c_in, c_out, side_in, same, kernel, stride, pool| LayerKind::Conv {
+        c_in,
+        c_out,
+        side_in,
+        same,
+        kernel,
+        stride,
+        residual: false,
+        pool,
+    };
+    assert_eq!(
+        kinds("resnet-pieces.onnx"),
+        [
+            conv(1, 8, 28, true, 3, 2, Pool::None),
+            conv(8, 16, 14, false, 1, 1, Pool::None),
+            conv(16, 16, 14, false, 3, 2, Pool::None),
+            LayerKind::conv3(16, 16, 6, true, true, Pool::None),
+            conv(16, 24, 6, false, 1, 2, Pool::GlobalAvg),
+            lin(24, 10, false),
+        ]
     );
     // Each layer names the file's nodes it came from, batch norm and skip included.
     let sources = import(&fixture("rescnn-bn.onnx")).unwrap().sources;
@@ -66,6 +87,8 @@ fn bad_models_are_refused_with_a_message() {
         s.contains("unsupported-op.onnx") && s.contains("`/2/Sigmoid` (Sigmoid)") && s.contains("Supported:"),
         "{s}"
     );
+    let s = msg("conv-dilated.onnx").to_string();
+    assert!(s.contains("conv-dilated.onnx") && s.contains("(Conv)") && s.contains("dilation [2, 2]"), "{s}");
     let e = msg("input-32x32.onnx");
     assert!(matches!(e, OnnxError::Shape { .. }) && e.to_string().contains("32"), "{e}");
     for bad in ["truncated.onnx", "random-bytes.onnx"] {
@@ -99,8 +122,7 @@ fn input_normalisation_folds_into_the_first_layer() {
     }
     // A same-padded convolution as the first layer: scale only.
     let mut padded = import(&fixture("mlp.onnx")).unwrap();
-    padded.net.kinds[0] =
-        LayerKind::Conv { c_in: 1, c_out: 1, side_in: 28, same: true, residual: false, pool: Pool::None };
+    padded.net.kinds[0] = LayerKind::conv3(1, 1, 28, true, false, Pool::None);
     (padded.net.weights[0], padded.net.biases[0]) = (vec![0.5; 9], vec![0.25]);
     let e = padded.clone().normalise_input(norm, &fixture("mlp.onnx")).unwrap_err().to_string();
     assert!(e.contains("mlp.onnx") && e.contains("zero-padded"), "{e}");

@@ -55,27 +55,64 @@ fn engine_agrees_with_simulation_on_residual_and_plain_cnns() {
 /// its weights as initialised (the pooling's arithmetic is what is checked, not accuracy).
 #[test]
 fn engine_agrees_with_simulation_on_average_pools() {
-    use mpq_net::{Arch, LayerKind, LayerSpec, Pool};
+    use mpq_net::{LayerKind, Pool};
+    let conv = |c_in, c_out, side_in| LayerKind::conv3(c_in, c_out, side_in, false, false, Pool::Avg2);
+    let lin = |d_in, d_out, relu| LayerKind::Linear { d_in, d_out, relu, residual: false };
+    let kinds = [conv(1, 6, 28), conv(6, 12, 13), lin(300, 32, true), lin(32, 10, false)];
+    engine_agrees_on("lenet-avg", &kinds, Granularity::PerTensor);
+}
+
+/// The same on pointwise (1x1) and strided convolutions, same-padded and valid, with an
+/// identity skip between them (a ResNet's downsampling pieces), per tensor and per channel.
+#[test]
+fn engine_agrees_with_simulation_on_pointwise_and_strided_convolutions() {
+    use mpq_net::{LayerKind, Pool};
+    let conv = |c_in, c_out, side_in, same, kernel, stride, pool| LayerKind::Conv {
+        c_in,
+        c_out,
+        side_in,
+        same,
+        kernel,
+        stride,
+        residual: false,
+        pool,
+    };
+    let kinds = [
+        conv(1, 8, 28, true, 3, 2, Pool::None),
+        conv(8, 12, 14, false, 1, 1, Pool::None),
+        conv(12, 12, 14, false, 3, 2, Pool::None),
+        LayerKind::conv3(12, 12, 6, true, true, Pool::None),
+        conv(12, 16, 6, false, 1, 2, Pool::Max2),
+        LayerKind::Linear { d_in: 16, d_out: 10, relu: false, residual: false },
+    ];
+    for g in [Granularity::PerTensor, Granularity::PerChannel] {
+        engine_agrees_on("strided", &kinds, g);
+    }
+}
+
+/// Engine logits against simulated ones for a network of `kinds` with initial weights, at
+/// 8 bits nearest and at 5 bits with mixed roundings.
+fn engine_agrees_on(name: &str, kinds: &[mpq_net::LayerKind], granularity: Granularity) {
+    use mpq_net::{Arch, LayerSpec};
     let dev = Device::flex();
     let data = shipped::load().unwrap();
     let split = Split::draw(&data, SplitSizes { train: 10, calib: 200, test: 200 }, None, 5).unwrap();
-    let conv =
-        |c_in, c_out, side_in| LayerKind::Conv { c_in, c_out, side_in, same: false, residual: false, pool: Pool::Avg2 };
-    let lin = |d_in, d_out, relu| LayerKind::Linear { d_in, d_out, relu, residual: false };
-    let kinds = [conv(1, 6, 28), conv(6, 12, 13), lin(300, 32, true), lin(32, 10, false)];
-    let layers = kinds.into_iter().enumerate().map(|(i, kind)| LayerSpec { name: format!("l{i}"), kind }).collect();
+    let layers =
+        kinds.iter().enumerate().map(|(i, kind)| LayerSpec { name: format!("l{i}"), kind: kind.clone() }).collect();
     let net = mpq_models::Net::new(Arch { layers }, &dev, 9);
     let (calib, test) = (EvalSet::new(&data, &split.calib), EvalSet::new(&data, &split.test));
     let ranges = input_ranges(&net, &calib, Calibration::MinMax);
-    let ev = Evaluator::new(&net, ranges.clone(), 0);
-    let r = [Rounding::Floor, Rounding::Ceil, Rounding::Nearest, Rounding::Floor];
-    for plan in [Plan::uniform(4, bw(8), Rounding::Nearest), Plan::from_roundings(bw(5), &r)] {
+    let ev = Evaluator::with_granularity(&net, ranges.clone(), granularity, 0);
+    let modes = [Rounding::Floor, Rounding::Ceil, Rounding::Nearest];
+    let r: Vec<Rounding> = (0..kinds.len()).map(|i| modes[i % 3]).collect();
+    for plan in [Plan::uniform(kinds.len(), bw(8), Rounding::Nearest), Plan::from_roundings(bw(5), &r)] {
         let sim = ev.logits(&plan, &test).unwrap();
-        let q = pack_plan("lenet-avg", &net, &plan, &ranges, Granularity::PerTensor).unwrap();
+        let q = pack_plan(name, &net, &plan, &ranges, granularity).unwrap();
         let got = Engine::new(&q).unwrap().forward(&test.x, test.len());
+        assert_eq!(got.len(), sim.len());
         let diff = got.iter().zip(&sim).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         let spread = sim.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(spread > 1e-2, "logits near zero: the test would prove nothing");
-        assert!(diff < 1e-3 * (1.0 + spread), "{}: max diff {diff} (logits up to {spread})", plan.code());
+        assert!(diff < 1e-3 * (1.0 + spread), "{name} {}: max diff {diff} (logits up to {spread})", plan.code());
     }
 }

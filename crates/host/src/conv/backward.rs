@@ -1,20 +1,20 @@
 //! The conv layer's backward pass, in the fixed summation order of the crate: `HostNet::backprop`
 //! chains it with the other layers' backward passes.
 
+use super::{general, padded};
 use crate::grad::LayerGrads;
 use crate::simd;
-use mpq_net::layout::pad1;
-use mpq_net::{LayerKind, Pool};
+use mpq_net::{ConvGeom, LayerKind, Pool};
 use rayon::prelude::*;
 
-/// Backward of a conv layer (3x3 valid or same, ReLU, identity skip, pooling; a max-pool
-/// sends the gradient to the first maximum of each window) at input `x`, weight `w` and
-/// kept pre-activations `z`; dL/dx only when `need_dx`. Same padding runs as a valid
-/// convolution of the zero-padded input, whose border gradient is then dropped.
+/// Backward of a conv layer (any kernel and stride, valid or same, ReLU, identity skip,
+/// pooling; a max-pool sends the gradient to the first maximum of each window) at input `x`,
+/// weight `w` and kept pre-activations `z`; dL/dx only when `need_dx`. Same padding runs as
+/// a valid convolution of the zero-padded input, whose border gradient is then dropped.
 pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], need_dx: bool) -> LayerGrads {
-    let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { return LayerGrads::default() };
-    let (wi, wo, s) = (kind.input_width(), kind.output_width(), kind.conv_side());
-    let side = if same { side_in + 2 } else { side_in };
+    let Some(g) = kind.conv_geom() else { return LayerGrads::default() };
+    let (c_in, c_out, side_in, side) = (g.c_in, g.c_out, g.side_in, g.side);
+    let (wi, wo, s) = (kind.input_width(), kind.output_width(), g.o);
     // dL/dz per image, and the skip's share of dL/dx.
     let back: Vec<(Vec<f32>, Vec<f32>)> = z
         .par_chunks(c_out * s * s)
@@ -25,12 +25,16 @@ pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], n
     let dx: Vec<f32> = if need_dx {
         back.par_iter()
             .flat_map_iter(|(dz, skip)| {
-                let d = simd::run_on(
-                    simd::path(),
-                    #[inline(always)]
-                    || conv_input_grad(dz, w, (c_in, c_out, side)),
-                );
-                let mut d = if same { crop1(&d, c_in, side_in) } else { d };
+                let d = if g.is_3x3_stride1() {
+                    simd::run_on(
+                        simd::path(),
+                        #[inline(always)]
+                        || conv_input_grad(dz, w, (c_in, c_out, side)),
+                    )
+                } else {
+                    general::input_grad(dz, w, &g)
+                };
+                let mut d = if g.pad > 0 { crop(&d, c_in, side_in, g.pad) } else { d };
                 d.iter_mut().zip(skip).for_each(|(a, &s)| *a += s);
                 d
             })
@@ -44,9 +48,8 @@ pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], n
     let db = (0..c_out)
         .map(|co| dzs.iter().fold(0f32, |t, dz| t + dz[co * s * s..][..s * s].iter().fold(0f32, |a, &v| a + v)))
         .collect();
-    let padded: Vec<f32> =
-        if same { x.par_chunks(wi).flat_map_iter(|img| pad1(img, c_in, side_in, 0.0)).collect() } else { x.to_vec() };
-    LayerGrads { dx, dw: conv_weight_grad(&padded, &dzs, w.len(), (c_in, c_out, side)), db }
+    let padded: Vec<f32> = x.par_chunks(wi).flat_map_iter(|img| padded(img, &g).into_owned()).collect();
+    LayerGrads { dx, dw: conv_weight_grad(&padded, &dzs, w.len(), &g), db }
 }
 
 /// dL/dz of one image's pre-activation `z` `[c_out, s, s]` (input `x0`) from the gradient
@@ -103,11 +106,11 @@ fn max2_backward(a: &[f32], g: &[f32], c: usize, s: usize) -> Vec<f32> {
     d
 }
 
-/// The interior `[c, side, side]` of `[c, side + 2, side + 2]`.
-fn crop1(d: &[f32], c: usize, side: usize) -> Vec<f32> {
-    let p = side + 2;
+/// The interior `[c, side, side]` of `[c, side + 2n, side + 2n]`.
+fn crop(d: &[f32], c: usize, side: usize, n: usize) -> Vec<f32> {
+    let p = side + 2 * n;
     (0..c)
-        .flat_map(|ch| (0..side).flat_map(move |y| (0..side).map(move |x| d[ch * p * p + (y + 1) * p + x + 1])))
+        .flat_map(|ch| (0..side).flat_map(move |y| (0..side).map(move |x| d[ch * p * p + (y + n) * p + x + n])))
         .collect()
 }
 
@@ -159,11 +162,15 @@ fn conv_input_grad(dz: &[f32], w: &[f32], (c_in, c_out, side): (usize, usize, us
 
 /// dL/dw summed over the batch `x` with per-image dL/dz `dzs`: each image's sums (pixels in
 /// row-major order from 0), then the images in order from 0.
-fn conv_weight_grad(x: &[f32], dzs: &[Vec<f32>], n_w: usize, dims: (usize, usize, usize)) -> Vec<f32> {
+fn conv_weight_grad(x: &[f32], dzs: &[Vec<f32>], n_w: usize, g: &ConvGeom) -> Vec<f32> {
+    let dims = (g.c_in, g.c_out, g.side);
     let parts: Vec<Vec<f32>> = x
         .par_chunks(dims.0 * dims.2 * dims.2)
         .zip(dzs)
         .map(|(img, dz)| {
+            if !g.is_3x3_stride1() {
+                return general::weight_grad(img, dz, g);
+            }
             simd::run_on(
                 simd::path(),
                 #[inline(always)]
@@ -258,6 +265,15 @@ mod tests {
     use super::*;
     use crate::tests::noise;
 
+    /// The batch's dL/dw from [`general::weight_grad`]: each image's, then the images in order.
+    fn general_weight_grad(imgs: &[f32], dzs: &[Vec<f32>], g: &ConvGeom) -> Vec<f32> {
+        let mut dw = vec![0f32; g.c_out * g.depth()];
+        for (img, dz) in imgs.chunks(g.c_in * g.side * g.side).zip(dzs) {
+            dw.iter_mut().zip(general::weight_grad(img, dz, g)).for_each(|(a, v)| *a += v);
+        }
+        dw
+    }
+
     /// The restructured sums equal the plain sequential ones bit for bit: each output adds
     /// its products in the documented order, starting from 0 (partial and whole vectors of
     /// output channels, one and several input channels).
@@ -269,7 +285,9 @@ mod tests {
             let imgs = noise(4 * c_in * side * side, 5);
             let dzs: Vec<Vec<f32>> = (0..4).map(|n| noise(c_out * o * o, 6 + n)).collect();
             let w = noise(c_out * c_in * 9, 9);
-            let dw = conv_weight_grad(&imgs, &dzs, c_out * c_in * 9, (c_in, c_out, side));
+            let g = LayerKind::conv3(c_in, c_out, side, false, false, Pool::None).conv_geom().unwrap();
+            let dw = conv_weight_grad(&imgs, &dzs, c_out * c_in * 9, &g);
+            assert_eq!(dw, general_weight_grad(&imgs, &dzs, &g), "the general loops give the same bits");
             for (co, ci, t) in (0..c_out).flat_map(|co| (0..c_in).flat_map(move |ci| (0..9).map(move |t| (co, ci, t))))
             {
                 let mut want = 0f32;
@@ -285,6 +303,7 @@ mod tests {
                 assert_eq!(dw[(co * c_in + ci) * 9 + t].to_bits(), want.to_bits(), "dw[{co}][{ci}][{t}]");
             }
             let dx = conv_input_grad(&dzs[0], &w, (c_in, c_out, side));
+            assert_eq!(dx, general::input_grad(&dzs[0], &w, &g), "the general loops give the same bits");
             for (ci, y, x) in (0..c_in).flat_map(|ci| (0..side).flat_map(move |y| (0..side).map(move |x| (ci, y, x)))) {
                 let mut want = 0f32;
                 for (co, t) in (0..c_out).flat_map(|co| (0..9).map(move |t| (co, t))) {

@@ -1,12 +1,12 @@
-//! A 3x3 convolution on the engine: im2col plus GEMM a few images at a time (same padding:
-//! the input codes are padded with the zero point, which stands for 0), then ReLU, the
-//! identity skip and pooling.
+//! A convolution on the engine (any kernel side and stride): im2col plus GEMM a few images
+//! at a time (same padding: the input codes are padded with the zero point, which stands for
+//! 0), then ReLU, the identity skip and pooling.
 
 use super::patches::{im2col, im2col_pixels, to_pixels};
 use super::pool::{max_pool_sums, relu_pool, relu_skip_pool};
 use super::{Layer, Weights};
 use crate::gemm::{self, Kernel, PackedB, direct};
-use mpq_net::layout::{pad1, pad1_into};
+use mpq_net::layout::{pad, pad_into};
 use mpq_net::{LayerKind, Pool};
 
 /// Images a convolution runs at a time.
@@ -44,8 +44,8 @@ impl Scratch {
     /// Runs `f` on this thread's buffers, sized for groups of up to `images` images (their
     /// values are what the last user left).
     fn with<R>(kind: &LayerKind, b: &PackedB, images: usize, direct: bool, f: impl FnOnce(&mut Scratch) -> R) -> R {
-        let LayerKind::Conv { c_in, c_out, side_in, same, .. } = *kind else { unreachable!("convolutions only") };
-        let (o, side) = (kind.conv_side(), if same { side_in + 2 } else { side_in });
+        let Some(g) = kind.conv_geom() else { unreachable!("convolutions only") };
+        let (c_in, c_out, side_in, o, side) = (g.c_in, g.c_out, g.side_in, g.o, g.side);
         let rows = images * o * o;
         let mut s = SCRATCH.with(|c| c.take());
         s.img.resize(c_in * side_in * side_in, 0);
@@ -122,17 +122,17 @@ impl Layer {
 
     /// [`Layer::run_conv`] on one group of `t` images with f32 weights.
     fn float_group(&self, w: &[f32], x: &[f32], t: usize, dst: &mut [f32]) {
-        let LayerKind::Conv { c_in, c_out, side_in, same, residual, .. } = self.kind else { return };
-        let (o, per, k) = (self.kind.conv_side(), c_in * side_in * side_in, c_in * 9);
-        let side = if same { side_in + 2 } else { side_in };
+        let LayerKind::Conv { residual, .. } = self.kind else { return };
+        let Some(g) = self.kind.conv_geom() else { return };
+        let (o, per, k, c_out) = (g.o, g.c_in * g.side_in * g.side_in, g.depth(), g.c_out);
         let m = t * o * o;
         let mut a = vec![0f32; m * k];
         for (e, xe) in x.chunks_exact(per).enumerate() {
             let dst = &mut a[e * o * o * k..];
-            if same {
-                im2col(&pad1(xe, c_in, side_in, 0.0), c_in, side, k, dst);
+            if g.pad > 0 {
+                im2col(&pad(xe, g.c_in, g.side_in, g.pad, 0.0), &g, k, dst);
             } else {
-                im2col(xe, c_in, side, k, dst);
+                im2col(xe, &g, k, dst);
             }
         }
         let seen = if residual { &x[..t * per] } else { &[][..] };
@@ -164,9 +164,10 @@ impl Layer {
         s: &mut Scratch,
         seen: &mut [f32],
     ) {
-        let LayerKind::Conv { c_in, side_in, same, residual, .. } = self.kind else { return };
+        let LayerKind::Conv { residual, .. } = self.kind else { return };
+        let Some(g) = self.kind.conv_geom() else { return };
+        let (c_in, side_in, side) = (g.c_in, g.side_in, g.side);
         let per = c_in * side_in * side_in;
-        let side = if same { side_in + 2 } else { side_in };
         let zero = self.input.zero as u8;
         for (e, xe) in x.chunks_exact(per).enumerate() {
             gemm::input_codes(kernel, &self.input, xe, &mut s.img);
@@ -175,15 +176,15 @@ impl Layer {
                 let dst = &mut seen[e * per..(e + 1) * per];
                 dst.iter_mut().zip(&s.img).for_each(|(d, &c)| *d = (c as i32 - z) as f32 * sc);
             }
-            // Pixel-major, so that a patch row is three runs of channels (the weights'
-            // depths are in the same order).
-            if same {
-                pad1_into(&s.img, c_in, side_in, zero, &mut s.padded);
+            // Pixel-major, so that a patch row is `k` runs of channels (the weights' depths
+            // are in the same order).
+            if g.pad > 0 {
+                pad_into(&s.img, c_in, side_in, g.pad, zero, &mut s.padded);
                 to_pixels(&s.padded, c_in, side, &mut s.pixels);
             } else {
                 to_pixels(&s.img, c_in, side, &mut s.pixels);
             }
-            im2col_pixels(&s.pixels, (c_in, side, o), b.kp, &mut s.patches[e * o * o * b.kp..]);
+            im2col_pixels(&s.pixels, &g.with_outputs(o), b.kp, &mut s.patches[e * o * o * b.kp..]);
         }
         let m = t * o * o;
         gemm::gemm(kernel, &s.patches[..m * b.kp], m, b, &mut s.sums[..m * b.np]);
@@ -200,14 +201,14 @@ impl Layer {
     /// the codes (padded with the zero point for same padding) and the 2x2 max-pool of their
     /// sums; then the rescaled ReLU of the pooled sums, as the GEMM path does.
     fn direct_group(&self, kernel: Kernel, (x, t): (&[f32], usize), s: &mut Scratch, b: &PackedB, dst: &mut [f32]) {
-        let LayerKind::Conv { c_out, side_in, same, .. } = self.kind else { return };
-        let (o, side, per) = (self.kind.conv_side(), if same { side_in + 2 } else { side_in }, side_in * side_in);
+        let Some(g) = self.kind.conv_geom() else { return };
+        let (c_out, side_in, same, o, side, per) = (g.c_out, g.side_in, g.pad > 0, g.o, g.side, g.side_in * g.side_in);
         let p = o / 2;
         for (e, xe) in x[..t * per].chunks_exact(per).enumerate() {
             // A valid convolution's codes go straight where the kernel reads them.
             if same {
                 gemm::input_codes(kernel, &self.input, xe, &mut s.img);
-                pad1_into(&s.img, 1, side_in, self.input.zero as u8, &mut s.padded);
+                pad_into(&s.img, 1, side_in, g.pad, self.input.zero as u8, &mut s.padded);
             } else {
                 gemm::input_codes(kernel, &self.input, xe, &mut s.padded[..per]);
             }

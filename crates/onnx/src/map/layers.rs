@@ -6,6 +6,7 @@ use crate::OnnxError;
 use mpq_net::{LayerKind, Pool};
 use onnx_ir::node::batch_norm::BatchNormConfig;
 use onnx_ir::node::conv2d::Conv2dConfig;
+use onnx_ir::node::padding::AutoPad;
 use onnx_ir::{Argument, Node};
 
 impl Walk<'_> {
@@ -15,17 +16,25 @@ impl Walk<'_> {
         let Flow::Image { c, side } = self.flow else {
             return Err(self.unsupported(node, "a convolution needs images, not flat vectors"));
         };
-        let plain = cfg.kernel_size == [3, 3] && cfg.stride == [1, 1] && cfg.dilation == [1, 1] && cfg.groups == 1;
-        let same = same_padding(&cfg.padding).filter(|_| plain).ok_or_else(|| {
+        let [k, kw] = cfg.kernel_size;
+        let [stride, sw] = cfg.stride;
+        let plain = k == kw && stride == sw && k > 0 && stride > 0 && cfg.dilation == [1, 1] && cfg.groups == 1;
+        let explicit = matches!(cfg.auto_pad, AutoPad::NotSet | AutoPad::Valid);
+        let same = same_padding(&cfg.padding, k).filter(|_| plain && explicit).ok_or_else(|| {
             self.unsupported(
                 node,
-                "only 3x3 convolutions with stride 1, no dilation, one group and padding 0 or 1 are supported",
+                format!(
+                    "kernel {:?}, stride {:?}, dilation {:?}, {} groups, padding {} (auto_pad {:?}): only square kernels and strides, no dilation, one group and explicit padding 0 or (kernel - 1) / 2 on every side are supported",
+                    cfg.kernel_size, cfg.stride, cfg.dilation, cfg.groups, cfg.padding, cfg.auto_pad
+                ),
             )
         })?;
         let (mut w, shape) = self.weight(node, inputs, 1, "weight")?;
         let c_out = shape[0];
-        if shape != [c_out, c, 3, 3] {
-            return Err(self.unsupported(node, format!("its weight has shape {shape:?}, expected [c_out, {c}, 3, 3]")));
+        if shape != [c_out, c, k, k] {
+            return Err(
+                self.unsupported(node, format!("its weight has shape {shape:?}, expected [c_out, {c}, {k}, {k}]"))
+            );
         }
         let mut b = self.bias(node, inputs, 2, c_out)?;
         self.cur = Self::output(node);
@@ -44,8 +53,13 @@ impl Walk<'_> {
                 self.unsupported(node, "a convolution must be followed by Relu (after its BatchNormalization, if any)")
             );
         }
-        let residual = same && c == c_out && self.identity_skip(&input);
-        let s = if same { side } else { side - 2 };
+        let conv =
+            |residual, pool| LayerKind::Conv { c_in: c, c_out, side_in: side, same, kernel: k, stride, residual, pool };
+        let s = conv(false, Pool::None).conv_side();
+        if s == 0 {
+            return Err(self.unsupported(node, format!("its {k}x{k} windows do not fit its {side}x{side} input")));
+        }
+        let residual = s == side && c == c_out && self.identity_skip(&input);
         let pool = match self.next_reading(&self.cur).and_then(pool_of) {
             Some(Ok(p)) => {
                 self.cur = Self::output(&self.nodes[self.at]);
@@ -55,7 +69,10 @@ impl Walk<'_> {
             Some(Err(why)) => return Err(self.unsupported(&self.nodes[self.at], why)),
             None => Pool::None,
         };
-        let kind = LayerKind::Conv { c_in: c, c_out, side_in: side, same, residual, pool };
+        let kind = conv(residual, pool);
+        if let Err(why) = kind.check() {
+            return Err(self.unsupported(node, why));
+        }
         self.flow = match pool {
             Pool::Max2 | Pool::Avg2 => Flow::Image { c: c_out, side: s / 2 },
             Pool::None => Flow::Image { c: c_out, side: s },
