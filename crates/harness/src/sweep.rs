@@ -66,10 +66,15 @@ fn describe(kind: &mpq_models::LayerKind) -> String {
             if relu { ", relu" } else { "" },
             if residual { ", + identity" } else { "" }
         ),
-        mpq_models::LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual, pool } => format!(
-            "conv {kernel}x{kernel}{}{} {c_in}→{c_out} on {side_in}x{side_in}, relu{}{}",
+        mpq_models::LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual, pool, carry } => format!(
+            "conv {kernel}x{kernel}{}{} {c_in}→{c_out} on {side_in}x{side_in}{}, relu{}{}",
             if stride == 1 { String::new() } else { format!(" stride {stride}") },
             if same { " same" } else { "" },
+            match carry {
+                mpq_models::Carry::None => String::new(),
+                mpq_models::Carry::Open => ", input carried on".into(),
+                mpq_models::Carry::Close { c, side } => format!(", + carried {c}x{side}x{side} (before relu)"),
+            },
             if residual { ", + identity" } else { "" },
             match pool {
                 mpq_models::Pool::Max2 => ", max-pool 2x2",

@@ -11,7 +11,7 @@ pub use backward::backward;
 use crate::CHUNK;
 use crate::simd;
 use mpq_net::layout::{avg2, global_avg, pad};
-use mpq_net::{LayerKind, Pool};
+use mpq_net::{Carry, LayerKind, Pool};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
@@ -19,14 +19,36 @@ use std::borrow::Cow;
 /// batch; the caller splits the batch.
 pub fn forward(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
     let (wi, wo) = (kind.input_width(), kind.output_width());
-    for (img, dst) in x.chunks(wi).zip(out.chunks_mut(wo)) {
-        let z = conv_pre(kind, img, w, b);
-        conv_post(kind, &z, img, dst);
+    for (row, dst) in x.chunks(wi).zip(out.chunks_mut(wo)) {
+        let z = pre_activation(kind, row, w, b);
+        finish(kind, &z, row, dst);
+    }
+}
+
+/// The pre-activation of one input row: the convolution of the layer's own input, plus the
+/// shortcut of a carried input where the layer closes a two-layer skip.
+fn pre_activation(kind: &LayerKind, row: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+    let own = kind.own_input_width();
+    let mut z = conv_pre(kind, &row[..own], w, b);
+    if let Some(s) = kind.shortcut() {
+        s.add(&row[own..], &mut z);
+    }
+    z
+}
+
+/// ReLU, skip and pooling of `z` into the row's output, then the layer's own input after it
+/// where the layer opens a two-layer skip.
+fn finish(kind: &LayerKind, z: &[f32], row: &[f32], dst: &mut [f32]) {
+    let (own_in, own_out) = (kind.own_input_width(), kind.own_output_width());
+    conv_post(kind, z, &row[..own_in], &mut dst[..own_out]);
+    if kind.carry() == Carry::Open {
+        dst[own_out..].copy_from_slice(&row[..own_in]);
     }
 }
 
 /// The layer on a batch `x`: its output and its pre-activations `[rows, c_out, s, s]` (the
-/// sums before ReLU, skip and pooling), which the backward pass needs.
+/// sums before ReLU, skip and pooling; with a carried input's shortcut added where the layer
+/// closes a two-layer skip), which the backward pass needs.
 pub fn forward_keep(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let LayerKind::Conv { c_out, .. } = *kind else { return (Vec::new(), Vec::new()) };
     let (wi, wo) = (kind.input_width(), kind.output_width());
@@ -35,9 +57,9 @@ pub fn forward_keep(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f
     let (mut out, mut z) = (vec![0f32; rows * wo], vec![0f32; rows * zw]);
     out.par_chunks_mut(CHUNK * wo).zip(z.par_chunks_mut(CHUNK * zw)).zip(x.par_chunks(CHUNK * wi)).for_each(
         |((o, zs), xs)| {
-            for ((img, dst), zd) in xs.chunks(wi).zip(o.chunks_mut(wo)).zip(zs.chunks_mut(zw)) {
-                zd.copy_from_slice(&conv_pre(kind, img, w, b));
-                conv_post(kind, zd, img, dst);
+            for ((row, dst), zd) in xs.chunks(wi).zip(o.chunks_mut(wo)).zip(zs.chunks_mut(zw)) {
+                zd.copy_from_slice(&pre_activation(kind, row, w, b));
+                finish(kind, zd, row, dst);
             }
         },
     );
@@ -176,6 +198,7 @@ mod tests {
                 stride,
                 residual: false,
                 pool: Pool::None,
+                carry: Default::default(),
             };
             let (img, w, b) = (pattern(c_in * side * side, 3), pattern(c_out * c_in * k * k, 5), pattern(c_out, 7));
             let got = conv_pre(&kind, &img, &w, &b);

@@ -195,7 +195,12 @@ impl Engine {
     /// As [`Engine::new`] with a chosen kernel (benchmarks and tests compare them).
     pub fn with_kernel(m: &QModel, kernel: Kernel) -> Result<Engine, LowbitError> {
         usable(kernel)?;
-        Ok(Engine { layers: m.layers.iter().map(|l| Layer::from(l, kernel)).collect::<Result<_, _>>()?, kernel })
+        let layers = m.layers.iter().map(|l| Layer::from(l, kernel)).collect::<Result<_, _>>()?;
+        for pair in m.layers.windows(2) {
+            mpq_net::layer::chain_check(&pair[0].kind, &pair[1].kind)
+                .map_err(|why| LowbitError::Unsupported(format!("layer {}: {why}", pair[1].name)))?;
+        }
+        Ok(Engine { layers, kernel })
     }
 
     /// The kernel the products run on.

@@ -5,6 +5,7 @@
 use mpq_lowbit::engine::Engine;
 use mpq_lowbit::gemm::Kernel;
 use mpq_lowbit::{LayerKind, Pool, QLayer, QModel, Rounding, pack};
+use mpq_net::Carry;
 
 struct Lcg(u64);
 
@@ -53,7 +54,7 @@ fn strided(
     stride: usize,
     pool: Pool,
 ) -> LayerKind {
-    LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual: false, pool }
+    LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual: false, pool, carry: Default::default() }
 }
 
 fn models() -> Vec<QModel> {
@@ -91,7 +92,35 @@ fn models() -> Vec<QModel> {
         layer(&mut rng, "conv4", strided(16, 16, 3, false, 1, 2, Pool::GlobalAvg), 8, Rounding::Nearest, 0),
         layer(&mut rng, "fc1", lin(16, 10, false, false), 6, Rounding::Nearest, 0),
     ];
+    // Two basic blocks with two-layer skips, the second strided with option A's shortcut.
+    let block = |c_in, c_out, side_in, stride, pool, carry| LayerKind::Conv {
+        c_in,
+        c_out,
+        side_in,
+        same: true,
+        kernel: 3,
+        stride,
+        residual: false,
+        pool,
+        carry,
+    };
+    let blocks = vec![
+        layer(&mut rng, "stem", strided(1, 4, 28, true, 3, 2, Pool::None), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "b1a", block(4, 4, 14, 1, Pool::None, Carry::Open), 6, Rounding::Floor, 1),
+        layer(&mut rng, "b1b", block(4, 4, 14, 1, Pool::None, Carry::Close { c: 4, side: 14 }), 5, Rounding::Ceil, 0),
+        layer(&mut rng, "b2a", block(4, 8, 14, 2, Pool::None, Carry::Open), 8, Rounding::Nearest, 2),
+        layer(
+            &mut rng,
+            "b2b",
+            block(8, 8, 7, 1, Pool::GlobalAvg, Carry::Close { c: 4, side: 14 }),
+            4,
+            Rounding::Floor,
+            0,
+        ),
+        layer(&mut rng, "fc", lin(8, 10, false, false), 8, Rounding::Nearest, 0),
+    ];
     vec![
+        QModel { model: "blocks".into(), plan: "-".into(), layers: blocks },
         QModel { model: "strided".into(), plan: "-".into(), layers: strides },
         QModel { model: "mlp".into(), plan: "-".into(), layers: mlp },
         QModel { model: "cnn".into(), plan: "-".into(), layers: cnn },
@@ -127,7 +156,7 @@ fn kernels_agree_bit_for_bit() {
 
 #[test]
 fn codes_that_do_not_fit_u8_are_refused() {
-    let mut m = models().remove(1);
+    let mut m = models().remove(2);
     m.layers[1].in_qmax = 300;
     let e = Engine::new(&m).err().expect("refused").to_string();
     assert!(e.contains("fc2") && e.contains("300"), "{e}");
@@ -135,7 +164,7 @@ fn codes_that_do_not_fit_u8_are_refused() {
 
 #[test]
 fn a_skip_around_a_conv_that_changes_shape_is_refused() {
-    let mut m = models().remove(3);
+    let mut m = models().remove(4);
     m.layers[1].kind = LayerKind::conv3(6, 6, 13, false, true, Pool::None);
     let e = Engine::new(&m).err().expect("refused").to_string();
     assert!(e.contains("block1") && e.contains("cannot run"), "{e}");

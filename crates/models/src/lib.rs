@@ -18,5 +18,5 @@ pub mod train;
 pub use config::{Imported, ModelConfig, Real};
 pub use error::ModelError;
 pub use metrics::Metrics;
-pub use net::{LayerInfo, LayerKind, Net, Pool, Weight};
+pub use net::{Carry, LayerInfo, LayerKind, Net, Pool, Weight};
 pub use train::{BURN_VERSION, EpochLog, Optimizer, Schedule, TRAIN_VERSION, TrainConfig, TrainEngine};

@@ -13,7 +13,7 @@ use mpq_host::HostNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use mpq_net::{Arch, LayerKind, LayerSpec, Pool};
+pub use mpq_net::{Arch, Carry, LayerKind, LayerSpec, Pool};
 
 /// A layer weight of either rank, so quantizers can treat every layer alike.
 #[derive(Debug, Clone)]
@@ -45,6 +45,26 @@ pub struct LayerInfo {
     pub input_count: usize,
     /// Whether an identity skip passes around this layer.
     pub residual: bool,
+}
+
+/// The shortcut of carried rows `[b, c * side * side]` as a `[b, c_out, o, o]` tensor: every
+/// `side / o`-th pixel, zero channels on both sides ([`mpq_net::carry`]'s option A).
+fn shortcut(rows: Tensor<2>, sc: mpq_net::Shortcut) -> Tensor<4> {
+    let (b, step, o) = (rows.dims()[0], sc.side / sc.o, sc.o);
+    let t = rows.reshape([b * sc.c * o, step, o, step]).slice([0..b * sc.c * o, 0..1, 0..o, 0..1]);
+    let t: Tensor<4> = t.reshape([b, sc.c, o, o]);
+    let front = (sc.c_out - sc.c) / 2;
+    let back = sc.c_out - sc.c - front;
+    let device = t.device();
+    let mut parts = Vec::new();
+    if front > 0 {
+        parts.push(Tensor::zeros([b, front, o, o], &device));
+    }
+    parts.push(t);
+    if back > 0 {
+        parts.push(Tensor::zeros([b, back, o, o], &device));
+    }
+    Tensor::cat(parts, 1)
 }
 
 /// A network of conv and linear layers; MLP, CNN and residual MLP are all `Net`s.
@@ -165,33 +185,7 @@ impl Net {
         let s = self.slot(k);
         let b = x.dims()[0];
         match self.arch.layers[k].kind {
-            LayerKind::Conv { residual, pool, stride, .. } => {
-                let c = &self.convs[s];
-                let weight = match w {
-                    Some(Weight::Conv(t)) => t.clone(),
-                    _ => c.weight.val(),
-                };
-                let pad = self.arch.layers[k].kind.conv_geom().map_or(0, |g| g.pad);
-                let opts = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
-                let mut y = relu(conv2d(x.clone(), weight, c.bias.as_ref().map(|p| p.val()), opts));
-                if residual {
-                    y = y + x;
-                }
-                let y = match pool {
-                    Pool::Max2 => self.pool.forward(y),
-                    Pool::None => y,
-                    Pool::GlobalAvg => y.mean_dim(3).mean_dim(2),
-                    Pool::Avg2 => avg_pool2d(y, AvgPoolOptions::new([2, 2])),
-                };
-                let next_is_linear =
-                    matches!(self.arch.layers.get(k + 1).map(|l| &l.kind), Some(LayerKind::Linear { .. }));
-                if next_is_linear {
-                    let [_, c, h, w] = y.dims();
-                    y.reshape([b, 1, 1, c * h * w])
-                } else {
-                    y
-                }
-            }
+            LayerKind::Conv { .. } => self.conv_stage(k, s, x, w),
             LayerKind::Linear { d_in, d_out, relu: act, residual } => {
                 let f = &self.linears[s];
                 let x2: Tensor<2> = x.reshape([b, d_in]);
@@ -211,6 +205,56 @@ impl Net {
                 }
                 y.reshape([b, 1, 1, d_out])
             }
+        }
+    }
+
+    /// [`Net::stage`] of convolution `k` (slot `s` among the convolutions).
+    fn conv_stage(&self, k: usize, s: usize, x: Tensor<4>, w: Option<&Weight>) -> Tensor<4> {
+        let kind = &self.arch.layers[k].kind;
+        let LayerKind::Conv { c_in, side_in, residual, pool, stride, carry, .. } = *kind else {
+            unreachable!("convolutions only")
+        };
+        let (b, own_in, own_out) = (x.dims()[0], kind.own_input_width(), kind.own_output_width());
+        // A carried input rides after the layer's own in flat rows.
+        let (x, carried) = match kind.shortcut() {
+            Some(sc) => {
+                let flat: Tensor<2> = x.reshape([b, kind.input_width()]);
+                let rest = flat.clone().slice([0..b, own_in..kind.input_width()]);
+                (flat.slice([0..b, 0..own_in]).reshape([b, c_in, side_in, side_in]), Some(shortcut(rest, sc)))
+            }
+            None => (x.reshape([b, c_in, side_in, side_in]), None),
+        };
+        let c = &self.convs[s];
+        let weight = match w {
+            Some(Weight::Conv(t)) => t.clone(),
+            _ => c.weight.val(),
+        };
+        let pad = kind.conv_geom().map_or(0, |g| g.pad);
+        let opts = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+        let z = conv2d(x.clone(), weight, c.bias.as_ref().map(|p| p.val()), opts);
+        let mut y = relu(match carried {
+            Some(sc) => z + sc,
+            None => z,
+        });
+        if residual {
+            y = y + x.clone();
+        }
+        let y = match pool {
+            Pool::Max2 => self.pool.forward(y),
+            Pool::None => y,
+            Pool::GlobalAvg => y.mean_dim(3).mean_dim(2),
+            Pool::Avg2 => avg_pool2d(y, AvgPoolOptions::new([2, 2])),
+        };
+        if carry == Carry::Open {
+            let rows: Tensor<2> = Tensor::cat(vec![y.reshape([b, own_out]), x.reshape([b, own_in])], 1);
+            return rows.reshape([b, 1, 1, own_out + own_in]);
+        }
+        let next_is_linear = matches!(self.arch.layers.get(k + 1).map(|l| &l.kind), Some(LayerKind::Linear { .. }));
+        if next_is_linear {
+            let [_, c, h, w] = y.dims();
+            y.reshape([b, 1, 1, c * h * w])
+        } else {
+            y
         }
     }
 

@@ -28,6 +28,7 @@ fn strided(dev: &Device, seed: u64) -> Net {
         stride,
         residual: false,
         pool,
+        carry: Default::default(),
     };
     let kinds = [
         conv(1, 4, 28, true, 3, 2, Pool::None),
@@ -35,6 +36,32 @@ fn strided(dev: &Device, seed: u64) -> Net {
         conv(6, 6, 14, false, 3, 2, Pool::None),
         LayerKind::conv3(6, 6, 6, true, true, Pool::None),
         conv(6, 8, 6, true, 1, 2, Pool::Max2),
+        LayerKind::Linear { d_in: 8, d_out: 10, relu: false, residual: false },
+    ];
+    net_of(&kinds, dev, seed)
+}
+
+/// A strided stem and two basic blocks with two-layer skips (the second strided, with more
+/// channels: option A's subsampled, zero-padded shortcut), the last pooled globally.
+fn blocks(dev: &Device, seed: u64) -> Net {
+    use mpq_net::Carry;
+    let conv = |c_in, c_out, side_in, stride, pool, carry| LayerKind::Conv {
+        c_in,
+        c_out,
+        side_in,
+        same: true,
+        kernel: 3,
+        stride,
+        residual: false,
+        pool,
+        carry,
+    };
+    let kinds = [
+        conv(1, 4, 28, 2, Pool::None, Carry::None),
+        conv(4, 4, 14, 1, Pool::None, Carry::Open),
+        conv(4, 4, 14, 1, Pool::None, Carry::Close { c: 4, side: 14 }),
+        conv(4, 8, 14, 2, Pool::None, Carry::Open),
+        conv(8, 8, 7, 1, Pool::GlobalAvg, Carry::Close { c: 4, side: 14 }),
         LayerKind::Linear { d_in: 8, d_out: 10, relu: false, residual: false },
     ];
     net_of(&kinds, dev, seed)
@@ -61,10 +88,11 @@ fn host_forward_matches_burn_for_every_model_kind() {
         ModelConfig::ResCnn { channels: 5, depth: 2 },
         ModelConfig::PlainCnn { channels: 5, depth: 3 },
     ];
-    let nets = cfgs
-        .iter()
-        .map(|c| (format!("{c:?}"), c.init(&dev, 3)))
-        .chain([("lenet-avg".into(), lenet_avg(&dev, 3)), ("strided".into(), strided(&dev, 3))]);
+    let nets = cfgs.iter().map(|c| (format!("{c:?}"), c.init(&dev, 3))).chain([
+        ("lenet-avg".into(), lenet_avg(&dev, 3)),
+        ("strided".into(), strided(&dev, 3)),
+        ("blocks".into(), blocks(&dev, 3)),
+    ]);
     for (cfg, net) in nets {
         let n = 9;
         let x = images(n);
@@ -114,8 +142,11 @@ fn weight_gradients_match_finite_differences() {
     ];
     let dev = Device::flex();
     let hosts = cfgs.iter().map(|c| (format!("{c:?}"), c.init(&dev, 11).to_host()));
-    let extra =
-        [("lenet-avg".to_string(), lenet_avg(&dev, 11).to_host()), ("strided".into(), strided(&dev, 11).to_host())];
+    let extra = [
+        ("lenet-avg".to_string(), lenet_avg(&dev, 11).to_host()),
+        ("strided".into(), strided(&dev, 11).to_host()),
+        ("blocks".into(), blocks(&dev, 11).to_host()),
+    ];
     for (cfg, h) in hosts.chain(extra) {
         let g = h.gradients(&x, &y, None);
         for k in 0..h.n_layers() {

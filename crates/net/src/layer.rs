@@ -1,6 +1,7 @@
 //! The layer kinds and their shapes: what every executor (burn's `Net`, the f32 host
 //! network, the integer engine) and the packed-model file describe a layer with.
 
+use crate::carry::{Carry, Shortcut};
 use serde::{Deserialize, Serialize};
 
 /// What pools a convolution's output, after its ReLU and identity skip.
@@ -59,7 +60,14 @@ pub enum LayerKind {
         /// The pooling that follows.
         #[serde(default)]
         pool: Pool,
+        /// Its part in a skip that spans two layers (written only where it has one).
+        #[serde(default, skip_serializing_if = "is_none")]
+        carry: Carry,
     },
+}
+
+fn is_none(c: &Carry) -> bool {
+    *c == Carry::None
 }
 
 fn three() -> usize {
@@ -125,12 +133,12 @@ impl ConvGeom {
 impl LayerKind {
     /// The classic LeNet block: valid 3x3 convolution, ReLU, 2x2 max-pool.
     pub fn lenet_conv(c_in: usize, c_out: usize, side_in: usize) -> LayerKind {
-        LayerKind::Conv { c_in, c_out, side_in, same: false, kernel: 3, stride: 1, residual: false, pool: Pool::Max2 }
+        LayerKind::conv3(c_in, c_out, side_in, false, false, Pool::Max2)
     }
 
     /// A 3x3 convolution with stride 1 (valid or same), then `pool`.
     pub fn conv3(c_in: usize, c_out: usize, side_in: usize, same: bool, residual: bool, pool: Pool) -> LayerKind {
-        LayerKind::Conv { c_in, c_out, side_in, same, kernel: 3, stride: 1, residual, pool }
+        LayerKind::Conv { c_in, c_out, side_in, same, kernel: 3, stride: 1, residual, pool, carry: Carry::None }
     }
 
     /// A convolution's geometry (`None` for a linear layer).
@@ -155,8 +163,19 @@ impl LayerKind {
                 }
                 Ok(())
             }
-            LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual, pool } => {
+            LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual, pool, carry } => {
                 let Some(g) = self.conv_geom() else { return Ok(()) };
+                match carry {
+                    Carry::None => {}
+                    Carry::Open if residual || pool != Pool::None => {
+                        return Err("a layer that opens a two-layer skip has no skip of its own and no pool".into());
+                    }
+                    Carry::Open => {}
+                    Carry::Close { .. } if residual => {
+                        return Err("a layer that closes a two-layer skip has no identity skip of its own".into());
+                    }
+                    Carry::Close { c, side } => Shortcut { c, side, c_out, o: g.o }.check()?,
+                }
                 if kernel == 0 || stride == 0 || c_in == 0 || c_out == 0 {
                     return Err(format!(
                         "kernel {kernel}, stride {stride}, {c_in} -> {c_out} channels computes nothing"
@@ -186,16 +205,43 @@ impl LayerKind {
         self.conv_geom().map_or(0, |g| g.o)
     }
 
-    /// Values per example entering the layer.
+    /// Values per example entering the layer: its own input, then any carried one.
     pub fn input_width(&self) -> usize {
+        self.own_input_width() + self.carry().closing_width()
+    }
+
+    /// Values per example of the layer's own input (what it quantizes and multiplies).
+    pub fn own_input_width(&self) -> usize {
         match *self {
             LayerKind::Conv { c_in, side_in, .. } => c_in * side_in * side_in,
             LayerKind::Linear { d_in, .. } => d_in,
         }
     }
 
-    /// Values per example leaving the layer (after ReLU, skip and pooling).
+    /// The layer's part in a two-layer skip.
+    pub fn carry(&self) -> Carry {
+        match *self {
+            LayerKind::Conv { carry, .. } => carry,
+            LayerKind::Linear { .. } => Carry::None,
+        }
+    }
+
+    /// The shortcut a [`Carry::Close`] layer adds (`None` otherwise).
+    pub fn shortcut(&self) -> Option<Shortcut> {
+        match (self.carry(), self.conv_geom()) {
+            (Carry::Close { c, side }, Some(g)) => Some(Shortcut { c, side, c_out: g.c_out, o: g.o }),
+            _ => None,
+        }
+    }
+
+    /// Values per example leaving the layer: its own output, then its input where it opens a
+    /// two-layer skip.
     pub fn output_width(&self) -> usize {
+        self.own_output_width() + if self.carry() == Carry::Open { self.own_input_width() } else { 0 }
+    }
+
+    /// Values per example of the layer's own output (after ReLU, skip and pooling).
+    pub fn own_output_width(&self) -> usize {
         match *self {
             LayerKind::Conv { c_out, pool, .. } => {
                 let s = self.conv_side();
@@ -259,6 +305,44 @@ pub struct Arch {
     pub layers: Vec<LayerSpec>,
 }
 
+/// Why `next` cannot follow `prev` in a chain, if it cannot: its input width is not `prev`'s
+/// output width, or a two-layer skip is opened and not closed (or closed and not opened)
+/// with the carried input's shape.
+pub fn chain_check(prev: &LayerKind, next: &LayerKind) -> Result<(), String> {
+    if prev.output_width() != next.input_width() {
+        return Err(format!(
+            "takes {} values per example, the layer before gives {}",
+            next.input_width(),
+            prev.output_width()
+        ));
+    }
+    let opened = match (prev.carry(), prev.conv_geom()) {
+        (Carry::Open, Some(g)) => Some(Carry::Close { c: g.c_in, side: g.side_in }),
+        _ => None,
+    };
+    match (opened, next.carry()) {
+        (None, Carry::Close { .. }) => Err("closes a two-layer skip the layer before does not open".into()),
+        (Some(want), got) if want != got => {
+            Err(format!("must close the two-layer skip the layer before opens ({want:?})"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Arch {
+    /// Why the layers cannot run as a chain, if they cannot ([`LayerKind::check`] of each,
+    /// [`chain_check`] of each pair), naming the layer.
+    pub fn check(&self) -> Result<(), String> {
+        for (k, l) in self.layers.iter().enumerate() {
+            l.kind.check().map_err(|why| format!("layer {}: {why}", l.name))?;
+            if k > 0 {
+                chain_check(&self.layers[k - 1].kind, &l.kind).map_err(|why| format!("layer {}: {why}", l.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +375,7 @@ mod tests {
             stride,
             residual: false,
             pool: Pool::None,
+            carry: Default::default(),
         };
         for (side, same, k, s, o) in
             [(28, true, 3, 2, 14), (7, true, 3, 2, 4), (14, false, 3, 2, 6), (14, false, 1, 1, 14), (14, true, 1, 2, 7)]
@@ -315,6 +400,7 @@ mod tests {
             stride: 2,
             residual: true,
             pool: Pool::None,
+            carry: Default::default(),
         };
         assert!(skip.check().unwrap_err().contains("identity skip"), "{:?}", skip.check());
         assert!(LayerKind::conv3(4, 4, 8, true, true, Pool::Max2).check().is_err());
@@ -338,11 +424,62 @@ mod tests {
             stride: 2,
             residual: false,
             pool: Pool::Max2,
+            carry: Default::default(),
         };
         let s = serde_json::to_string(&p).unwrap();
         assert!(s.contains(r#""kernel":1,"stride":2"#), "{s}");
         assert_eq!(serde_json::from_str::<LayerKind>(&s).unwrap(), p);
         let g = LayerKind::conv3(2, 2, 5, true, true, Pool::GlobalAvg);
         assert!(serde_json::to_string(&g).unwrap().ends_with(r#""same":true,"residual":true,"pool":"global-avg"}"#));
+    }
+
+    /// A basic block's two layers: the first passes its input on, the second takes it in and
+    /// adds it through the shortcut; what cannot run is refused.
+    #[test]
+    fn two_layer_skips() {
+        let conv = |c_in, c_out, side_in, stride, carry| LayerKind::Conv {
+            c_in,
+            c_out,
+            side_in,
+            same: true,
+            kernel: 3,
+            stride,
+            residual: false,
+            pool: Pool::None,
+            carry,
+        };
+        let open = conv(8, 16, 28, 2, Carry::Open);
+        assert_eq!((open.own_input_width(), open.input_width()), (8 * 784, 8 * 784));
+        assert_eq!((open.own_output_width(), open.output_width()), (16 * 196, 16 * 196 + 8 * 784));
+        let close = conv(16, 16, 14, 1, Carry::Close { c: 8, side: 28 });
+        assert_eq!((close.own_input_width(), close.input_width()), (16 * 196, 16 * 196 + 8 * 784));
+        assert_eq!(close.output_width(), 16 * 196);
+        assert_eq!(close.shortcut(), Some(Shortcut { c: 8, side: 28, c_out: 16, o: 14 }));
+        assert!(open.check().is_ok() && close.check().is_ok() && open.shortcut().is_none());
+        assert!(conv(16, 16, 14, 1, Carry::Close { c: 32, side: 28 }).check().unwrap_err().contains("carried"));
+        let LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual, .. } = open else { unreachable!() };
+        let pooled = LayerKind::Conv {
+            c_in,
+            c_out,
+            side_in,
+            same,
+            kernel,
+            stride,
+            residual,
+            pool: Pool::Max2,
+            carry: Carry::Open,
+        };
+        assert!(pooled.check().is_err());
+        let s = serde_json::to_string(&close).unwrap();
+        assert!(s.ends_with(r#""carry":{"close":{"c":8,"side":28}}}"#), "{s}");
+        assert_eq!(serde_json::from_str::<LayerKind>(&s).unwrap(), close);
+        assert!(serde_json::to_string(&open).unwrap().ends_with(r#""carry":"open"}"#));
+        let spec = |name: &str, kind: &LayerKind| LayerSpec { name: name.into(), kind: kind.clone() };
+        assert!(Arch { layers: vec![spec("a", &open), spec("b", &close)] }.check().is_ok());
+        let e = Arch { layers: vec![spec("a", &close), spec("b", &close)] }.check().unwrap_err();
+        assert!(e.starts_with("layer b:"), "{e}");
+        let plain = conv(16, 16, 14, 1, Carry::None);
+        assert!(chain_check(&open, &plain).is_err() && chain_check(&plain, &close).is_err());
+        assert!(chain_check(&plain, &plain).is_ok());
     }
 }

@@ -7,6 +7,7 @@
 //! are built from these types; this crate knows nothing of burn, training, files or search.
 
 pub mod bits;
+pub mod carry;
 pub mod grid;
 pub mod layer;
 pub mod layout;
@@ -14,6 +15,7 @@ pub mod rounding;
 pub mod simd;
 
 pub use bits::{BitWidth, BitsError};
+pub use carry::{Carry, Shortcut};
 pub use grid::QParams;
 pub use layer::{Arch, ConvGeom, LayerKind, LayerSpec, Pool};
 pub use rounding::Rounding;

@@ -59,6 +59,7 @@ fn layers_map_onto_the_description() {
         stride,
         residual: false,
         pool,
+        carry: Default::default(),
     };
     assert_eq!(
         kinds("resnet-pieces.onnx"),

@@ -74,6 +74,7 @@ pub struct LearnedLayer {
 /// The layer's rows `x` as the rank-4 input its stage takes.
 fn stage_input(kind: &LayerKind, x: &[f32], rows: usize, dev: &Device) -> Tensor<4> {
     let shape = match *kind {
+        _ if kind.input_width() != kind.own_input_width() => [rows, 1, 1, kind.input_width()],
         LayerKind::Conv { c_in, side_in, .. } => [rows, c_in, side_in, side_in],
         LayerKind::Linear { d_in, .. } => [rows, 1, 1, d_in],
     };

@@ -1,6 +1,7 @@
 //! Static calibration: the range of every layer's input, observed on the calibration split.
 
 use crate::eval::EvalSet;
+use crate::host::own_values;
 use mpq_host::HostNet;
 use mpq_models::Net;
 use serde::{Deserialize, Serialize};
@@ -34,12 +35,14 @@ pub fn stage_inputs(host: &HostNet, x: &[f32]) -> Vec<Vec<f32>> {
     out
 }
 
-/// `(lo, hi)` of each layer's input over the calibration set (order-free: min/max, or
-/// quantiles of the sorted values).
+/// `(lo, hi)` of each layer's own input over the calibration set (order-free: min/max, or
+/// quantiles of the sorted values; a carried input is left out, its layer does not quantize it).
 pub fn input_ranges(net: &Net, set: &EvalSet, method: Calibration) -> Vec<(f32, f32)> {
     let host = net.to_host();
     stage_inputs(&host, &set.x)
         .into_iter()
+        .zip(&host.kinds)
+        .map(|(v, kind)| own_values(kind, &v))
         .map(|mut v| match method {
             _ if v.is_empty() => (f32::INFINITY, f32::NEG_INFINITY),
             Calibration::MinMax => {

@@ -3,7 +3,7 @@
 //! ([`mpq_lowbit::engine`], exact integer sums). Either way every number it gives is the
 //! same on every CPU.
 
-use crate::host::{fake_slice, quant_weight};
+use crate::host::{fake_input, quant_weight};
 use crate::tensor::Granularity;
 use crate::{BitWidth, Choice, Plan, QuantError, Rounding, Target};
 use mpq_host::HostNet;
@@ -154,7 +154,7 @@ impl<'a> Evaluator<'a> {
         }
         let (lo, hi) = self.ranges[k];
         let seed = self.seed ^ 0xA5A5 ^ ((k as u64) << 40) ^ u64::from(c.bits.get());
-        Some(fake_slice(h, QParams::for_range(lo, hi, c.bits.get()), c.rounding, seed))
+        Some(fake_input(&self.host.kinds[k], h, QParams::for_range(lo, hi, c.bits.get()), c.rounding, seed))
     }
 
     /// One quantized stage.

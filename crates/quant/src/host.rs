@@ -27,6 +27,32 @@ pub fn fake_slice(x: &[f32], p: QParams, mode: Rounding, seed: u64) -> Vec<f32> 
     out
 }
 
+/// The values of the layer's own input in each row of `h` (all of them unless the layer
+/// closes a two-layer skip): what it quantizes and calibrates on.
+pub fn own_values(kind: &LayerKind, h: &[f32]) -> Vec<f32> {
+    let (wi, own) = (kind.input_width(), kind.own_input_width());
+    if wi == own {
+        return h.to_vec();
+    }
+    h.chunks(wi).flat_map(|row| row[..own].iter().copied()).collect()
+}
+
+/// [`fake_slice`] of the layer's own input in each row of `h`, leaving a carried input (the
+/// rest of a row where the layer closes a two-layer skip, quantized where it entered its
+/// block) as it is.
+pub fn fake_input(kind: &LayerKind, h: &[f32], p: QParams, mode: Rounding, seed: u64) -> Vec<f32> {
+    let (wi, own) = (kind.input_width(), kind.own_input_width());
+    if wi == own {
+        return fake_slice(h, p, mode, seed);
+    }
+    let q = fake_slice(&own_values(kind, h), p, mode, seed);
+    let mut out = h.to_vec();
+    for (row, qs) in out.chunks_mut(wi).zip(q.chunks(own)) {
+        row[..own].copy_from_slice(qs);
+    }
+    out
+}
+
 /// A layer's weight quantized symmetrically at `bits` with `mode`: one scale for the tensor,
 /// or one per output channel (Linear column, conv filter).
 pub fn quant_weight(
@@ -68,6 +94,35 @@ mod tests {
     use crate::tensor;
     use burn::prelude::*;
     use mpq_models::Weight;
+
+    /// A layer that closes a two-layer skip quantizes its own input and leaves the carried
+    /// one as it came (bit for bit); other layers quantize the whole row.
+    #[test]
+    fn only_the_layers_own_input_is_quantized() {
+        let close = LayerKind::Conv {
+            c_in: 1,
+            c_out: 2,
+            side_in: 2,
+            same: true,
+            kernel: 3,
+            stride: 1,
+            residual: false,
+            pool: mpq_models::Pool::None,
+            carry: mpq_models::Carry::Close { c: 1, side: 2 },
+        };
+        let h: Vec<f32> = (0..16).map(|i| i as f32 * 0.0731).collect();
+        let p = QParams::for_range(0.0, 1.0, 3);
+        let q = fake_input(&close, &h, p, Rounding::Floor, 0);
+        let whole = fake_slice(&h, p, Rounding::Floor, 0);
+        for (row, (qr, wr)) in h.chunks(8).zip(q.chunks(8).zip(whole.chunks(8))) {
+            assert_eq!(&qr[..4], &wr[..4], "own input quantized");
+            assert_eq!(&qr[4..], &row[4..], "carried input untouched");
+            assert_ne!(&wr[4..], &row[4..], "the test would prove nothing");
+        }
+        assert_eq!(own_values(&close, &h), [&h[..4], &h[8..12]].concat());
+        let plain = LayerKind::Linear { d_in: 8, d_out: 2, relu: false, residual: false };
+        assert_eq!(fake_input(&plain, &h, p, Rounding::Floor, 0), whole);
+    }
 
     /// The vectorizable quantizer gives [`grid::fake`]'s bits on both SIMD paths, for every
     /// searched rounding and width, at grid points, ties, the clamps, huge values, infinities,

@@ -76,6 +76,7 @@ fn engine_agrees_with_simulation_on_pointwise_and_strided_convolutions() {
         stride,
         residual: false,
         pool,
+        carry: Default::default(),
     };
     let kinds = [
         conv(1, 8, 28, true, 3, 2, Pool::None),
@@ -87,6 +88,35 @@ fn engine_agrees_with_simulation_on_pointwise_and_strided_convolutions() {
     ];
     for g in [Granularity::PerTensor, Granularity::PerChannel] {
         engine_agrees_on("strided", &kinds, g);
+    }
+}
+
+/// The same on basic blocks with two-layer skips (ReLU after the add; the second block
+/// strided, with option A's subsampled, zero-padded shortcut), per tensor and per channel.
+#[test]
+fn engine_agrees_with_simulation_on_two_layer_skips() {
+    use mpq_net::{Carry, LayerKind, Pool};
+    let conv = |c_in, c_out, side_in, stride, pool, carry| LayerKind::Conv {
+        c_in,
+        c_out,
+        side_in,
+        same: true,
+        kernel: 3,
+        stride,
+        residual: false,
+        pool,
+        carry,
+    };
+    let kinds = [
+        conv(1, 6, 28, 2, Pool::None, Carry::None),
+        conv(6, 6, 14, 1, Pool::None, Carry::Open),
+        conv(6, 6, 14, 1, Pool::None, Carry::Close { c: 6, side: 14 }),
+        conv(6, 12, 14, 2, Pool::None, Carry::Open),
+        conv(12, 12, 7, 1, Pool::GlobalAvg, Carry::Close { c: 6, side: 14 }),
+        LayerKind::Linear { d_in: 12, d_out: 10, relu: false, residual: false },
+    ];
+    for g in [Granularity::PerTensor, Granularity::PerChannel] {
+        engine_agrees_on("blocks", &kinds, g);
     }
 }
 

@@ -4,7 +4,7 @@
 use super::{general, padded};
 use crate::grad::LayerGrads;
 use crate::simd;
-use mpq_net::{ConvGeom, LayerKind, Pool};
+use mpq_net::{Carry, ConvGeom, LayerKind, Pool};
 use rayon::prelude::*;
 
 /// Backward of a conv layer (any kernel and stride, valid or same, ReLU, identity skip,
@@ -15,12 +15,17 @@ pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], n
     let Some(g) = kind.conv_geom() else { return LayerGrads::default() };
     let (c_in, c_out, side_in, side) = (g.c_in, g.c_out, g.side_in, g.side);
     let (wi, wo, s) = (kind.input_width(), kind.output_width(), g.o);
-    // dL/dz per image, and the skip's share of dL/dx.
+    let (own_in, own_out) = (kind.own_input_width(), kind.own_output_width());
+    // dL/dz per image, and the skip's share of dL/dx: the identity skip's, or the gradient
+    // of the input this layer passes on where it opens a two-layer skip.
     let back: Vec<(Vec<f32>, Vec<f32>)> = z
         .par_chunks(c_out * s * s)
         .zip(x.par_chunks(wi))
         .zip(dy.par_chunks(wo))
-        .map(|((zi, x0), g)| post_backward(kind, zi, x0, g))
+        .map(|((zi, x0), gy)| {
+            let (dz, skip) = post_backward(kind, zi, &x0[..own_in], &gy[..own_out]);
+            if kind.carry() == Carry::Open { (dz, gy[own_out..].to_vec()) } else { (dz, skip) }
+        })
         .collect();
     let dx: Vec<f32> = if need_dx {
         back.par_iter()
@@ -36,6 +41,9 @@ pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], n
                 };
                 let mut d = if g.pad > 0 { crop(&d, c_in, side_in, g.pad) } else { d };
                 d.iter_mut().zip(skip).for_each(|(a, &s)| *a += s);
+                if let Some(sc) = kind.shortcut() {
+                    d.extend(sc.grad(dz));
+                }
                 d
             })
             .collect()
@@ -48,7 +56,7 @@ pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], n
     let db = (0..c_out)
         .map(|co| dzs.iter().fold(0f32, |t, dz| t + dz[co * s * s..][..s * s].iter().fold(0f32, |a, &v| a + v)))
         .collect();
-    let padded: Vec<f32> = x.par_chunks(wi).flat_map_iter(|img| padded(img, &g).into_owned()).collect();
+    let padded: Vec<f32> = x.par_chunks(wi).flat_map_iter(|row| padded(&row[..own_in], &g).into_owned()).collect();
     LayerGrads { dx, dw: conv_weight_grad(&padded, &dzs, w.len(), &g), db }
 }
 

@@ -7,7 +7,7 @@ use super::pool::{max_pool_sums, relu_pool, relu_skip_pool};
 use super::{Layer, Weights};
 use crate::gemm::{self, Kernel, PackedB, direct};
 use mpq_net::layout::{pad, pad_into};
-use mpq_net::{LayerKind, Pool};
+use mpq_net::{Carry, LayerKind, Pool, Shortcut};
 
 /// Images a convolution runs at a time.
 const CONV_IMAGES: usize = 4;
@@ -69,8 +69,8 @@ impl Layer {
     /// the first layer) were written to fresh memory each call; a few images' worth stays
     /// in cache and leaves the results unchanged.
     pub(super) fn run_conv(&self, kernel: Kernel, x: &[f32], t: usize, dst: &mut [f32]) {
-        let LayerKind::Conv { c_in, c_out, side_in, .. } = self.kind else { return };
-        let (per, width) = (c_in * side_in * side_in, self.kind.output_width());
+        let LayerKind::Conv { c_out, .. } = self.kind else { return };
+        let (per, width) = (self.kind.input_width(), self.kind.output_width());
         let groups = x[..t * per].chunks(CONV_IMAGES * per).zip(dst.chunks_mut(CONV_IMAGES * width));
         match &self.weights {
             Weights::Int(b) => {
@@ -99,15 +99,17 @@ impl Layer {
         increasing: bool,
         dst: &mut [f32],
     ) {
-        let LayerKind::Conv { c_in, c_out, side_in, residual, pool, .. } = self.kind else { return };
+        let LayerKind::Conv { c_out, residual, pool, carry, .. } = self.kind else { return };
         if self.direct_pooled(increasing) {
             return self.direct_group(kernel, (x, t), s, b, dst);
         }
         let o = self.kind.conv_side();
         let m = t * o * o;
-        // The skip adds the input as the layer saw it: quantized.
-        let mut seen = if residual { vec![0f32; t * c_in * side_in * side_in] } else { Vec::new() };
-        if pool == Pool::Max2 && increasing {
+        // The skip adds (and an opened two-layer skip passes on) the input as the layer saw
+        // it: quantized.
+        let keep = residual || carry == Carry::Open;
+        let mut seen = if keep { vec![0f32; t * self.kind.own_input_width()] } else { Vec::new() };
+        if pool == Pool::Max2 && increasing && carry == Carry::None {
             // A floor max-pool reads only the top-left 2p x 2p sums: the others (the last
             // row and column of an odd side) are not computed.
             let p = o / 2;
@@ -117,44 +119,61 @@ impl Layer {
             return;
         }
         self.int_sums(kernel, b, (x, t), o, s, &mut seen);
-        self.conv_tail(&self.rescale(&s.sums[..m * b.np], b, m, c_out), &seen, t, dst);
+        self.conv_tail(self.rescale(&s.sums[..m * b.np], b, m, c_out), x, &seen, dst);
     }
 
     /// [`Layer::run_conv`] on one group of `t` images with f32 weights.
     fn float_group(&self, w: &[f32], x: &[f32], t: usize, dst: &mut [f32]) {
         let LayerKind::Conv { residual, .. } = self.kind else { return };
         let Some(g) = self.kind.conv_geom() else { return };
-        let (o, per, k, c_out) = (g.o, g.c_in * g.side_in * g.side_in, g.depth(), g.c_out);
+        let (o, per, k, c_out) = (g.o, self.kind.input_width(), g.depth(), g.c_out);
+        let own = self.kind.own_input_width();
         let m = t * o * o;
         let mut a = vec![0f32; m * k];
-        for (e, xe) in x.chunks_exact(per).enumerate() {
-            let dst = &mut a[e * o * o * k..];
+        for (e, row) in x.chunks_exact(per).enumerate() {
+            let (xe, dst) = (&row[..own], &mut a[e * o * o * k..]);
             if g.pad > 0 {
                 im2col(&pad(xe, g.c_in, g.side_in, g.pad, 0.0), &g, k, dst);
             } else {
                 im2col(xe, &g, k, dst);
             }
         }
-        let seen = if residual { &x[..t * per] } else { &[][..] };
-        self.conv_tail(&self.float_products(w, &a, m, k, c_out), seen, t, dst);
+        let keep = residual || self.kind.carry() == Carry::Open;
+        let seen: Vec<f32> =
+            if keep { x.chunks_exact(per).flat_map(|row| row[..own].iter().copied()).collect() } else { Vec::new() };
+        self.conv_tail(self.float_products(w, &a, m, k, c_out), x, &seen, dst);
     }
 
-    /// ReLU, the skip (`seen`, empty without one) and pooling of `t` images of
-    /// pre-activations `y` (pixel-major), into `dst` channel-major.
-    fn conv_tail(&self, y: &[f32], seen: &[f32], t: usize, dst: &mut [f32]) {
-        let LayerKind::Conv { c_out, pool, .. } = self.kind else { return };
-        let o = self.kind.conv_side();
+    /// The shortcut of a carried input (the rest of each row of `x`) where the layer closes a
+    /// two-layer skip; ReLU, the identity skip and pooling of the images' pre-activations `y`
+    /// (pixel-major), into `dst` channel-major, each row followed by the layer's input as it
+    /// saw it (`seen`) where the layer opens a two-layer skip.
+    fn conv_tail(&self, mut y: Vec<f32>, x: &[f32], seen: &[f32], dst: &mut [f32]) {
+        let LayerKind::Conv { c_out, pool, residual, carry, .. } = self.kind else { return };
+        let (o, per, own_out) = (self.kind.conv_side(), self.kind.input_width(), self.kind.own_output_width());
+        let t = y.len() / (o * o * c_out).max(1);
+        if let Some(sc) = self.kind.shortcut() {
+            add_shortcut(&sc, x, self.kind.own_input_width(), per, &mut y);
+        }
+        let skip = if residual { seen } else { &[][..] };
         // A skip never meets a max-pool (refused when the layer is built).
         let out = match pool {
-            Pool::Max2 => relu_pool(y, t, c_out, o),
-            Pool::None | Pool::GlobalAvg | Pool::Avg2 => relu_skip_pool(y, seen, t, c_out, o, pool),
+            Pool::Max2 => relu_pool(&y, t, c_out, o),
+            Pool::None | Pool::GlobalAvg | Pool::Avg2 => relu_skip_pool(&y, skip, t, c_out, o, pool),
         };
-        dst.copy_from_slice(&out);
+        if carry != Carry::Open {
+            return dst.copy_from_slice(&out);
+        }
+        let own = self.kind.own_input_width();
+        for ((row, o), s) in dst.chunks_exact_mut(own_out + own).zip(out.chunks_exact(own_out)).zip(seen.chunks(own)) {
+            row[..own_out].copy_from_slice(o);
+            row[own_out..].copy_from_slice(s);
+        }
     }
 
     /// The integer sums of the top-left `o` x `o` outputs of `t` images into `s.sums`
     /// (pixel-major rows of `b.np`), and the input as the layer saw it into `seen` where
-    /// there is a skip.
+    /// there is a skip or the layer opens a two-layer skip.
     fn int_sums(
         &self,
         kernel: Kernel,
@@ -164,16 +183,16 @@ impl Layer {
         s: &mut Scratch,
         seen: &mut [f32],
     ) {
-        let LayerKind::Conv { residual, .. } = self.kind else { return };
+        let LayerKind::Conv { residual, carry, .. } = self.kind else { return };
         let Some(g) = self.kind.conv_geom() else { return };
         let (c_in, side_in, side) = (g.c_in, g.side_in, g.side);
-        let per = c_in * side_in * side_in;
+        let (per, own) = (self.kind.input_width(), self.kind.own_input_width());
         let zero = self.input.zero as u8;
-        for (e, xe) in x.chunks_exact(per).enumerate() {
-            gemm::input_codes(kernel, &self.input, xe, &mut s.img);
-            if residual {
+        for (e, row) in x.chunks_exact(per).enumerate() {
+            gemm::input_codes(kernel, &self.input, &row[..own], &mut s.img);
+            if residual || carry == Carry::Open {
                 let (z, sc) = (self.input.zero, self.input.scale);
-                let dst = &mut seen[e * per..(e + 1) * per];
+                let dst = &mut seen[e * own..(e + 1) * own];
                 dst.iter_mut().zip(&s.img).for_each(|(d, &c)| *d = (c as i32 - z) as f32 * sc);
             }
             // Pixel-major, so that a patch row is `k` runs of channels (the weights' depths
@@ -193,8 +212,8 @@ impl Layer {
     /// Whether the layer runs [`Layer::direct_group`]: tap pairs, a 2x2 max-pool that can
     /// pool the sums (`increasing` rescaling), and no skip.
     fn direct_pooled(&self, increasing: bool) -> bool {
-        let LayerKind::Conv { residual, pool, .. } = self.kind else { return false };
-        !self.taps.is_empty() && pool == Pool::Max2 && increasing && !residual
+        let LayerKind::Conv { residual, pool, carry, .. } = self.kind else { return false };
+        !self.taps.is_empty() && pool == Pool::Max2 && increasing && !residual && carry == Carry::None
     }
 
     /// [`Layer::int_group`] of a single-channel convolution computed directly: per image,
@@ -229,6 +248,21 @@ impl Layer {
             for (v, &acc) in d.iter_mut().zip(cp) {
                 *v = ((acc - z * cs) as f32 * s + bb).max(0.0);
             }
+        }
+    }
+}
+
+/// Adds the shortcut of each image's carried input (`x`'s rows of `per` values after the
+/// first `own`) to its pre-activations in `y` (pixel-major, `[image][pixel][c_out]`): the
+/// values [`Shortcut::add`] adds on the host, +0 in the zero channels.
+fn add_shortcut(sc: &Shortcut, x: &[f32], own: usize, per: usize, y: &mut [f32]) {
+    let plane = sc.o * sc.o;
+    let mut s = vec![0f32; sc.c_out * plane];
+    for (row, ye) in x.chunks_exact(per).zip(y.chunks_exact_mut(plane * sc.c_out)) {
+        s.fill(0.0);
+        sc.add(&row[own..], &mut s);
+        for (p, px) in ye.chunks_exact_mut(sc.c_out).enumerate() {
+            px.iter_mut().enumerate().for_each(|(co, v)| *v += s[co * plane + p]);
         }
     }
 }

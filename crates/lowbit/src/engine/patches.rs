@@ -108,6 +108,7 @@ mod tests {
             stride,
             residual: false,
             pool: Pool::None,
+            carry: Default::default(),
         };
         kind.conv_geom().unwrap()
     }

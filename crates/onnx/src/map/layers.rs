@@ -53,8 +53,17 @@ impl Walk<'_> {
                 self.unsupported(node, "a convolution must be followed by Relu (after its BatchNormalization, if any)")
             );
         }
-        let conv =
-            |residual, pool| LayerKind::Conv { c_in: c, c_out, side_in: side, same, kernel: k, stride, residual, pool };
+        let conv = |residual, pool| LayerKind::Conv {
+            c_in: c,
+            c_out,
+            side_in: side,
+            same,
+            kernel: k,
+            stride,
+            residual,
+            pool,
+            carry: Default::default(),
+        };
         let s = conv(false, Pool::None).conv_side();
         if s == 0 {
             return Err(self.unsupported(node, format!("its {k}x{k} windows do not fit its {side}x{side} input")));
