@@ -365,6 +365,7 @@ impl Experiment {
                 let twin = match *m {
                     ModelConfig::ResMlp { width, depth } => ModelConfig::PlainMlp { width, depth },
                     ModelConfig::ResCnn { channels, depth } => ModelConfig::PlainCnn { channels, depth },
+                    ModelConfig::ResNet { depth, width } => ModelConfig::PlainResNet { depth, width },
                     _ => return None,
                 };
                 self.models.contains(&twin).then(|| (m.name(), twin.name()))

@@ -157,7 +157,7 @@ impl BatchNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::conv3x3;
+    use crate::simd::{conv3x3_on, path};
     use crate::tests::{noise, pattern};
 
     /// A layer with statistics far from the defaults, as after training.
@@ -180,10 +180,10 @@ mod tests {
             let (img, mut w, mut b) = (pattern(c_in * side * side, 3), noise(c_out * c_in * 9, 5), noise(c_out, 7));
             let bn = trained(c_out);
             let plane = (side - 2) * (side - 2);
-            let mut want = conv3x3(&img, &w, &b, c_in, c_out, side);
+            let mut want = conv3x3_on(path(), &img, &w, &b, c_in, c_out, side);
             bn.infer(&mut want, plane);
             bn.fold(&mut w, &mut b);
-            let got = conv3x3(&img, &w, &b, c_in, c_out, side);
+            let got = conv3x3_on(path(), &img, &w, &b, c_in, c_out, side);
             let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
             let worst = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(worst <= 1e-5 * scale, "{c_in}x{c_out}x{side}: {worst} (scale {scale})");

@@ -6,9 +6,10 @@
 mod backward;
 pub mod general;
 
-pub use backward::backward;
+pub use backward::{Part, backward, conv_grads, post_grads};
 
 use crate::CHUNK;
+use crate::batchnorm::{BatchNorm, BnCache};
 use crate::simd;
 use mpq_net::layout::{avg2, global_avg, pad};
 use mpq_net::{Carry, LayerKind, Pool};
@@ -64,6 +65,51 @@ pub fn forward_keep(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f
         },
     );
     (out, z)
+}
+
+/// [`forward_keep`] with batch normalization after the convolution, in training mode: the
+/// batch's convolutions, `bn`'s training forward over them (updating its running
+/// statistics), then per image the carried input's shortcut, ReLU, skip and pooling. Returns
+/// the output, the values the ReLU saw (`[rows, c_out, s, s]`, for [`post_grads`]) and what
+/// `bn`'s backward pass needs.
+pub fn forward_keep_bn(
+    kind: &LayerKind,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    bn: &mut BatchNorm,
+) -> (Vec<f32>, Vec<f32>, BnCache) {
+    let (wi, wo, own) = (kind.input_width(), kind.output_width(), kind.own_input_width());
+    let plane = kind.conv_side() * kind.conv_side();
+    let mut z: Vec<f32> = x.par_chunks(wi).flat_map_iter(|row| conv_pre(kind, &row[..own], w, b)).collect();
+    let cache = bn.train_forward(&mut z, plane);
+    let mut out = vec![0f32; x.len() / wi * wo];
+    out.par_chunks_mut(wo).zip(z.par_chunks_mut(kind.outputs() * plane)).zip(x.par_chunks(wi)).for_each(
+        |((dst, zd), row)| {
+            if let Some(s) = kind.shortcut() {
+                s.add(&row[own..], zd);
+            }
+            finish(kind, zd, row, dst);
+        },
+    );
+    (out, z, cache)
+}
+
+/// The layer with batch normalization after the convolution in inference mode (`bn`'s
+/// running statistics): what the folded convolution computes, up to rounding.
+pub fn forward_bn_infer(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32], bn: &BatchNorm) -> Vec<f32> {
+    let (wi, wo, own) = (kind.input_width(), kind.output_width(), kind.own_input_width());
+    let plane = kind.conv_side() * kind.conv_side();
+    let mut out = vec![0f32; x.len() / wi * wo];
+    out.par_chunks_mut(wo).zip(x.par_chunks(wi)).for_each(|(dst, row)| {
+        let mut z = conv_pre(kind, &row[..own], w, b);
+        bn.infer(&mut z, plane);
+        if let Some(s) = kind.shortcut() {
+            s.add(&row[own..], &mut z);
+        }
+        finish(kind, &z, row, dst);
+    });
+    out
 }
 
 /// Valid 3x3 convolution of one image `[c_in, side, side]`: `[c_out, side-2, side-2]`, on the

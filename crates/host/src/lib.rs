@@ -13,6 +13,7 @@
 //! convolution. This crate knows nothing of burn, files or search.
 
 pub mod batchnorm;
+pub mod bn_net;
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_avx2;
@@ -27,6 +28,7 @@ pub use grad::{Grads, ce_grad};
 
 /// Examples per parallel work item of a layer's forward pass.
 pub(crate) const CHUNK: usize = 32;
+pub use bn_net::BnNet;
 pub use net::HostNet;
 pub use optim::{Adam, AdamForm};
 

@@ -197,7 +197,7 @@ impl Engine {
         usable(kernel)?;
         let layers = m.layers.iter().map(|l| Layer::from(l, kernel)).collect::<Result<_, _>>()?;
         for pair in m.layers.windows(2) {
-            mpq_net::layer::chain_check(&pair[0].kind, &pair[1].kind)
+            mpq_net::chain::chain_check(&pair[0].kind, &pair[1].kind)
                 .map_err(|why| LowbitError::Unsupported(format!("layer {}: {why}", pair[1].name)))?;
         }
         Ok(Engine { layers, kernel })

@@ -64,6 +64,31 @@ pub enum ModelConfig {
         #[serde(default = "default_res_depth")]
         depth: usize,
     },
+    /// He et al.'s CIFAR ResNet for 28x28 digits: a 3x3 stem, three stages of `(depth - 2) / 6`
+    /// basic blocks (two 3x3 convolutions, the skip added before the second ReLU) with
+    /// `width`, `2 width` and `4 width` channels, stride 2 at the first block of stages 2
+    /// and 3 (28, 14, 7) with option A's shortcut (subsampled, zero channels on both sides),
+    /// global average pooling and a linear head; batch norm after every convolution while
+    /// training, folded into it afterwards.
+    #[serde(rename = "resnet")]
+    ResNet {
+        /// Layers with weights: 6n + 2 (8, 14, 20, ...), default 8.
+        #[serde(default = "default_resnet_depth")]
+        depth: usize,
+        /// Channels of the first stage, default 8.
+        #[serde(default = "default_resnet_width")]
+        width: usize,
+    },
+    /// The ResNet's plain twin: the same layers without the skips.
+    #[serde(rename = "plain-resnet")]
+    PlainResNet {
+        /// Layers with weights: 6n + 2 (8, 14, 20, ...), default 8.
+        #[serde(default = "default_resnet_depth")]
+        depth: usize,
+        /// Channels of the first stage, default 8.
+        #[serde(default = "default_resnet_width")]
+        width: usize,
+    },
     /// A network imported from an ONNX file: its layers and weights come from the file and
     /// it is not trained here (repeats vary the calibration and test folds only).
     Onnx {
@@ -132,6 +157,12 @@ fn default_res_channels() -> usize {
 fn default_res_depth() -> usize {
     3
 }
+fn default_resnet_depth() -> usize {
+    8
+}
+fn default_resnet_width() -> usize {
+    8
+}
 fn default_mlp_hidden() -> Vec<usize> {
     vec![256, 128]
 }
@@ -160,6 +191,8 @@ impl ModelConfig {
             ModelConfig::PlainMlp { width, depth } => format!("plainmlp-{width}x{depth}"),
             ModelConfig::ResCnn { channels, depth } => format!("rescnn-{channels}x{depth}"),
             ModelConfig::PlainCnn { channels, depth } => format!("plaincnn-{channels}x{depth}"),
+            ModelConfig::ResNet { depth, width } => format!("resnet{depth}-{width}"),
+            ModelConfig::PlainResNet { depth, width } => format!("plainnet{depth}-{width}"),
             ModelConfig::Onnx { path, .. } => {
                 format!("onnx-{}", path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default())
             }
@@ -181,6 +214,9 @@ impl ModelConfig {
             }
             ModelConfig::ResCnn { channels, depth } | ModelConfig::PlainCnn { channels, depth } => {
                 format!("cnn-twins-{channels}x{depth}")
+            }
+            ModelConfig::ResNet { depth, width } | ModelConfig::PlainResNet { depth, width } => {
+                format!("resnet-twins-{depth}-{width}")
             }
             _ => self.name(),
         }
@@ -209,6 +245,14 @@ impl ModelConfig {
             }
             ModelConfig::ResCnn { depth, .. } | ModelConfig::PlainCnn { depth, .. } if !(1..=16).contains(depth) => {
                 bad("depth", "1..=16")
+            }
+            ModelConfig::ResNet { depth, .. } | ModelConfig::PlainResNet { depth, .. }
+                if !(8..=56).contains(depth) || (depth - 2) % 6 != 0 =>
+            {
+                bad("depth", "6n + 2 between 8 and 56 (8, 14, 20, ...)")
+            }
+            ModelConfig::ResNet { width, .. } | ModelConfig::PlainResNet { width, .. } if !(2..=64).contains(width) => {
+                bad("width", "2..=64")
             }
             ModelConfig::Onnx { mean, .. } if !mean.0.is_finite() => bad("mean", "a finite number"),
             ModelConfig::Onnx { scale, .. } if !(scale.0.is_finite() && scale.0 != 0.0) => {
@@ -261,9 +305,17 @@ impl ModelConfig {
                 }
                 layers.push(lin("head".into(), c, 10, false, false));
             }
+            ModelConfig::ResNet { depth, width } | ModelConfig::PlainResNet { depth, width } => {
+                return resnet_arch(*depth, *width, matches!(self, ModelConfig::ResNet { .. }));
+            }
             ModelConfig::Onnx { imported, .. } => return imported.arch.clone(),
         }
         Arch { layers }
+    }
+
+    /// Whether training puts batch norm after every convolution (folded afterwards).
+    pub fn batch_norm(&self) -> bool {
+        matches!(self, ModelConfig::ResNet { .. } | ModelConfig::PlainResNet { .. })
     }
 
     /// Builds the network on `device` with weights drawn from `seed` (same seed, same
@@ -271,4 +323,37 @@ impl ModelConfig {
     pub fn init(&self, device: &Device, seed: u64) -> Net {
         Net::new(self.arch(), device, seed)
     }
+}
+
+/// [`ModelConfig::ResNet`]'s layers (`skips`) or its plain twin's: `stem`, then `s{stage}b{block}a`
+/// and `…b` per basic block, then `head`.
+fn resnet_arch(depth: usize, width: usize, skips: bool) -> Arch {
+    use mpq_net::Carry;
+    let conv = |name: String, c_in, c_out, side_in, stride, pool, carry| LayerSpec {
+        name,
+        kind: LayerKind::Conv { c_in, c_out, side_in, same: true, kernel: 3, stride, residual: false, pool, carry },
+    };
+    let n = (depth - 2) / 6;
+    let mut layers = vec![conv("stem".into(), 1, width, 28, 1, Pool::None, Carry::None)];
+    let (mut c, mut side) = (width, 28);
+    for stage in 0..3 {
+        let c_out = width << stage;
+        for block in 0..n {
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            let o = side / stride;
+            let (open, close) =
+                if skips { (Carry::Open, Carry::Close { c, side }) } else { (Carry::None, Carry::None) };
+            let last = stage == 2 && block + 1 == n;
+            let pool = if last { Pool::GlobalAvg } else { Pool::None };
+            let at = format!("s{}b{}", stage + 1, block + 1);
+            layers.push(conv(format!("{at}a"), c, c_out, side, stride, Pool::None, open));
+            layers.push(conv(format!("{at}b"), c_out, c_out, o, 1, pool, close));
+            (c, side) = (c_out, o);
+        }
+    }
+    layers.push(LayerSpec {
+        name: "head".into(),
+        kind: LayerKind::Linear { d_in: 4 * width, d_out: 10, relu: false, residual: false },
+    });
+    Arch { layers }
 }

@@ -8,6 +8,7 @@
 
 pub mod bits;
 pub mod carry;
+pub mod chain;
 pub mod grid;
 pub mod layer;
 pub mod layout;

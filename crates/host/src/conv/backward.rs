@@ -8,49 +8,73 @@ use mpq_net::{Carry, ConvGeom, LayerKind, Pool};
 use rayon::prelude::*;
 
 /// Backward of a conv layer (any kernel and stride, valid or same, ReLU, identity skip,
-/// pooling; a max-pool sends the gradient to the first maximum of each window) at input `x`,
-/// weight `w` and kept pre-activations `z`; dL/dx only when `need_dx`. Same padding runs as
-/// a valid convolution of the zero-padded input, whose border gradient is then dropped.
+/// two-layer skips, pooling; a max-pool sends the gradient to the first maximum of each
+/// window) at input `x`, weight `w` and kept pre-activations `z`; dL/dx only when `need_dx`.
+/// Same padding runs as a valid convolution of the zero-padded input, whose border gradient
+/// is then dropped.
 pub fn backward(kind: &LayerKind, x: &[f32], w: &[f32], z: &[f32], dy: &[f32], need_dx: bool) -> LayerGrads {
-    let Some(g) = kind.conv_geom() else { return LayerGrads::default() };
-    let (c_in, c_out, side_in, side) = (g.c_in, g.c_out, g.side_in, g.side);
-    let (wi, wo, s) = (kind.input_width(), kind.output_width(), g.o);
+    conv_grads(kind, x, w, post_grads(kind, x, z, dy), need_dx)
+}
+
+/// One image's gradients from the layer's output back to its pre-activation.
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    /// dL/dz, `[c_out, s, s]`: what the convolution's own gradients start from.
+    pub dz: Vec<f32>,
+    /// What reaches the layer's own input around the convolution: the identity skip's
+    /// gradient, or that of the input the layer passes on where it opens a two-layer skip
+    /// (empty where neither).
+    pub skip: Vec<f32>,
+    /// The carried input's gradient where the layer closes a two-layer skip (else empty).
+    pub carried: Vec<f32>,
+}
+
+/// Each image's [`Part`] from the gradient `dy` of the layer's output, at input `x` and kept
+/// pre-activations `z` (the values the ReLU saw).
+pub fn post_grads(kind: &LayerKind, x: &[f32], z: &[f32], dy: &[f32]) -> Vec<Part> {
+    let (wi, wo, zw) = (kind.input_width(), kind.output_width(), kind.outputs() * kind.conv_side().pow(2));
     let (own_in, own_out) = (kind.own_input_width(), kind.own_output_width());
-    // dL/dz per image, and the skip's share of dL/dx: the identity skip's, or the gradient
-    // of the input this layer passes on where it opens a two-layer skip.
-    let back: Vec<(Vec<f32>, Vec<f32>)> = z
-        .par_chunks(c_out * s * s)
+    z.par_chunks(zw.max(1))
         .zip(x.par_chunks(wi))
         .zip(dy.par_chunks(wo))
         .map(|((zi, x0), gy)| {
             let (dz, skip) = post_backward(kind, zi, &x0[..own_in], &gy[..own_out]);
-            if kind.carry() == Carry::Open { (dz, gy[own_out..].to_vec()) } else { (dz, skip) }
+            let skip = if kind.carry() == Carry::Open { gy[own_out..].to_vec() } else { skip };
+            let carried = kind.shortcut().map(|sc| sc.grad(&dz)).unwrap_or_default();
+            Part { dz, skip, carried }
         })
-        .collect();
+        .collect()
+}
+
+/// The convolution's gradients from each image's [`Part`] at input `x` and weight `w`:
+/// dL/dw, dL/db, and dL/dx (the layer's own input, then any carried one) when `need_dx`.
+pub fn conv_grads(kind: &LayerKind, x: &[f32], w: &[f32], parts: Vec<Part>, need_dx: bool) -> LayerGrads {
+    let Some(g) = kind.conv_geom() else { return LayerGrads::default() };
+    let (c_in, c_out, side_in, side, s) = (g.c_in, g.c_out, g.side_in, g.side, g.o);
+    let (wi, own_in) = (kind.input_width(), kind.own_input_width());
     let dx: Vec<f32> = if need_dx {
-        back.par_iter()
-            .flat_map_iter(|(dz, skip)| {
+        parts
+            .par_iter()
+            .flat_map_iter(|p| {
                 let d = if g.is_3x3_stride1() {
                     simd::run_on(
                         simd::path(),
                         #[inline(always)]
-                        || conv_input_grad(dz, w, (c_in, c_out, side)),
+                        || conv_input_grad(&p.dz, w, (c_in, c_out, side)),
                     )
                 } else {
-                    general::input_grad(dz, w, &g)
+                    general::input_grad(&p.dz, w, &g)
                 };
                 let mut d = if g.pad > 0 { crop(&d, c_in, side_in, g.pad) } else { d };
-                d.iter_mut().zip(skip).for_each(|(a, &s)| *a += s);
-                if let Some(sc) = kind.shortcut() {
-                    d.extend(sc.grad(dz));
-                }
+                d.iter_mut().zip(&p.skip).for_each(|(a, &s)| *a += s);
+                d.extend_from_slice(&p.carried);
                 d
             })
             .collect()
     } else {
         Vec::new()
     };
-    let dzs: Vec<Vec<f32>> = back.into_iter().map(|(dz, _)| dz).collect();
+    let dzs: Vec<Vec<f32>> = parts.into_iter().map(|p| p.dz).collect();
     // Each channel's bias gradient: every image's plane summed in order from 0, then the
     // images in order from 0.
     let db = (0..c_out)

@@ -30,6 +30,10 @@ pub fn train(
     let job = run_loop::Job { model, tc, device, data, split, seed };
     match tc.engine {
         TrainEngine::Host => host::train(&job, progress),
+        TrainEngine::Burn if model.batch_norm() => Err(ModelError::Config(format!(
+            "{} trains with batch norm, which only the host engine has: set `engine = \"host\"` under [train]",
+            model.name()
+        ))),
         TrainEngine::Burn => autodiff::train(&job, progress),
     }
 }
