@@ -116,17 +116,7 @@ mod tests {
     /// A strided stem and a basic block that changes shape (option A shortcut), global
     /// average pooling, a linear head: batch norm after every convolution.
     fn net() -> BnNet {
-        let conv = |c_in, c_out, side_in, stride, pool, carry| LayerKind::Conv {
-            c_in,
-            c_out,
-            side_in,
-            same: true,
-            kernel: 3,
-            stride,
-            residual: false,
-            pool,
-            carry,
-        };
+        let conv = LayerKind::block;
         let kinds = vec![
             conv(1, 3, 12, 1, Pool::None, Carry::None),
             conv(3, 4, 12, 2, Pool::None, Carry::Open),

@@ -235,17 +235,7 @@ mod tests {
             [(1, 1, false, 9), (1, 2, false, 9), (3, 2, true, 14), (3, 2, false, 15), (3, 2, true, 7)]
         {
             let (c_in, c_out) = (3, 5);
-            let kind = LayerKind::Conv {
-                c_in,
-                c_out,
-                side_in: side,
-                same,
-                kernel: k,
-                stride,
-                residual: false,
-                pool: Pool::None,
-                carry: Default::default(),
-            };
+            let kind = LayerKind::conv(c_in, c_out, side, same, k, stride, Pool::None);
             let (img, w, b) = (pattern(c_in * side * side, 3), pattern(c_out * c_in * k * k, 5), pattern(c_out, 7));
             let got = conv_pre(&kind, &img, &w, &b);
             let (pad, o) = (if same { (k - 1) / 2 } else { 0 }, kind.conv_side());

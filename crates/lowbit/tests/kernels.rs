@@ -44,19 +44,6 @@ fn block(c: usize, residual: bool, pool: Pool) -> LayerKind {
     LayerKind::conv3(c, c, 13, true, residual, pool)
 }
 
-/// A convolution of any kernel side and stride, without a skip.
-fn strided(
-    c_in: usize,
-    c_out: usize,
-    side_in: usize,
-    same: bool,
-    kernel: usize,
-    stride: usize,
-    pool: Pool,
-) -> LayerKind {
-    LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual: false, pool, carry: Default::default() }
-}
-
 fn models() -> Vec<QModel> {
     let mut rng = Lcg(3);
     let lin = |d_in, d_out, relu, residual| LayerKind::Linear { d_in, d_out, relu, residual };
@@ -86,26 +73,16 @@ fn models() -> Vec<QModel> {
     ];
     // Pointwise and strided convolutions (a ResNet's downsampling pieces).
     let strides = vec![
-        layer(&mut rng, "conv1", strided(1, 8, 28, true, 3, 2, Pool::None), 8, Rounding::Nearest, 0),
-        layer(&mut rng, "conv2", strided(8, 12, 14, false, 1, 1, Pool::None), 6, Rounding::Floor, 1),
-        layer(&mut rng, "conv3", strided(12, 16, 14, false, 3, 2, Pool::Max2), 5, Rounding::Ceil, 2),
-        layer(&mut rng, "conv4", strided(16, 16, 3, false, 1, 2, Pool::GlobalAvg), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "conv1", LayerKind::conv(1, 8, 28, true, 3, 2, Pool::None), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "conv2", LayerKind::conv(8, 12, 14, false, 1, 1, Pool::None), 6, Rounding::Floor, 1),
+        layer(&mut rng, "conv3", LayerKind::conv(12, 16, 14, false, 3, 2, Pool::Max2), 5, Rounding::Ceil, 2),
+        layer(&mut rng, "conv4", LayerKind::conv(16, 16, 3, false, 1, 2, Pool::GlobalAvg), 8, Rounding::Nearest, 0),
         layer(&mut rng, "fc1", lin(16, 10, false, false), 6, Rounding::Nearest, 0),
     ];
     // Two basic blocks with two-layer skips, the second strided with option A's shortcut.
-    let block = |c_in, c_out, side_in, stride, pool, carry| LayerKind::Conv {
-        c_in,
-        c_out,
-        side_in,
-        same: true,
-        kernel: 3,
-        stride,
-        residual: false,
-        pool,
-        carry,
-    };
+    let block = LayerKind::block;
     let blocks = vec![
-        layer(&mut rng, "stem", strided(1, 4, 28, true, 3, 2, Pool::None), 8, Rounding::Nearest, 0),
+        layer(&mut rng, "stem", LayerKind::conv(1, 4, 28, true, 3, 2, Pool::None), 8, Rounding::Nearest, 0),
         layer(&mut rng, "b1a", block(4, 4, 14, 1, Pool::None, Carry::Open), 6, Rounding::Floor, 1),
         layer(&mut rng, "b1b", block(4, 4, 14, 1, Pool::None, Carry::Close { c: 4, side: 14 }), 5, Rounding::Ceil, 0),
         layer(&mut rng, "b2a", block(4, 8, 14, 2, Pool::None, Carry::Open), 8, Rounding::Nearest, 2),

@@ -331,7 +331,7 @@ fn resnet_arch(depth: usize, width: usize, skips: bool) -> Arch {
     use mpq_net::Carry;
     let conv = |name: String, c_in, c_out, side_in, stride, pool, carry| LayerSpec {
         name,
-        kind: LayerKind::Conv { c_in, c_out, side_in, same: true, kernel: 3, stride, residual: false, pool, carry },
+        kind: LayerKind::block(c_in, c_out, side_in, stride, pool, carry),
     };
     let n = (depth - 2) / 6;
     let mut layers = vec![conv("stem".into(), 1, width, 28, 1, Pool::None, Carry::None)];

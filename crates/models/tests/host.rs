@@ -19,17 +19,7 @@ fn lenet_avg(dev: &Device, seed: u64) -> Net {
 /// Pointwise (1x1) and strided convolutions, same-padded and valid, an identity skip between
 /// them and a max-pool on an odd side (a ResNet's downsampling pieces).
 fn strided(dev: &Device, seed: u64) -> Net {
-    let conv = |c_in, c_out, side_in, same, kernel, stride, pool| LayerKind::Conv {
-        c_in,
-        c_out,
-        side_in,
-        same,
-        kernel,
-        stride,
-        residual: false,
-        pool,
-        carry: Default::default(),
-    };
+    let conv = LayerKind::conv;
     let kinds = [
         conv(1, 4, 28, true, 3, 2, Pool::None),
         conv(4, 6, 14, false, 1, 1, Pool::None),
@@ -45,17 +35,7 @@ fn strided(dev: &Device, seed: u64) -> Net {
 /// channels: option A's subsampled, zero-padded shortcut), the last pooled globally.
 fn blocks(dev: &Device, seed: u64) -> Net {
     use mpq_net::Carry;
-    let conv = |c_in, c_out, side_in, stride, pool, carry| LayerKind::Conv {
-        c_in,
-        c_out,
-        side_in,
-        same: true,
-        kernel: 3,
-        stride,
-        residual: false,
-        pool,
-        carry,
-    };
+    let conv = LayerKind::block;
     let kinds = [
         conv(1, 4, 28, 2, Pool::None, Carry::None),
         conv(4, 4, 14, 1, Pool::None, Carry::Open),

@@ -52,17 +52,8 @@ mod tests {
     /// adds it through the shortcut; what cannot run is refused.
     #[test]
     fn two_layer_skips() {
-        let conv = |c_in, c_out, side_in, stride, carry| LayerKind::Conv {
-            c_in,
-            c_out,
-            side_in,
-            same: true,
-            kernel: 3,
-            stride,
-            residual: false,
-            pool: Pool::None,
-            carry,
-        };
+        let conv =
+            |c_in, c_out, side_in, stride, carry| LayerKind::block(c_in, c_out, side_in, stride, Pool::None, carry);
         let open = conv(8, 16, 28, 2, Carry::Open);
         assert_eq!((open.own_input_width(), open.input_width()), (8 * 784, 8 * 784));
         assert_eq!((open.own_output_width(), open.output_width()), (16 * 196, 16 * 196 + 8 * 784));

@@ -141,6 +141,25 @@ impl LayerKind {
         LayerKind::Conv { c_in, c_out, side_in, same, kernel: 3, stride: 1, residual, pool, carry: Carry::None }
     }
 
+    /// A convolution of any kernel side and stride, without skips, then `pool`.
+    pub fn conv(
+        c_in: usize,
+        c_out: usize,
+        side_in: usize,
+        same: bool,
+        kernel: usize,
+        stride: usize,
+        pool: Pool,
+    ) -> LayerKind {
+        LayerKind::Conv { c_in, c_out, side_in, same, kernel, stride, residual: false, pool, carry: Carry::None }
+    }
+
+    /// A ResNet's layer: a same-padded 3x3 convolution with `stride`, then `pool`, with its
+    /// part in a two-layer skip.
+    pub fn block(c_in: usize, c_out: usize, side_in: usize, stride: usize, pool: Pool, carry: Carry) -> LayerKind {
+        LayerKind::Conv { c_in, c_out, side_in, same: true, kernel: 3, stride, residual: false, pool, carry }
+    }
+
     /// A convolution's geometry (`None` for a linear layer).
     pub fn conv_geom(&self) -> Option<ConvGeom> {
         let LayerKind::Conv { c_in, c_out, side_in, same, kernel: k, stride, .. } = *self else { return None };
@@ -215,22 +234,6 @@ impl LayerKind {
         match *self {
             LayerKind::Conv { c_in, side_in, .. } => c_in * side_in * side_in,
             LayerKind::Linear { d_in, .. } => d_in,
-        }
-    }
-
-    /// The layer's part in a two-layer skip.
-    pub fn carry(&self) -> Carry {
-        match *self {
-            LayerKind::Conv { carry, .. } => carry,
-            LayerKind::Linear { .. } => Carry::None,
-        }
-    }
-
-    /// The shortcut a [`Carry::Close`] layer adds (`None` otherwise).
-    pub fn shortcut(&self) -> Option<Shortcut> {
-        match (self.carry(), self.conv_geom()) {
-            (Carry::Close { c, side }, Some(g)) => Some(Shortcut { c, side, c_out: g.c_out, o: g.o }),
-            _ => None,
         }
     }
 
@@ -328,17 +331,7 @@ mod tests {
     /// the weight shape of a pointwise and a strided convolution, and the layers that cannot run.
     #[test]
     fn kernels_and_strides() {
-        let conv = |side_in, same, kernel, stride| LayerKind::Conv {
-            c_in: 2,
-            c_out: 4,
-            side_in,
-            same,
-            kernel,
-            stride,
-            residual: false,
-            pool: Pool::None,
-            carry: Default::default(),
-        };
+        let conv = |side_in, same, kernel, stride| LayerKind::conv(2, 4, side_in, same, kernel, stride, Pool::None);
         for (side, same, k, s, o) in
             [(28, true, 3, 2, 14), (7, true, 3, 2, 4), (14, false, 3, 2, 6), (14, false, 1, 1, 14), (14, true, 1, 2, 7)]
         {
@@ -362,7 +355,7 @@ mod tests {
             stride: 2,
             residual: true,
             pool: Pool::None,
-            carry: Default::default(),
+            carry: Carry::None,
         };
         assert!(skip.check().unwrap_err().contains("identity skip"), "{:?}", skip.check());
         assert!(LayerKind::conv3(4, 4, 8, true, true, Pool::Max2).check().is_err());
@@ -377,17 +370,7 @@ mod tests {
         let c: LayerKind = serde_json::from_str(r#"{"type":"conv","c_in":1,"c_out":2,"side_in":28}"#).unwrap();
         assert_eq!(c, LayerKind::lenet_conv(1, 2, 28));
         assert!(!serde_json::to_string(&c).unwrap().contains("kernel"), "3x3 stride 1 files stay as they were");
-        let p = LayerKind::Conv {
-            c_in: 1,
-            c_out: 2,
-            side_in: 28,
-            same: false,
-            kernel: 1,
-            stride: 2,
-            residual: false,
-            pool: Pool::Max2,
-            carry: Default::default(),
-        };
+        let p = LayerKind::conv(1, 2, 28, false, 1, 2, Pool::Max2);
         let s = serde_json::to_string(&p).unwrap();
         assert!(s.contains(r#""kernel":1,"stride":2"#), "{s}");
         assert_eq!(serde_json::from_str::<LayerKind>(&s).unwrap(), p);

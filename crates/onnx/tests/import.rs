@@ -50,17 +50,7 @@ fn layers_map_onto_the_description() {
         [LayerKind::lenet_conv(1, 8, 28), block(Pool::None), block(Pool::GlobalAvg), lin(8, 10, false)]
     );
     // Strided and pointwise convolutions, batch norm folded, a skip between them.
-    let conv = |c_in, c_out, side_in, same, kernel, stride, pool| LayerKind::Conv {
-        c_in,
-        c_out,
-        side_in,
-        same,
-        kernel,
-        stride,
-        residual: false,
-        pool,
-        carry: Default::default(),
-    };
+    let conv = LayerKind::conv;
     assert_eq!(
         kinds("resnet-pieces.onnx"),
         [

@@ -67,17 +67,7 @@ fn engine_agrees_with_simulation_on_average_pools() {
 #[test]
 fn engine_agrees_with_simulation_on_pointwise_and_strided_convolutions() {
     use mpq_net::{LayerKind, Pool};
-    let conv = |c_in, c_out, side_in, same, kernel, stride, pool| LayerKind::Conv {
-        c_in,
-        c_out,
-        side_in,
-        same,
-        kernel,
-        stride,
-        residual: false,
-        pool,
-        carry: Default::default(),
-    };
+    let conv = LayerKind::conv;
     let kinds = [
         conv(1, 8, 28, true, 3, 2, Pool::None),
         conv(8, 12, 14, false, 1, 1, Pool::None),
@@ -96,17 +86,7 @@ fn engine_agrees_with_simulation_on_pointwise_and_strided_convolutions() {
 #[test]
 fn engine_agrees_with_simulation_on_two_layer_skips() {
     use mpq_net::{Carry, LayerKind, Pool};
-    let conv = |c_in, c_out, side_in, stride, pool, carry| LayerKind::Conv {
-        c_in,
-        c_out,
-        side_in,
-        same: true,
-        kernel: 3,
-        stride,
-        residual: false,
-        pool,
-        carry,
-    };
+    let conv = LayerKind::block;
     let kinds = [
         conv(1, 6, 28, 2, Pool::None, Carry::None),
         conv(6, 6, 14, 1, Pool::None, Carry::Open),

@@ -99,17 +99,7 @@ mod tests {
 
     /// A valid convolution's geometry.
     fn geom(c_in: usize, side: usize, kernel: usize, stride: usize) -> ConvGeom {
-        let kind = LayerKind::Conv {
-            c_in,
-            c_out: 1,
-            side_in: side,
-            same: false,
-            kernel,
-            stride,
-            residual: false,
-            pool: Pool::None,
-            carry: Default::default(),
-        };
+        let kind = LayerKind::conv(c_in, 1, side, false, kernel, stride, Pool::None);
         kind.conv_geom().unwrap()
     }
 

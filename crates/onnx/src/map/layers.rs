@@ -62,7 +62,7 @@ impl Walk<'_> {
             stride,
             residual,
             pool,
-            carry: Default::default(),
+            carry: mpq_net::Carry::None,
         };
         let s = conv(false, Pool::None).conv_side();
         if s == 0 {
