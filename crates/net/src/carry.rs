@@ -8,7 +8,6 @@
 //! is He et al.'s option A: every `r`-th pixel in each direction, zero channels on both sides
 //! (`(c_out - c) / 2` before, the rest after), no weights.
 
-use crate::layer::LayerKind;
 use serde::{Deserialize, Serialize};
 
 /// A layer's part in a two-layer skip.
@@ -104,24 +103,6 @@ impl Shortcut {
             }
         }
         d
-    }
-}
-
-impl LayerKind {
-    /// The layer's part in a two-layer skip.
-    pub fn carry(&self) -> Carry {
-        match *self {
-            LayerKind::Conv { carry, .. } => carry,
-            LayerKind::Linear { .. } => Carry::None,
-        }
-    }
-
-    /// The shortcut a [`Carry::Close`] layer adds (`None` otherwise).
-    pub fn shortcut(&self) -> Option<Shortcut> {
-        match (self.carry(), self.conv_geom()) {
-            (Carry::Close { c, side }, Some(g)) => Some(Shortcut { c, side, c_out: g.c_out, o: g.o }),
-            _ => None,
-        }
     }
 }
 

@@ -237,6 +237,22 @@ impl LayerKind {
         }
     }
 
+    /// The layer's part in a two-layer skip.
+    pub fn carry(&self) -> Carry {
+        match *self {
+            LayerKind::Conv { carry, .. } => carry,
+            LayerKind::Linear { .. } => Carry::None,
+        }
+    }
+
+    /// The shortcut a [`Carry::Close`] layer adds (`None` otherwise).
+    pub fn shortcut(&self) -> Option<Shortcut> {
+        match (self.carry(), self.conv_geom()) {
+            (Carry::Close { c, side }, Some(g)) => Some(Shortcut { c, side, c_out: g.c_out, o: g.o }),
+            _ => None,
+        }
+    }
+
     /// Values per example leaving the layer: its own output, then its input where it opens a
     /// two-layer skip.
     pub fn output_width(&self) -> usize {
