@@ -37,6 +37,15 @@ fn pre_activation(kind: &LayerKind, row: &[f32], w: &[f32], b: &[f32]) -> Vec<f3
     z
 }
 
+/// The carried input's shortcut added to `z` where the layer closes a two-layer skip, then
+/// [`finish`]: what follows the convolution (and its batch norm) of one row.
+fn close_and_finish(kind: &LayerKind, z: &mut [f32], row: &[f32], dst: &mut [f32]) {
+    if let Some(s) = kind.shortcut() {
+        s.add(&row[kind.own_input_width()..], z);
+    }
+    finish(kind, z, row, dst);
+}
+
 /// ReLU, skip and pooling of `z` into the row's output, then the layer's own input after it
 /// where the layer opens a two-layer skip.
 fn finish(kind: &LayerKind, z: &[f32], row: &[f32], dst: &mut [f32]) {
@@ -84,14 +93,10 @@ pub fn forward_keep_bn(
     let mut z: Vec<f32> = x.par_chunks(wi).flat_map_iter(|row| conv_pre(kind, &row[..own], w, b)).collect();
     let cache = bn.train_forward(&mut z, plane);
     let mut out = vec![0f32; x.len() / wi * wo];
-    out.par_chunks_mut(wo).zip(z.par_chunks_mut(kind.outputs() * plane)).zip(x.par_chunks(wi)).for_each(
-        |((dst, zd), row)| {
-            if let Some(s) = kind.shortcut() {
-                s.add(&row[own..], zd);
-            }
-            finish(kind, zd, row, dst);
-        },
-    );
+    out.par_chunks_mut(wo)
+        .zip(z.par_chunks_mut(kind.outputs() * plane))
+        .zip(x.par_chunks(wi))
+        .for_each(|((dst, zd), row)| close_and_finish(kind, zd, row, dst));
     (out, z, cache)
 }
 
@@ -104,10 +109,7 @@ pub fn forward_bn_infer(kind: &LayerKind, x: &[f32], w: &[f32], b: &[f32], bn: &
     out.par_chunks_mut(wo).zip(x.par_chunks(wi)).for_each(|(dst, row)| {
         let mut z = conv_pre(kind, &row[..own], w, b);
         bn.infer(&mut z, plane);
-        if let Some(s) = kind.shortcut() {
-            s.add(&row[own..], &mut z);
-        }
-        finish(kind, &z, row, dst);
+        close_and_finish(kind, &mut z, row, dst);
     });
     out
 }

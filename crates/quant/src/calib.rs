@@ -42,7 +42,7 @@ pub fn input_ranges(net: &Net, set: &EvalSet, method: Calibration) -> Vec<(f32, 
     stage_inputs(&host, &set.x)
         .into_iter()
         .zip(&host.kinds)
-        .map(|(v, kind)| own_values(kind, &v))
+        .map(|(v, kind)| own_values(kind, &v).into_owned())
         .map(|mut v| match method {
             _ if v.is_empty() => (f32::INFINITY, f32::NEG_INFINITY),
             Calibration::MinMax => {

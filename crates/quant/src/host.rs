@@ -29,12 +29,12 @@ pub fn fake_slice(x: &[f32], p: QParams, mode: Rounding, seed: u64) -> Vec<f32> 
 
 /// The values of the layer's own input in each row of `h` (all of them unless the layer
 /// closes a two-layer skip): what it quantizes and calibrates on.
-pub fn own_values(kind: &LayerKind, h: &[f32]) -> Vec<f32> {
+pub fn own_values<'a>(kind: &LayerKind, h: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
     let (wi, own) = (kind.input_width(), kind.own_input_width());
     if wi == own {
-        return h.to_vec();
+        return h.into();
     }
-    h.chunks(wi).flat_map(|row| row[..own].iter().copied()).collect()
+    h.chunks(wi).flat_map(|row| row[..own].iter().copied()).collect::<Vec<_>>().into()
 }
 
 /// [`fake_slice`] of the layer's own input in each row of `h`, leaving a carried input (the
@@ -119,7 +119,7 @@ mod tests {
             assert_eq!(&qr[4..], &row[4..], "carried input untouched");
             assert_ne!(&wr[4..], &row[4..], "the test would prove nothing");
         }
-        assert_eq!(own_values(&close, &h), [&h[..4], &h[8..12]].concat());
+        assert_eq!(own_values(&close, &h).as_ref(), [&h[..4], &h[8..12]].concat());
         let plain = LayerKind::Linear { d_in: 8, d_out: 2, relu: false, residual: false };
         assert_eq!(fake_input(&plain, &h, p, Rounding::Floor, 0), whole);
     }

@@ -139,8 +139,11 @@ impl Layer {
             }
         }
         let keep = residual || self.kind.carry() == Carry::Open;
-        let seen: Vec<f32> =
-            if keep { x.chunks_exact(per).flat_map(|row| row[..own].iter().copied()).collect() } else { Vec::new() };
+        let seen: std::borrow::Cow<[f32]> = match keep {
+            false => (&[][..]).into(),
+            true if per == own => (&x[..t * per]).into(),
+            true => x.chunks_exact(per).flat_map(|row| row[..own].iter().copied()).collect::<Vec<_>>().into(),
+        };
         self.conv_tail(self.float_products(w, &a, m, k, c_out), x, &seen, dst);
     }
 
