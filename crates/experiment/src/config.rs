@@ -142,9 +142,10 @@ pub struct QuantConfig {
     /// number of configs the search evaluated).
     #[serde(default = "default_random_n")]
     pub random_n: usize,
-    /// Weight scales: one per tensor or one per output channel.
+    /// Weight scales: one per tensor or one per output channel, or a list of both (every
+    /// run then quantizes under each in turn).
     #[serde(default)]
-    pub granularity: mpq_quant::tensor::Granularity,
+    pub granularity: crate::granularity::Granularities,
     /// How plans are scored: `simulated` (f32 quantize-dequantize) or `integer` (the
     /// integer engine's exact sums, as the exported model computes them).
     #[serde(default, skip_serializing_if = "is_simulated")]
@@ -154,6 +155,16 @@ pub struct QuantConfig {
     /// Per-layer input-only vs weight-only sensitivity analysis.
     #[serde(default = "default_true")]
     pub sensitivity: bool,
+    /// Whether the exhaustive search also scores every config on the test split (the rows
+    /// of `configs.csv`, the all-configs identity row and figure); `false` scores only the
+    /// plans the report shows there, about a third of the time at calibration 256 / test 500.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub configs_on_test: bool,
+    /// Whether each run times FP32, simulated and integer inference on its test split
+    /// (`timing.csv` and the throughput figure); `false` saves that time in studies that
+    /// do not report speed.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub throughput: bool,
     /// Mixed-precision allocation under average-bit budgets (absent: not run).
     pub mixed: Option<MixedConfig>,
     /// Prefixes the `beam` strategy keeps per layer (absent: 8).
@@ -162,6 +173,11 @@ pub struct QuantConfig {
     /// Steps, batch and regulariser of the `adaround` strategy (absent: the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaround: Option<mpq_quant::adaround::AdaRoundConfig>,
+}
+
+/// Left out of the serialized experiment when default (as `is_simulated`).
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Left out of the serialized experiment when default, so that experiments written before
@@ -270,6 +286,10 @@ pub struct ModelOverride {
     /// Test examples of these models instead of `[data] test`.
     #[serde(default)]
     pub test: Option<usize>,
+    /// Search strategies of these models instead of `[quant] strategies` (e.g. the
+    /// exhaustive search and the beam only where they are cheap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategies: Option<Vec<Strategy>>,
 }
 
 fn default_repeats() -> usize {
@@ -325,6 +345,11 @@ impl Experiment {
         self.override_for(model).and_then(|o| o.repeats).unwrap_or(self.repeats)
     }
 
+    /// Search strategies of `model`: its override's, else `[quant] strategies`.
+    pub fn strategies_for(&self, model: &ModelConfig) -> &[Strategy] {
+        self.override_for(model).and_then(|o| o.strategies.as_deref()).unwrap_or(&self.quant.strategies)
+    }
+
     /// Split sizes of `model` (its override's test size, else `[data]`'s; no training
     /// examples for an imported model, which is not trained here).
     pub fn sizes_for(&self, model: &ModelConfig) -> SplitSizes {
@@ -370,6 +395,18 @@ impl Experiment {
                 };
                 self.models.contains(&twin).then(|| (m.name(), twin.name()))
             })
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    /// `identity_pairs` as row labels: once per granularity the runs quantize under.
+    pub fn label_pairs(&self) -> Vec<(String, String)> {
+        let g = &self.quant.granularity;
+        let mut pairs: Vec<(String, String)> = g
+            .list()
+            .into_iter()
+            .flat_map(|k| self.identity_pairs().into_iter().map(move |(r, p)| (g.label(&r, k), g.label(&p, k))))
             .collect();
         pairs.sort();
         pairs
@@ -442,7 +479,7 @@ mod tests {
         assert!(toml::to_string(&int).unwrap().contains("evaluation = \"integer\""));
         // `granularity` takes the short names too, and records the long one.
         let ch = parse("granularity = \"channel\"").unwrap();
-        assert_eq!(ch.quant.granularity, mpq_quant::tensor::Granularity::PerChannel);
+        assert_eq!(ch.quant.granularity.list(), vec![mpq_quant::tensor::Granularity::PerChannel]);
         assert!(toml::to_string(&ch).unwrap().contains("granularity = \"per-channel\""));
         let bad = format!("{:#}", parse("evaluation = \"exact\"").unwrap_err());
         assert!(bad.contains("x.toml") && bad.contains("exact"), "{bad}");

@@ -3,6 +3,7 @@
 //! of an experiment into its runs. Shared by the harness and anything that reads a sweep.
 
 pub mod config;
+pub mod granularity;
 pub mod import;
 pub mod locate;
 pub mod validate;

@@ -140,6 +140,9 @@ impl QuantConfig {
         if let Some(b) = self.bits.iter().find(|b| b.is_full_precision()) {
             bail!(at("bits"), "bit width {b} is not a quantized width; use 2..=8 or 16 (FP32 is always the reference)");
         }
+        if let Some(p) = self.granularity.problem() {
+            bail!(at("granularity"), "{p}");
+        }
         if self.random_n < 27 {
             bail!(
                 at("random_n"),
@@ -257,6 +260,13 @@ impl Experiment {
                 };
                 bail!(w.at(&[Key("models"), Index(i), Key(field)]), "{e}");
             }
+            if m.batch_norm() && self.train.engine == mpq_models::TrainEngine::Burn {
+                bail!(
+                    w.at(&[Key("models"), Index(i), Key("kind")]),
+                    "{} trains with batch norm, which only the host engine has: set `engine = \"host\"` under [train]",
+                    m.name()
+                );
+            }
             if !names.insert(m.name()) {
                 let at = w.at(&[Key("models"), Index(i), Key("kind")]);
                 bail!(at, "model {} is listed twice (run ids would collide)", m.name());
@@ -286,8 +296,11 @@ impl Experiment {
                     bail!(at("models"), "model {m:?} is named by two overrides");
                 }
             }
-            if o.repeats.is_none() && o.test.is_none() {
-                bail!(at("models"), "an override must set `repeats` or `test`");
+            if o.repeats.is_none() && o.test.is_none() && o.strategies.is_none() {
+                bail!(at("models"), "an override must set `repeats`, `test` or `strategies`");
+            }
+            if o.strategies.as_ref().is_some_and(|s| s.is_empty()) {
+                bail!(at("strategies"), "must list at least one strategy (exhaustive, greedy, beam, taylor, adaround)");
             }
             if let Some(r) = o.repeats
                 && (r == 0 || r > 100)
@@ -301,11 +314,13 @@ impl Experiment {
         for (res, plain) in self.identity_pairs() {
             let (r, p) = (self.model_named(&res), self.model_named(&plain));
             if let (Some(r), Some(p)) = (r, p)
-                && (self.repeats_for(r) != self.repeats_for(p) || self.sizes_for(r) != self.sizes_for(p))
+                && (self.repeats_for(r) != self.repeats_for(p)
+                    || self.sizes_for(r) != self.sizes_for(p)
+                    || self.strategies_for(r) != self.strategies_for(p))
             {
                 bail!(
                     w.key("overrides"),
-                    "{res} and its plain twin {plain} need the same repeats and test size (the identity claim pairs them by repeat)"
+                    "{res} and its plain twin {plain} need the same repeats, test size and strategies (the identity claim pairs them by repeat)"
                 );
             }
         }

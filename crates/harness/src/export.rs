@@ -3,12 +3,14 @@
 
 use anyhow::{Context, Result, anyhow};
 use mpq_experiment::config::Experiment;
+use mpq_experiment::granularity::long;
 use mpq_lowbit::QModel;
 use mpq_lowbit::engine::Engine;
 use mpq_pipeline::dataset::{self, Data};
 use mpq_pipeline::{checkpoints, run};
 use mpq_quant::Plan;
 use mpq_quant::eval::{Evaluation, Evaluator};
+use mpq_quant::tensor::Granularity;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -22,6 +24,7 @@ pub fn export(
     bits: u32,
     out: &Path,
     indices: Option<&Path>,
+    granularity: Option<Granularity>,
 ) -> Result<ExitCode> {
     if method == mpq_report::Method::Adaround {
         anyhow::bail!("`adaround` rounds each weight element its own way, which a plan cannot hold: it has no export");
@@ -33,12 +36,18 @@ pub fn export(
         .into_iter()
         .find(|s| s.id == run_id)
         .ok_or_else(|| anyhow!("{}: no run `{run_id}`", file.display()))?;
+    let listed = exp.quant.granularity.list();
+    let granularity = granularity.unwrap_or(listed[0]);
+    if !listed.contains(&granularity) {
+        anyhow::bail!("{}: the experiment does not quantize at {}", file.display(), long(granularity));
+    }
+    let label = exp.quant.granularity.label(&spec.model.name(), granularity);
     let results = mpq_pipeline::output::load_run(&exp.out_dir(), run_id)
         .ok_or_else(|| anyhow!("run {run_id} has no results yet: run the experiment first"))?;
     let row = results
         .runs
         .iter()
-        .find(|r| r.method == method && r.bits == bits)
+        .find(|r| r.method == method && r.bits == bits && r.model == label)
         .ok_or_else(|| anyhow!("run {run_id} has no `{method}` plan at {bits} bits"))?;
     let plan = Plan::from_code(&row.plan)?;
     let dev = mpq_pipeline::backend::device(spec.backend)?;
@@ -48,15 +57,14 @@ pub fn export(
         mpq_pipeline::output::write_atomic(path, (json.to_string() + "\n").as_bytes())?;
     }
     let net = checkpoints::trained(&exp, &spec, &data, &split, &dev, &exp.output.join("cache"), &mut |_, _| {})?.0;
-    let (_, test, ev) = run::evaluation(&exp, &spec, &net, &data, &split);
-    let model = mpq_quant::export::pack_plan(&spec.model.name(), &net, &plan, &ev.ranges, exp.quant.granularity)?;
+    let (_, test, ev) = run::evaluation(&exp, &spec, &net, &data, &split, granularity);
+    let model = mpq_quant::export::pack_plan(&spec.model.name(), &net, &plan, &ev.ranges, granularity)?;
     let bytes = model.save(out).with_context(|| format!("writing {}", out.display()))?;
     let fp_bytes = mpq_models::checkpoint::to_bytes(&net, &Default::default())?.len();
     let back = QModel::load(out)?;
     let engine = Engine::new(&back)?;
     let x = data.images.gather_f32(&split.test);
     let got = engine.forward(&x, split.test.len());
-    let granularity = exp.quant.granularity;
     let score = |e: Evaluation| {
         let ev = Evaluator::with_granularity(&net, ev.ranges.clone(), granularity, spec.seed).evaluated_by(e);
         ev.logits(&plan, &test)
@@ -64,7 +72,13 @@ pub fn export(
     let (sim, int) = (score(Evaluation::Simulated)?, score(Evaluation::Integer)?);
     let (agree, max_diff) = compare(&sim, &got);
     let (_, int_diff) = compare(&int, &got);
-    println!("exported {} plan {} ({method}, {bits} bits) to {}", run_id, plan.code(), out.display());
+    println!(
+        "exported {} plan {} ({method}, {bits} bits, {} weights) to {}",
+        run_id,
+        plan.code(),
+        long(granularity),
+        out.display()
+    );
     println!(
         "size: {bytes} bytes = {:.1}% of the FP32 safetensors checkpoint ({fp_bytes} bytes)",
         100.0 * bytes as f64 / fp_bytes as f64

@@ -204,6 +204,10 @@ enum Command {
         /// the same digits.
         #[arg(long)]
         indices: Option<PathBuf>,
+        /// Weight granularity of the plan, where the experiment quantizes at several
+        /// (`granularity = ["per-tensor", "per-channel"]`); default: the experiment's first.
+        #[arg(long, value_parser = parse_granularity)]
+        granularity: Option<mpq_quant::tensor::Granularity>,
     },
     /// Download a full dataset (mnist or fashion-mnist) into datasets/<name>/, verifying SHA-256.
     /// The only command that uses the network.
@@ -217,6 +221,11 @@ enum Command {
         #[arg(long)]
         mirror: Option<String>,
     },
+}
+
+/// `per-tensor`/`tensor` or `per-channel`/`channel`.
+fn parse_granularity(s: &str) -> Result<mpq_quant::tensor::Granularity, String> {
+    mpq_experiment::granularity::parse(s)
 }
 
 fn main() -> ExitCode {
@@ -239,8 +248,8 @@ fn main() -> ExitCode {
         (Some(Command::Bench { backends, samples, out, passes }), _) => {
             mpq_bench::bench(&backends, samples, &out, passes as usize).map(|_| ExitCode::SUCCESS).map_err(Into::into)
         }
-        (Some(Command::Export { file, run, method, bits, out, indices }), _) => {
-            export::export(&file, &run, method, bits, &out, indices.as_deref())
+        (Some(Command::Export { file, run, method, bits, out, indices, granularity }), _) => {
+            export::export(&file, &run, method, bits, &out, indices.as_deref(), granularity)
         }
         (Some(Command::Fetch { dataset, dir, mirror }), _) => sweep::fetch(&dataset, &dir, mirror),
         (None, None) => {

@@ -112,7 +112,7 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         )
     };
     format!(
-        "- Data: {:?}{}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; {training}.{}\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}.\n- Repeats: {} per model and backend ({}){}; experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
+        "- Data: {:?}{}, splits train {} / calibration {} / test {} ({}).\n- Models: {}; {training}.{}\n- Bits: {:?}; strategies: {:?}; best-of-N null with N ≥ {}{}.\n- Repeats: {} per model and backend ({}){}; experiment seed {}.\n- Machine: {machine}.\n- Devices: {devices}.",
         exp.data.dataset,
         match exp.data.half {
             Some(h) => format!(" ({h:?} half: the examples at {h:?} positions)").to_lowercase(),
@@ -131,11 +131,33 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
         exp.quant.bits,
         exp.quant.strategies,
         exp.quant.random_n,
+        granularity_text(exp),
         exp.repeats,
         exp.backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
         overrides_text(exp),
         exp.seed
     )
+}
+
+/// The weights' granularity in words where it is not the default one scale per tensor
+/// (empty then, so reports of such experiments read as before).
+fn granularity_text(exp: &Experiment) -> String {
+    use mpq_experiment::granularity::{Granularities, long};
+    let scored = match exp.quant.evaluation {
+        mpq_quant::eval::Evaluation::Simulated => "",
+        mpq_quant::eval::Evaluation::Integer => {
+            "; plans scored on the integer engine (u8 input codes, i8 weight codes, exact i32 sums, one rescale per output: the exported model's numbers)"
+        }
+    };
+    scored.to_string()
+        + &match &exp.quant.granularity {
+            Granularities::One(mpq_quant::tensor::Granularity::PerTensor) => String::new(),
+            Granularities::One(g) => format!("; weights {} (inputs per tensor)", long(*g)),
+            Granularities::Many(v) => format!(
+                "; weights {}, each run quantized under each (rows labelled `<model>-tensor` / `<model>-channel`; inputs per tensor)",
+                v.iter().map(|g| long(*g)).collect::<Vec<_>>().join(" and ")
+            ),
+        }
 }
 
 /// The imported models in words: file, hash, normalisation and where each layer came from,
@@ -170,6 +192,9 @@ fn overrides_text(exp: &Experiment) -> String {
             }
             if let Some(t) = o.test {
                 what.push(format!("test {t}"));
+            }
+            if let Some(s) = &o.strategies {
+                what.push(format!("strategies {s:?}"));
             }
             format!("; {}: {}", o.models.join(", "), what.join(", "))
         })
@@ -213,22 +238,43 @@ impl Provenance {
 /// sizes.
 pub fn design(exp: &Experiment) -> mpq_report::analysis::Design {
     // An imported model's repeats share no training data: no Nadeau–Bengio inflation.
+    let g = &exp.quant.granularity;
     let sizes = exp
         .models
         .iter()
         .filter(|m| !m.is_imported())
-        .map(|m| {
+        .flat_map(|m| {
             let s = exp.sizes_for(m);
-            (m.name(), mpq_report::analysis::FoldSizes { train: s.train, test: s.test })
+            let fold = mpq_report::analysis::FoldSizes { train: s.train, test: s.test };
+            g.list().into_iter().map(move |k| (g.label(&m.name(), k), fold))
         })
         .collect();
-    mpq_report::analysis::Design { identity_pairs: exp.identity_pairs(), sizes }
+    mpq_report::analysis::Design { identity_pairs: exp.label_pairs(), sizes }
+}
+
+/// The experiment's ResNets and plain twins as the depth section labels them (once per
+/// granularity the runs quantize under).
+fn depth_models(exp: &Experiment) -> Vec<mpq_report::depth::DepthModel> {
+    let g = &exp.quant.granularity;
+    let mut out = Vec::new();
+    for m in &exp.models {
+        let (depth, residual) = match *m {
+            mpq_models::ModelConfig::ResNet { depth, .. } => (depth, true),
+            mpq_models::ModelConfig::PlainResNet { depth, .. } => (depth, false),
+            _ => continue,
+        };
+        for k in g.list() {
+            let granularity = mpq_experiment::granularity::long(k).to_string();
+            out.push(mpq_report::depth::DepthModel { label: g.label(&m.name(), k), residual, granularity, depth });
+        }
+    }
+    out
 }
 
 fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &str) -> Result<()> {
     let provenance = serde_json::to_string_pretty(&Provenance::current(exp)?)? + "\n";
     output::write_atomic(&out.join("provenance.json"), provenance.as_bytes())?;
-    let pairs = exp.identity_pairs();
+    let pairs = exp.label_pairs();
     let summary = mpq_report::analysis::summarize(&t.runs);
     let claims = mpq_report::analysis::claims(&t.runs, &t.configs, &t.sensitivity, &design(exp));
     csvio::write(&out.join("summary.csv"), &summary)?;
@@ -268,6 +314,9 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
     let mut sections = mpq_report::backends::section(&backends, t, &summary);
     sections.push_str(&mpq_report::adaround::section(&t.runs, &claims));
     sections.push_str(&mpq_report::cost::section(&t.runs));
+    let (depth, depth_figures) = mpq_report::depth::section(&depth_models(exp), &t.runs, &claims, fig_dir)?;
+    sections.push_str(&depth);
+    figures.extend(depth_figures);
     // `harness replicate ... --out <out>/replication` leaves its agreement table here.
     if let Ok(rep) = std::fs::read_to_string(out.join("replication").join("REPLICATION.md")) {
         let body = rep

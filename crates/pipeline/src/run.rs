@@ -13,6 +13,7 @@ use mpq_models::{Metrics, Net, metrics};
 use mpq_quant::calib::{Calibration, input_ranges};
 use mpq_quant::eval::{EvalSet, Evaluator};
 use mpq_quant::search::{self, Exhaustive, hawq, mixed, taylor};
+use mpq_quant::tensor::Granularity;
 use mpq_quant::{BitWidth, Choice, Plan, Rounding, Target, adaround, stats};
 use mpq_report::{ConfigRow, Method, RunRow, SensitivityRow, TimingRow};
 use std::path::Path;
@@ -56,6 +57,10 @@ impl Clock {
 
 struct Ctx<'a> {
     spec: &'a RunSpec,
+    /// The rows' model label (the model's name, with the granularity where there are several).
+    label: String,
+    /// The weights' granularity (what an exported plan packs).
+    granularity: Granularity,
     dataset: &'a str,
     weights: Vec<usize>,
     fp_calib: f64,
@@ -80,7 +85,7 @@ impl Ctx<'_> {
         RunRow {
             run_id: self.spec.id.clone(),
             dataset: self.dataset.to_string(),
-            model: self.spec.model.name(),
+            model: self.label.clone(),
             backend: self.spec.backend.name().into(),
             seed: self.spec.seed,
             bits,
@@ -109,16 +114,20 @@ impl Ctx<'_> {
     /// splits when they hold the plan (the same numbers, no evaluation).
     fn plan_row_in(
         &self,
-        known: Option<&(Exhaustive, Exhaustive)>,
+        known: Option<&ExhaustiveTables>,
         bits: u32,
         method: Method,
         plan: &Plan,
         evaluations: usize,
         seconds: f64,
     ) -> Result<RunRow> {
-        let (calib, test) = match known.map(|(c, t)| (c.score(plan), t.score(plan))) {
-            Some((Ok(c), Ok(t))) => (c, t),
-            _ => (self.ev.score(plan, self.calib)?, self.ev.score(plan, self.test)?),
+        let calib = match known.map(|(c, _)| c.score(plan)) {
+            Some(Ok(c)) => c,
+            _ => self.ev.score(plan, self.calib)?,
+        };
+        let test = match known.and_then(|(_, t)| t.as_ref()).map(|t| t.score(plan)) {
+            Some(Ok(t)) => t,
+            _ => self.ev.score(plan, self.test)?,
         };
         Ok(self.row(bits, method, plan, Measured { calib, test, temperature: 1.0, evaluations, seconds }))
     }
@@ -143,7 +152,7 @@ impl Ctx<'_> {
     /// already has one), the row of its plan with its own temperature.
     fn search_rows(
         &self,
-        known: Option<&(Exhaustive, Exhaustive)>,
+        known: Option<&ExhaustiveTables>,
         bits: u32,
         method: Method,
         found: &search::Found,
@@ -168,22 +177,75 @@ impl Ctx<'_> {
 }
 
 /// A run's calibration and test sets and the evaluator whose input ranges are calibrated on
-/// the former (the experiment's calibration method and granularity): what every command
-/// that scores plans of a run starts from.
+/// the former (the experiment's calibration method, weights at `granularity`): what every
+/// command that scores plans of a run starts from.
 pub fn evaluation<'a>(
     exp: &Experiment,
     spec: &RunSpec,
     net: &'a Net,
     data: &Data,
     split: &Split,
+    granularity: Granularity,
 ) -> (EvalSet, EvalSet, Evaluator<'a>) {
     let calib = EvalSet::new(&data.images, &split.calib);
     let test = EvalSet::new(&data.images, &split.test);
     let method = exp.quant.percentile.map(|q| Calibration::Percentile { q }).unwrap_or_default();
     let ranges = input_ranges(net, &calib, method);
-    let ev =
-        Evaluator::with_granularity(net, ranges, exp.quant.granularity, spec.seed).evaluated_by(exp.quant.evaluation);
+    let ev = Evaluator::with_granularity(net, ranges, granularity, spec.seed).evaluated_by(exp.quant.evaluation);
     (calib, test, ev)
+}
+
+/// What one granularity's rows are scored on and labelled with.
+struct Sets<'a> {
+    calib: &'a EvalSet,
+    test: &'a EvalSet,
+    label: String,
+    granularity: Granularity,
+    /// Whether to time throughput (once per run: the first granularity's).
+    timing: bool,
+}
+
+/// Every plan and baseline of a run at one weight granularity: full precision, each width's
+/// searches, sensitivity, throughput and mixed precision.
+#[allow(clippy::too_many_arguments)]
+fn quantized(
+    exp: &Experiment,
+    spec: &RunSpec,
+    data: &Data,
+    net: &Net,
+    dev: &Device,
+    ev: &Evaluator,
+    at: Sets,
+    clock: &mut Clock,
+    progress: &mut dyn FnMut(&str, usize, usize),
+    out: &mut RunOutput,
+) -> Result<()> {
+    let fp_plan = Plan::full_precision(net.n_layers());
+    let (fp_c, fp_t) = (ev.score(&fp_plan, at.calib)?, ev.score(&fp_plan, at.test)?);
+    let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
+    let (fp_calib, fp_test) = (fp_c.loss, fp_t.loss);
+    let (calib, test, label, granularity) = (at.calib, at.test, at.label, at.granularity);
+    let cx = Ctx { spec, label, granularity, dataset: &data.name, weights, fp_calib, fp_test, calib, test, ev };
+    let fp = Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 };
+    out.runs.push(cx.row(32, Method::Fp, &fp_plan, fp));
+    out.runs.push(cx.temp_row(32, Method::FpTemp, &fp_plan)?);
+    for &bits in &exp.quant.bits {
+        lap(clock, progress, "sensitivity"); // the previous width's
+        width_rows(&cx, exp, bits, clock, progress, out)?;
+        if exp.quant.sensitivity {
+            sensitivity_rows(&cx, net, bits, out)?;
+        }
+    }
+    lap(clock, progress, "sensitivity");
+    if at.timing && exp.quant.throughput {
+        out.timing = timing(&cx, net, dev, exp)?;
+        lap(clock, progress, "throughput timing");
+    }
+    if let Some(mx) = &exp.quant.mixed {
+        mixed_rows(&cx, mx, out)?;
+        lap(clock, progress, "mixed precision");
+    }
+    Ok(())
 }
 
 /// Charges the time since the last lap to `phase` and reports its end as `progress(phase, 0, 0)`.
@@ -206,30 +268,22 @@ pub fn execute(
     let split = split(exp, spec, data)?;
     let (net, train_rows) = trained(exp, spec, data, &split, &dev, cache, &mut |d, t| progress("train", d, t))?;
     lap(&mut clock, progress, "train or load");
-    let (calib, test, ev) = evaluation(exp, spec, &net, data, &split);
-    let fp_plan = Plan::full_precision(net.n_layers());
-    let (fp_c, fp_t) = (ev.score(&fp_plan, &calib)?, ev.score(&fp_plan, &test)?);
-    let weights: Vec<usize> = net.layers().iter().map(|l| l.weight_count).collect();
-    let (fp_calib, fp_test) = (fp_c.loss, fp_t.loss);
-    let cx = Ctx { spec, dataset: &data.name, weights, fp_calib, fp_test, calib: &calib, test: &test, ev: &ev };
-    lap(&mut clock, progress, "calibration");
     let mut out = RunOutput { train: train_rows, ..RunOutput::default() };
-    let fp = Measured { calib: fp_c, test: fp_t, temperature: 1.0, evaluations: 0, seconds: 0.0 };
-    out.runs.push(cx.row(32, Method::Fp, &fp_plan, fp));
-    out.runs.push(cx.temp_row(32, Method::FpTemp, &fp_plan)?);
-    for &bits in &exp.quant.bits {
-        lap(&mut clock, progress, "sensitivity"); // the previous width's
-        width_rows(&cx, exp, bits, &mut clock, progress, &mut out)?;
-        if exp.quant.sensitivity {
-            sensitivity_rows(&cx, &net, bits, &mut out)?;
-        }
-    }
-    lap(&mut clock, progress, "sensitivity");
-    out.timing = timing(&cx, &net, &dev, exp)?;
-    lap(&mut clock, progress, "throughput timing");
-    if let Some(mx) = &exp.quant.mixed {
-        mixed_rows(&cx, mx, &mut out)?;
-        lap(&mut clock, progress, "mixed precision");
+    let kinds = exp.quant.granularity.list();
+    let (calib, test, first) = evaluation(exp, spec, &net, data, &split, kinds[0]);
+    lap(&mut clock, progress, "calibration");
+    for (i, &g) in kinds.iter().enumerate() {
+        let other;
+        let ev = if i == 0 {
+            &first
+        } else {
+            other = Evaluator::with_granularity(&net, first.ranges.clone(), g, spec.seed)
+                .evaluated_by(exp.quant.evaluation);
+            &other
+        };
+        let label = exp.quant.granularity.label(&spec.model.name(), g);
+        let at = Sets { calib: &calib, test: &test, label, granularity: g, timing: i == 0 };
+        quantized(exp, spec, data, &net, &dev, ev, at, &mut clock, progress, &mut out)?;
     }
     out.phases = clock.phases;
     Ok(out)
@@ -237,7 +291,11 @@ pub fn execute(
 
 /// Exhaustive searches of one width on calibration and test data, when configured and small
 /// enough; their configs become rows of `configs.csv`.
-type Known = Option<(Exhaustive, Exhaustive)>;
+type Known = Option<ExhaustiveTables>;
+
+/// An exhaustive search's tables: every config on the calibration split, and on the test
+/// split where scored.
+type ExhaustiveTables = (Exhaustive, Option<Exhaustive>);
 
 /// The rows of one bit width: all-nearest/floor/ceil, the searches, the Taylor plan and the
 /// best-of-N random null (with at least as many draws as the searches evaluated).
@@ -260,10 +318,10 @@ fn width_rows(
     let table = taylor::taylor_table(cx.ev, &cx.calib.x, &cx.calib.labels, bits);
     let taylor_secs = t0.elapsed().as_secs_f64();
     lap(clock, progress, "taylor");
-    let strategies = &exp.quant.strategies;
+    let strategies = exp.strategies_for(&cx.spec.model);
     let (mut evals, mut known): (usize, Known) = (0, None);
     if strategies.contains(&Strategy::Exhaustive) && 3usize.pow(n as u32) <= search::EXHAUSTIVE_LIMIT {
-        let (e, k) = exhaustive_rows(cx, bits, &table, progress, out)?;
+        let (e, k) = exhaustive_rows(cx, exp, bits, &table, progress, out)?;
         (evals, known) = (e, Some(k));
         lap(clock, progress, "exhaustive");
     }
@@ -304,27 +362,32 @@ fn width_rows(
     Ok(())
 }
 
-/// The exhaustive search at `bits`: every config scored on calibration and test data (rows
-/// of `configs.csv`, with the Taylor prediction), and the best plan's rows. Returns the
-/// evaluations and both tables, which the other searches then look plans up in.
+/// The exhaustive search at `bits`: every config scored on calibration data and, unless
+/// `[quant] configs_on_test = false`, on test data (rows of `configs.csv`, with the Taylor
+/// prediction), and the best plan's rows. Returns the evaluations and both tables (the test
+/// one where scored), which the other searches then look plans up in.
 fn exhaustive_rows(
     cx: &Ctx,
+    exp: &Experiment,
     bits: BitWidth,
     table: &taylor::TaylorTable,
     progress: &mut dyn FnMut(&str, usize, usize),
     out: &mut RunOutput,
-) -> Result<(usize, (Exhaustive, Exhaustive))> {
+) -> Result<(usize, ExhaustiveTables)> {
     let t0 = Instant::now();
     let all =
         search::exhaustive(cx.ev, bits, cx.calib, true, &mut |d, t| progress(&format!("{bits}-bit exhaustive"), d, t))?;
     let secs = t0.elapsed().as_secs_f64();
     let found = all.best();
-    let on_test = search::exhaustive(cx.ev, bits, cx.test, true, &mut |_, _| {})?;
-    for (c, t) in all.configs.iter().zip(&on_test.configs) {
+    let on_test = match exp.quant.configs_on_test {
+        true => Some(search::exhaustive(cx.ev, bits, cx.test, true, &mut |_, _| {})?),
+        false => None,
+    };
+    for (c, t) in all.configs.iter().zip(on_test.iter().flat_map(|t| &t.configs)) {
         let tm = t.calib;
         out.configs.push(ConfigRow {
             run_id: cx.spec.id.clone(),
-            model: cx.spec.model.name(),
+            model: cx.label.clone(),
             seed: cx.spec.seed,
             bits: bits.get(),
             plan: c.plan.code(),
@@ -355,7 +418,7 @@ fn sensitivity_rows(cx: &Ctx, net: &Net, bits: BitWidth, out: &mut RunOutput) ->
         };
         out.sensitivity.push(SensitivityRow {
             run_id: cx.spec.id.clone(),
-            model: cx.spec.model.name(),
+            model: cx.label.clone(),
             seed: cx.spec.seed,
             bits: bits.get(),
             layer: k,
@@ -388,7 +451,7 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
     };
     let row = |backend: String, precision: String, bits: BitWidth, samples_per_s: f64| TimingRow {
         run_id: cx.spec.id.clone(),
-        model: cx.spec.model.name(),
+        model: cx.label.clone(),
         backend,
         precision,
         bits: bits.get(),
@@ -412,7 +475,7 @@ fn timing(cx: &Ctx, net: &Net, dev: &Device, exp: &Experiment) -> Result<Vec<Tim
     }
     for &b in bits.iter().filter(|&&b| b <= 8) {
         let plan = Plan::uniform(n, b, Rounding::Nearest);
-        let q = mpq_quant::export::pack_plan(&cx.spec.model.name(), net, &plan, &cx.ev.ranges, exp.quant.granularity)?;
+        let q = mpq_quant::export::pack_plan(&cx.spec.model.name(), net, &plan, &cx.ev.ranges, cx.granularity)?;
         let engine = Engine::new(&q)?;
         let width = x_test.len() / samples.max(1);
         let per_s = best_of_3(&mut || {

@@ -100,6 +100,21 @@ fn engine_agrees_with_simulation_on_two_layer_skips() {
     }
 }
 
+/// The same on the deepest network of the depth study: a ResNet-20 (19 convolutions in three
+/// stages, nine two-layer skips, two of them strided) and its plain twin, per tensor and per
+/// channel.
+#[test]
+fn engine_agrees_with_simulation_on_a_resnet20_and_its_plain_twin() {
+    use mpq_models::ModelConfig;
+    for cfg in [ModelConfig::ResNet { depth: 20, width: 4 }, ModelConfig::PlainResNet { depth: 20, width: 4 }] {
+        let kinds: Vec<mpq_net::LayerKind> = cfg.arch().layers.into_iter().map(|l| l.kind).collect();
+        assert_eq!(kinds.len(), 20);
+        for g in [Granularity::PerTensor, Granularity::PerChannel] {
+            engine_agrees_on(&cfg.name(), &kinds, g);
+        }
+    }
+}
+
 /// Engine logits against simulated ones for a network of `kinds` with initial weights, at
 /// 8 bits nearest and at 5 bits with mixed roundings.
 fn engine_agrees_on(name: &str, kinds: &[mpq_net::LayerKind], granularity: Granularity) {

@@ -62,7 +62,10 @@ fn adjust(rows: &mut [ClaimRow], nulls: &[Null]) {
 
 /// Paired differences `a - b` of two methods' test losses, matched by run id and bits.
 fn paired(rows: &[RunRow], model: &str, bits: u32, a: Method, b: Method) -> Vec<f64> {
-    let find = |run: &str, m: Method, bb: u32| rows.iter().find(|r| r.run_id == run && r.method == m && r.bits == bb);
+    // A run quantized at several granularities holds one row per label: match the label too.
+    let find = |run: &str, m: Method, bb: u32| {
+        rows.iter().find(|r| r.run_id == run && r.model == model && r.method == m && r.bits == bb)
+    };
     rows.iter()
         .filter(|r| r.model == model && r.bits == bits && r.method == a)
         .filter_map(|r| {
@@ -119,7 +122,7 @@ pub fn claims(rows: &[RunRow], configs: &[ConfigRow], sens: &[SensitivityRow], d
 
 /// The search whose plan a model's claims judge: exhaustive where it ran, else greedy, else
 /// the beam search.
-fn search_of(rows: &[RunRow], model: &str) -> Method {
+pub(crate) fn search_of(rows: &[RunRow], model: &str) -> Method {
     let ran = |m: Method| rows.iter().any(|r| r.model == model && r.method == m);
     if ran(Method::Exhaustive) {
         Method::Exhaustive

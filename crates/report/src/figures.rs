@@ -235,6 +235,11 @@ fn identity(dir: &Path, res: &str, plain: &str, configs: &[ConfigRow]) -> Drawn 
             points.extend(configs.iter().filter(|c| c.model == m && c.bits == b).map(|c| (i, c.delta_test)));
         }
     }
+    if points.is_empty() {
+        // No exhaustive configs scored on the test split (deep networks, or
+        // `configs_on_test = false`): nothing to draw.
+        return Ok(None);
+    }
     let stem = format!("identity_{res}");
     let title = format!("{res} vs {plain}: test ΔL over all rounding configs");
     strip_chart(&dir.join(&stem), &title, &cats, "test ΔL vs FP32 (nats)", &points, &[])?;

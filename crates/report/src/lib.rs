@@ -12,6 +12,8 @@ pub mod claims;
 pub mod conclusion;
 pub mod cost;
 pub mod csvio;
+pub mod depth;
+mod depth_search;
 pub mod figures;
 pub mod findings;
 pub mod forest;

@@ -58,7 +58,12 @@ pub(super) fn taylor_rows(configs: &[ConfigRow], out: &mut Vec<ClaimRow>) {
 /// A run's repeat key without its model: "{backend}-r{repeat}", what pairs a residual
 /// run with its plain twin's (the twins share each repeat's seeds).
 fn repeat_key(run_id: &str, model: &str) -> String {
-    run_id.strip_prefix(model).unwrap_or(run_id).trim_start_matches('-').to_string()
+    match run_id.strip_prefix(model) {
+        Some(rest) => rest.trim_start_matches('-').to_string(),
+        // A label with the granularity appended (`resnet8-8-channel`) is not a prefix of its
+        // run id (`resnet8-8-flex-r0`): the backend and repeat are the id's last two parts.
+        None => run_id.rsplitn(3, '-').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("-"),
+    }
 }
 
 /// Residual minus plain of one method's test ΔL at one width, paired by repeat.
