@@ -15,13 +15,15 @@
 #  6. per-layer floor/ceil against AdaRound (experiments/claims-adaround.toml, models trained
 #     here, about 15 minutes) into paper/claims-adaround/;
 #  7. the study on an imported ONNX model (experiments/onnx-example.toml, nothing trained,
-#     about 10 seconds) into paper/onnx-example/.
+#     about 10 seconds) into paper/onnx-example/;
+#  8. the depth study (experiments/claims-depth.toml: ResNets of depth 8, 14 and 20 and their
+#     plain twins, models from checkpoints/claims-depth) into paper/claims-depth/.
 # The backend comparison (paper/backends/) needs a wgpu build (which includes ndarray):
 #   cargo run --release -p harness --features wgpu -- run experiments/backends-wgpu.toml --force
 #   cargo run --release -p harness --features wgpu -- paper experiments/backends-wgpu.toml --out paper/backends
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf results/cache results/mnist results/halves results/halves-pool results/claims-mixed results/claims-identity results/claims-adaround results/onnx-example
+rm -rf results/cache results/mnist results/halves results/halves-pool results/claims-mixed results/claims-identity results/claims-adaround results/onnx-example results/claims-depth
 cargo run --release -p harness -- run experiments/mnist.toml --force "$@"
 cargo run --release -p harness -- halves --out datasets/halves
 cargo run --release -p harness -- replicate experiments/halves.toml --out paper/replication \
@@ -35,3 +37,5 @@ cargo run --release -p harness -- run experiments/claims-adaround.toml --force
 cargo run --release -p harness -- paper experiments/claims-adaround.toml --out paper/claims-adaround
 cargo run --release -p harness -- run experiments/onnx-example.toml --force
 cargo run --release -p harness -- paper experiments/onnx-example.toml --out paper/onnx-example
+cargo run --release -p harness -- run experiments/claims-depth.toml --force
+cargo run --release -p harness -- paper experiments/claims-depth.toml --out paper/claims-depth

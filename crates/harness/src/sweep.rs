@@ -33,19 +33,30 @@ fn manifest(exp: &Experiment) -> output::Manifest {
 
 /// `harness check`: validate and print the expanded runs.
 pub fn check(file: &Path) -> Result<ExitCode> {
+    use std::fmt::Write as _;
     let exp = Experiment::load(file)?;
     load_data(&exp).with_context(|| format!("{}: [data]", file.display()))?;
-    println!("{}: {} runs, results in {}", file.display(), exp.expand().len(), exp.out_dir().display());
+    let mut out = String::new();
+    writeln!(out, "{}: {} runs, results in {}", file.display(), exp.expand().len(), exp.out_dir().display())?;
+    let kinds = exp.quant.granularity.list();
+    if kinds.len() > 1 {
+        let names: Vec<&str> = kinds.iter().map(|&g| mpq_experiment::granularity::long(g)).collect();
+        writeln!(out, "every run quantizes its weights {} in turn", names.join(", then "))?;
+    }
     for m in &exp.models {
+        if exp.strategies_for(m) != exp.quant.strategies.as_slice() {
+            writeln!(out, "{}: strategies {:?}", m.name(), exp.strategies_for(m))?;
+        }
         if let mpq_models::ModelConfig::Onnx { path, imported, .. } = m {
-            println!("{} imported from {}: {} layers", m.name(), path.display(), imported.arch.layers.len());
+            writeln!(out, "{} imported from {}: {} layers", m.name(), path.display(), imported.arch.layers.len())?;
             for (l, src) in imported.arch.layers.iter().zip(&imported.sources) {
-                println!("  {:<8} {:<60} ← {src}", l.name, describe(&l.kind));
+                writeln!(out, "  {:<8} {:<60} ← {src}", l.name, describe(&l.kind))?;
             }
         }
     }
     for s in exp.expand() {
-        println!(
+        writeln!(
+            out,
             "{:<40} model={} backend={} repeat={} seed={} split_seed={}",
             s.id,
             s.model.name(),
@@ -53,9 +64,13 @@ pub fn check(file: &Path) -> Result<ExitCode> {
             s.repeat,
             s.seed,
             s.split_seed
-        );
+        )?;
     }
-    Ok(ExitCode::SUCCESS)
+    // A closed pipe (`harness check FILE | head`) is not an error of the experiment.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// A layer in words, e.g. `conv 3x3 1→8 on 28x28, relu, max-pool 2x2`.

@@ -4,6 +4,8 @@
 //! written from the claims by rules (identity mappings at depth; lower-than-FP32 loss at
 //! depth), so a changed verdict changes the sentence.
 
+pub use crate::depth_model::DepthModel;
+
 use crate::analysis::search_of;
 use crate::figures::Figure;
 use crate::plots::{Series, line_chart};
@@ -11,26 +13,6 @@ use crate::stats::t_test;
 use crate::{ClaimRow, Method, ReportError, RunRow};
 use std::collections::BTreeSet;
 use std::path::Path;
-
-/// One model of a depth study as the rows label it: what the section groups and orders by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DepthModel {
-    /// Row label (`resnet20-8-channel`).
-    pub label: String,
-    /// The residual network (true) or its plain twin.
-    pub residual: bool,
-    /// Weight granularity in words (`per-tensor`).
-    pub granularity: String,
-    /// Layers with weights (6n + 2).
-    pub depth: usize,
-}
-
-impl DepthModel {
-    /// The series this model's points belong to, e.g. "residual, per-channel".
-    fn series(&self) -> String {
-        format!("{}, {}", if self.residual { "residual" } else { "plain" }, self.granularity)
-    }
-}
 
 /// Per-run test ΔL (against the run's FP32) of `method` at `bits` for `label`.
 fn deltas(rows: &[RunRow], label: &str, bits: u32, method: Method) -> Vec<f64> {

@@ -2,7 +2,7 @@
 //! where the exhaustive search ran (judged on the test split, paired by run), and what each
 //! search spent at every depth.
 
-use crate::depth::DepthModel;
+use crate::depth_model::DepthModel;
 use crate::stats::t_test;
 use crate::{Method, RunRow};
 use std::collections::BTreeSet;
@@ -68,7 +68,7 @@ pub fn section(models: &[DepthModel], rows: &[RunRow]) -> String {
 /// split and wall seconds, means over widths, granularities and repeats.
 fn cost_table(models: &[DepthModel], rows: &[RunRow]) -> String {
     let mut s = String::from(
-        "### What the searches cost\n\nWhole plans scored on the calibration split (*evaluations*; Taylor scores one plan after a gradient pass) and wall seconds per search, means over widths, granularities and repeats, on the machine that ran the sweep.\n\n| depth | network | search | evaluations | seconds |\n|---|---|---|---|---|\n",
+        "### What the searches cost\n\nWhole plans scored on the calibration split (*evaluations*; Taylor scores one plan after a gradient pass) and wall seconds per search, means over widths, granularities and repeats, on the machine that ran the sweep. Where the exhaustive search ran, greedy and the best-of-N null look their plans up in its table (their seconds there are lookups); the beam scores its own.\n\n| depth | network | search | evaluations | seconds |\n|---|---|---|---|---|\n",
     );
     let keys: BTreeSet<(usize, bool)> = models.iter().map(|m| (m.depth, !m.residual)).collect();
     let mut any = false;

@@ -13,6 +13,7 @@ pub mod conclusion;
 pub mod cost;
 pub mod csvio;
 pub mod depth;
+mod depth_model;
 mod depth_search;
 pub mod figures;
 pub mod findings;
