@@ -21,6 +21,7 @@ fn committed_reports_come_from_the_current_code_and_experiments() {
         ("paper/claims-identity", "experiments/claims-identity.toml"),
         ("paper/claims-adaround", "experiments/claims-adaround.toml"),
         ("paper/onnx-example", "experiments/onnx-example.toml"),
+        ("paper/claims-depth", "experiments/claims-depth.toml"),
     ] {
         let path = root().join(dir).join("provenance.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -163,7 +163,8 @@ fn tally(found: &[(&DepthModel, &ClaimRow)], verdict: &str) -> String {
         .filter(|(_, c)| c.verdict_adjusted == verdict)
         .map(|(m, c)| {
             let bits = c.setting.split(", ").find(|p| p.ends_with("-bit")).unwrap_or("");
-            format!("depth {} {} {bits} {:+.4} [{:+.4}, {:+.4}]", m.depth, m.granularity, c.value, c.lo, c.hi)
+            let net = if m.residual { "residual" } else { "plain" };
+            format!("depth {} {net} {} {bits} {:+.4} [{:+.4}, {:+.4}]", m.depth, m.granularity, c.value, c.lo, c.hi)
         })
         .collect();
     match hit.len() {
@@ -274,7 +275,10 @@ mod tests {
         assert!(text.contains("in none of 2, and more in none of 2. No setting is decisive"), "{text}");
         claims[1].verdict_adjusted = "reproduced".into();
         let text = identity_text(&ms, &claims);
-        assert!(text.contains("lost less (Holm-adjusted) in 1 of 2 (depth 14 per-tensor 4-bit -0.2000"), "{text}");
+        assert!(
+            text.contains("lost less (Holm-adjusted) in 1 of 2 (depth 14 residual per-tensor 4-bit -0.2000"),
+            "{text}"
+        );
         assert!(text.contains("the claim holds there, not in general"), "{text}");
         claims[0].verdict_adjusted = "not reproduced".into();
         assert!(identity_text(&ms, &claims).contains("does not hold in general"));
@@ -283,7 +287,7 @@ mod tests {
         assert!(lower.contains("at depth 14 the searched plan's test loss is below FP32's in none of 1"), "{lower}");
         assert!(!lower.contains("depth 8 the"), "no lower-loss rows at depth 8: {lower}");
         claims[2].verdict_adjusted = "reproduced".into();
-        assert!(lower_loss_text(&ms, &claims).contains("in 1 of 1 (depth 14 per-tensor 8-bit"));
+        assert!(lower_loss_text(&ms, &claims).contains("in 1 of 1 (depth 14 residual per-tensor 8-bit"));
     }
 
     #[test]
