@@ -60,11 +60,6 @@ impl Granularities {
         }
     }
 
-    /// The first granularity: what a command that scores one plan of a run uses unless told.
-    pub fn first(&self) -> Granularity {
-        self.list().first().copied().unwrap_or_default()
-    }
-
     /// The label of `model`'s rows at granularity `g`: the model's name alone for a single
     /// granularity (so results of experiments with one keep their labels), else with
     /// `-tensor` or `-channel` appended.
