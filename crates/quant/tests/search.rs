@@ -56,6 +56,13 @@ fn prefix_reuse_equals_naive_and_saves_stages() {
     );
     let ri = random_best_in(&fast, bw(4), 27, 5).unwrap();
     assert_eq!((ri.best.plan, ri.best.calib), (r.best.plan, r.best.calib));
+    // The null scores its draws along shared prefixes; many draws repeat plans here (200 of
+    // 27), and the first drawn among equals is kept, as by lookup.
+    for seed in 0..4 {
+        let (r, ri) =
+            (random_best(&ev, bw(4), &set, 200, seed).unwrap(), random_best_in(&fast, bw(4), 200, seed).unwrap());
+        assert_eq!((ri.best.plan, ri.best.calib, ri.evaluations), (r.best.plan, r.best.calib, r.evaluations));
+    }
     for c in &fast.configs {
         assert_eq!(ev.score(&c.plan, &set).unwrap(), c.calib, "prefix reuse is exact: {}", c.plan.code());
     }

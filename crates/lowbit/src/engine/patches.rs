@@ -43,6 +43,7 @@ pub(super) fn to_pixels(img: &[u8], c_in: usize, side: usize, out: &mut [u8]) {
         4 => interleave::<4>(img, plane, out),
         8 => interleave::<8>(img, plane, out),
         16 => interleave::<16>(img, plane, out),
+        32 => interleave::<32>(img, plane, out),
         _ => {
             for (c, p) in img.chunks_exact(plane).enumerate().take(c_in) {
                 p.iter().enumerate().for_each(|(i, &v)| out[i * c_in + c] = v);
@@ -74,6 +75,7 @@ pub(super) fn im2col_pixels(px: &[u8], g: &ConvGeom, row_len: usize, out: &mut [
         (3, 12) => patches::<12>(px, g, row_len, out),
         (3, 24) => patches::<24>(px, g, row_len, out),
         (3, 48) => patches::<48>(px, g, row_len, out),
+        (3, 96) => patches::<96>(px, g, row_len, out),
         _ => patches::<0>(px, g, row_len, out),
     }
 }
@@ -114,6 +116,8 @@ mod tests {
             (3, 5, 28, 5, 3, 1),
             (2, 4, 20, 3, 3, 1),
             (16, 6, 144, 4, 3, 1),
+            (32, 5, 288, 4, 3, 1),
+            (32, 9, 288, 3, 3, 2),
             (4, 6, 36, 5, 3, 1),
             (4, 7, 4, 5, 1, 1),
             (3, 9, 8, 3, 1, 2),

@@ -49,11 +49,35 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
 }
 
+/// One backward pass (on the host, full precision) over the calibration examples: what
+/// every width's and granularity's [`TaylorTable`] is built from, so a run computes it once.
+pub struct Gradients {
+    /// dL/dW and dL/dx of every layer.
+    grads: mpq_host::Grads,
+    /// Each layer's full-precision input.
+    inputs: Vec<Vec<f32>>,
+    /// Wall seconds the pass took (part of the Taylor search's cost at every width).
+    pub seconds: f64,
+}
+
+/// The backward pass over the calibration examples `x` (flattened images) with labels `y`.
+pub fn gradients(ev: &Evaluator, x: &[f32], y: &[i64]) -> Gradients {
+    let t0 = std::time::Instant::now();
+    // The backward pass keeps each layer's input: the same bits as a separate forward pass.
+    let (grads, _, inputs) = ev.host.backprop_kept(x, y, None, true);
+    Gradients { grads, inputs, seconds: t0.elapsed().as_secs_f64() }
+}
+
 /// Builds the table at `bits` from one backward pass (on the host) over the calibration
 /// examples `x` (flattened images) with labels `y`.
 pub fn taylor_table(ev: &Evaluator, x: &[f32], y: &[i64], bits: BitWidth) -> TaylorTable {
-    // The backward pass keeps each layer's input: the same bits as a separate forward pass.
-    let (grads, _, fp_inputs) = ev.host.backprop_kept(x, y, None, true);
+    table_from(ev, &gradients(ev, x, y), bits)
+}
+
+/// The table at `bits` from gradients of the same network on the same examples (`ev`'s
+/// granularity quantizes the weights).
+pub fn table_from(ev: &Evaluator, g: &Gradients, bits: BitWidth) -> TaylorTable {
+    let (grads, fp_inputs) = (&g.grads, &g.inputs);
     let (mut wt, mut it) = (Vec::new(), Vec::new());
     for (k, fp) in fp_inputs.iter().enumerate() {
         let w = &ev.host.weights[k];
