@@ -139,6 +139,17 @@ fn setup_text(exp: &Experiment, out: &Path) -> String {
     )
 }
 
+/// How the method paragraph says weights are quantized: symmetric, at the experiment's
+/// granularities.
+fn weights_text(exp: &Experiment) -> String {
+    let list = exp.quant.granularity.list();
+    let names: Vec<_> = list.iter().map(|g| mpq_experiment::granularity::long(*g)).collect();
+    match names.len() {
+        1 => format!("symmetric, {}", names[0]),
+        _ => format!("symmetric, {}, each in its own rows", names.join(" and ")),
+    }
+}
+
 /// The weights' granularity in words where it is not the default one scale per tensor
 /// (empty then, so reports of such experiments read as before).
 fn granularity_text(exp: &Experiment) -> String {
@@ -345,6 +356,11 @@ fn report(exp: &Experiment, t: &Tables, out: &Path, fig_dir: &Path, fig_rel: &st
                 "the models train on the host too, in the same fixed order, so every CPU trains the same weights"
             }
         },
+        scoring: match exp.quant.evaluation {
+            mpq_quant::eval::Evaluation::Simulated => mpq_report::claims::SIMULATED,
+            mpq_quant::eval::Evaluation::Integer => mpq_report::claims::INTEGER,
+        },
+        weights: &weights_text(exp),
     };
     Ok(output::write_atomic(&out.join("REPORT.md"), render(&input, &claims, &summary).as_bytes())?)
 }

@@ -1,7 +1,8 @@
 //! An experiment that quantizes every run per tensor and per channel: one trained model and
 //! one input calibration per run, rows labelled `<model>-tensor` / `<model>-channel`, the
 //! identity claims paired within a granularity, per-model strategies from `[[overrides]]`,
-//! no throughput timing when `throughput = false`, and `harness export --granularity`.
+//! no throughput timing when `throughput = false`, plans scored on the integer engine and the
+//! method saying so, and `harness export --granularity`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -35,6 +36,7 @@ strategies = ["exhaustive", "beam"]
 bits = [4]
 strategies = ["greedy"]
 granularity = ["per-tensor", "per-channel"]
+evaluation = "integer"
 sensitivity = false
 throughput = false
 configs_on_test = false
@@ -84,6 +86,10 @@ fn every_run_quantizes_per_tensor_and_per_channel() {
     }
     let report = std::fs::read_to_string(res.join("REPORT.md")).unwrap();
     assert!(report.contains("weights per-tensor and per-channel, each run quantized under each"), "{report}");
+    // The method says how plans were scored and weights quantized.
+    let scored = format!("quantization, {} (so results do not depend on the CPU;", mpq_report::claims::INTEGER);
+    let weights = "layer's weight (symmetric, per-tensor and per-channel, each in its own rows) and input";
+    assert!(report.contains(&scored) && report.contains(weights), "{report}");
 
     let mpq = tmp.path().join("c.mpq");
     let (f, m) = (file.to_str().unwrap(), mpq.to_str().unwrap());

@@ -18,7 +18,17 @@ pub struct ReportInput<'a> {
     pub figure_dir: &'a str,
     /// Which code trained the models, in words (the method says it).
     pub trainer: &'a str,
+    /// How plans were scored, in words (f32 simulation or the integer engine).
+    pub scoring: &'a str,
+    /// How weights were quantized, in words (the scale's granularity).
+    pub weights: &'a str,
 }
+
+/// [`ReportInput::scoring`] of plans quantized and dequantized in f32.
+pub const SIMULATED: &str = "simulated on the host in plain f32 arithmetic with a fixed order of every sum";
+
+/// [`ReportInput::scoring`] of plans run on the integer engine.
+pub const INTEGER: &str = "run on the host's integer engine, u8 input codes times i8 weight codes summed exactly in i32 and rescaled once per output, the numbers the exported model computes";
 
 fn f(v: f64) -> String {
     if v.abs() >= 0.01 || v == 0.0 { format!("{v:.4}") } else { format!("{v:.2e}") }
@@ -37,7 +47,7 @@ pub fn render(input: &ReportInput, claims: &[ClaimRow], summary: &[SummaryRow]) 
     s.push_str("\n## Verdicts by setting\n\n");
     s.push_str(&crate::findings::summary_in_words(claims, summary));
     s.push_str("\n## Method\n\n");
-    s.push_str(&format!("Layerwise post-training static quantization, simulated on the host in plain f32 arithmetic with a fixed order of every sum (so results do not depend on the CPU; {}): each quantizable layer's weight (symmetric, per-tensor) and input (unsigned for non-negative inputs, affine otherwise; range calibrated on the calibration split) share one bit width and one rounding mode (nearest, floor or ceil), chosen per layer. Searches (exhaustive over 3^L configs with prefix-activation reuse, greedy coordinate descent, first-order Taylor prediction) see only the calibration split. Every claim is judged on a test split that training, calibration and search never saw. Baselines: FP32, FP32 with temperature scaling (one scalar fitted on the calibration split), all-nearest, all-floor, all-ceil, and the best of N random rounding assignments selected on the calibration split (N = the number of configs the search evaluated). ΔL is paired per seed; intervals are 95% Student-t intervals of the mean over seeds, and p-values come from the matching one-sample t-test.\n\n", input.trainer));
+    s.push_str(&format!("Layerwise post-training static quantization, {} (so results do not depend on the CPU; {}): each quantizable layer's weight ({}) and input (unsigned for non-negative inputs, affine otherwise; range calibrated on the calibration split) share one bit width and one rounding mode (nearest, floor or ceil), chosen per layer. Searches (exhaustive over 3^L configs with prefix-activation reuse, greedy coordinate descent, first-order Taylor prediction) see only the calibration split. Every claim is judged on a test split that training, calibration and search never saw. Baselines: FP32, FP32 with temperature scaling (one scalar fitted on the calibration split), all-nearest, all-floor, all-ceil, and the best of N random rounding assignments selected on the calibration split (N = the number of configs the search evaluated). ΔL is paired per seed; intervals are 95% Student-t intervals of the mean over seeds, and p-values come from the matching one-sample t-test.\n\n", input.scoring, input.trainer, input.weights));
     s.push_str("Verdicts: *reproduced* when the effect is significant at 5% in the claimed direction, *not reproduced* when it is significant in the other direction, *inconclusive* otherwise. The raw verdict uses the claim's own interval; the adjusted verdict (read it first) corrects for the number of claims: the paper's own claims (`primary`: lower loss than FP32, than FP32 with a temperature, and beyond temperature, input vs weight noise, identity mappings, mixed precision vs uniform) with Holm's family-wise method, every other row (`exploratory`) with Benjamini-Hochberg. A Student-t interval keeps its coverage at the repeat counts used (a test in `mpq-report` measures at least 93% at n = 5 and 10 for independent values). `lower-loss-than-fp-temperature` asks whether quantization beats simply calibrating the FP32 model (L(plan) − L(FP32 + T), paired by repeat); `lower-loss-beyond-temperature` separates a quantization effect from a logit-scale effect: a lower loss that disappears once both models get their own temperature is a temperature effect.\n\nRepeats are not independent: cross-fitted folds share most of their training data, so per-repeat differences are positively correlated and the plain interval is too narrow. The column *NB verdict* repeats the adjusted verdict with each standard error multiplied by √(1 + n·n_test/n_train) (Nadeau & Bengio 2003, *Inference for the Generalization Error*, the corrected resampled t-test; n repeats, n_test and n_train the split sizes); a primary verdict that changes under it is marked † as fragile. The plain verdict stays the headline: the correction was derived for random train/test resampling, not for cross-fitted folds with disjoint test sets, and a replication on disjoint digits (below, where present) is the direct check.\n\n");
     s.push_str("## Setup\n\n");
     s.push_str(input.setup);
