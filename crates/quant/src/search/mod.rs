@@ -185,11 +185,12 @@ pub fn random_best(ev: &Evaluator, bits: BitWidth, set: &EvalSet, n: usize, seed
         let d = &draws[i];
         let shared = last.map_or(0, |l| l.iter().zip(d).take_while(|(a, b)| a == b).count());
         acts.truncate(shared + 1);
-        for (k, c) in plan(d).layers.iter().enumerate().skip(shared) {
+        let p = plan(d);
+        for (k, c) in p.layers.iter().enumerate().skip(shared) {
             let next = ev.step(k, &acts[k], *c);
             acts.push(next);
         }
-        scores[i] = Some(score_logits(&acts[d.len()], &set.labels, &plan(d)));
+        scores[i] = Some(score_logits(&acts[d.len()], &set.labels, &p));
         last = Some(d);
     }
     let mut best: Option<Evaluated> = None;
